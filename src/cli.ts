@@ -1,0 +1,23 @@
+/** The root command: metadata, global setup and the lazy list of roles. No `run` here (citty rule). */
+import { defineCommand } from 'citty'
+import { VERSION } from './version'
+
+export const subCommands = {
+  run: () => import('./commands/run').then((m) => m.default),
+  plugins: () => import('./commands/plugins').then((m) => m.default),
+  info: () => import('./commands/info').then((m) => m.default),
+  version: () => import('./commands/version').then((m) => m.default),
+}
+
+export default defineCommand({
+  meta: {
+    name: 'ompx',
+    version: VERSION,
+    description: 'Parallel job runtime with checkpoint, restart and migration',
+  },
+  setup() {
+    // Ranks and child roles must never inherit a half-configured terminal state from us.
+    process.title = 'ompx'
+  },
+  subCommands,
+})
