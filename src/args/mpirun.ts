@@ -1,0 +1,95 @@
+/**
+ * Turns `ompx run` argv into a RunRequest: job-wide options, then one or more app contexts
+ * separated by a lone ":" (MPMD), each `[per-app options] [--] program args...`.
+ */
+import { resolve } from 'node:path'
+import { ActionableError } from '../errors'
+import type { AppContext } from '../runtime/job'
+import { scanOptions, type Scanned } from './scan'
+import { perAppOptions, runOptions } from './run-options'
+
+export interface RunRequest {
+  /** Scan of the first segment: job-wide options (and app 0's per-app options). */
+  job: Scanned
+  apps: AppContext[]
+  stdin: { kind: 'rank'; rank: number } | { kind: 'all' } | { kind: 'none' }
+  timeoutSec?: number
+}
+
+const COMMAND = 'ompx run'
+
+export function splitMpmd(argv: string[]): string[][] {
+  const segments: string[][] = [[]]
+  for (const a of argv) {
+    if (a === ':') segments.push([])
+    else segments[segments.length - 1]!.push(a)
+  }
+  return segments
+}
+
+export function parseRunArgs(argv: string[], env: Record<string, string | undefined> = process.env): RunRequest {
+  const segments = splitMpmd(argv)
+  let job: Scanned | undefined
+  const apps: AppContext[] = []
+  segments.forEach((segment, index) => {
+    const scanned = scanOptions(segment, index === 0 ? runOptions : perAppOptions, {
+      command: COMMAND,
+      stopAtPositional: true,
+    })
+    if (index === 0) job = scanned
+    else if (scanned.help) job!.help = true
+    if (scanned.help) return
+    apps.push(toApp(scanned, index, env))
+  })
+  if (job!.help) return { job: job!, apps: [], stdin: { kind: 'none' } }
+  return { job: job!, apps, stdin: parseStdin(job!.opts.stdin as string | undefined), timeoutSec: parseTimeout(job!.opts.timeout) }
+}
+
+function toApp(s: Scanned, index: number, env: Record<string, string | undefined>): AppContext {
+  const where = index === 0 ? '' : ` (app context ${index + 1})`
+  if (s.rest.length === 0) {
+    throw new ActionableError(`no program given${where}; usage: ompx run [options] [--] <program> [args...]`)
+  }
+  return {
+    index,
+    np: s.opts.np === undefined ? undefined : parseCount(s.opts.np as string, where),
+    argv: s.rest,
+    env: parseExports((s.opts.x as string[] | undefined) ?? [], env),
+    cwd: resolve((s.opts.wdir as string | undefined) ?? process.cwd()),
+  }
+}
+
+function parseCount(value: string, where: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new ActionableError(`-np needs a positive whole number of ranks, got "${value}"${where}`)
+  }
+  return Number(value)
+}
+
+/** `-x FOO=bar` sets FOO; `-x FOO` exports our own FOO (an error if we have none, as mpirun). */
+export function parseExports(list: string[], env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const item of list) {
+    const eq = item.indexOf('=')
+    const name = eq < 0 ? item : item.slice(0, eq)
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ActionableError(`-x needs VAR or VAR=value, got "${item}"`)
+    if (eq >= 0) out[name] = item.slice(eq + 1)
+    else if (env[name] !== undefined) out[name] = env[name]!
+    else throw new ActionableError(`-x ${name}: ${name} is not set in this environment; use -x ${name}=value`)
+  }
+  return out
+}
+
+function parseStdin(value: string | undefined): RunRequest['stdin'] {
+  if (value === undefined || value === 'rank') return { kind: 'rank', rank: 0 }
+  if (value === 'all' || value === 'none') return { kind: value }
+  if (/^\d+$/.test(value)) return { kind: 'rank', rank: Number(value) }
+  throw new ActionableError(`--stdin takes a rank number, "all" or "none", got "${value}"`)
+}
+
+function parseTimeout(value: unknown): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) throw new ActionableError(`--timeout takes a positive number of seconds, got "${value}"`)
+  return n
+}

@@ -1,0 +1,31 @@
+/**
+ * `ompx run`'s option table (mpirun spellings). Options marked `perApp` may also be given after
+ * a ` : ` for the next app context of an MPMD job; all others apply to the whole job and belong
+ * before the first program.
+ */
+import type { OptionSpec } from './scan'
+import { runtimeOptions } from './shared'
+
+export const perAppOptions: OptionSpec[] = [
+  { name: 'np', aliases: ['n', 'c'], arity: 1, valueHint: 'N', description: 'Number of ranks to start (default: one per slot)' },
+  { name: 'x', arity: 1, multiple: true, valueHint: 'VAR[=value]', description: 'Export VAR (its value here, or the given one) to the ranks (repeatable)' },
+  { name: 'wdir', aliases: ['wd'], arity: 1, valueHint: 'dir', description: 'Working directory of the ranks (default: the current one)' },
+]
+
+export const jobOptions: OptionSpec[] = [
+  { name: 'host', aliases: ['H'], arity: 1, multiple: true, valueHint: 'h1[:slots],h2', description: 'Hosts to run on, with optional slot counts (repeatable)' },
+  { name: 'hostfile', aliases: ['machinefile'], arity: 1, valueHint: 'file', description: 'Hostfile: one "name slots=N max_slots=M" per line, # comments' },
+  { name: 'map-by', arity: 1, valueHint: 'slot|node|ppr:N:node|seq[:OVERSUBSCRIBE]', description: 'How ranks are placed on the hosts (default: slot)' },
+  { name: 'oversubscribe', description: 'Allow more ranks on a node than it has slots' },
+  { name: 'stdin', arity: 1, valueHint: 'rank|all|none', description: 'Which rank reads our stdin: a rank number, all, or none (default: 0)' },
+  { name: 'tag-output', description: 'Prefix every output line with [jobid,rank]<stdout>: or <stderr>:' },
+  { name: 'timestamp-output', description: 'Prefix every output line with the time it was received' },
+  { name: 'output-filename', arity: 1, valueHint: 'F', description: "Write each rank's stdout and stderr to F.<rank> instead of the terminal" },
+  { name: 'merge-stderr-to-stdout', description: "Send the ranks' stderr to our stdout" },
+  { name: 'timeout', arity: 1, valueHint: 'seconds', description: 'Kill the job after this many seconds and exit with status 110' },
+  { name: 'display-map', description: 'Print the rank-to-node map before launching' },
+  { name: 'quiet', aliases: ['q'], description: 'Suppress ompx messages other than errors' },
+  ...runtimeOptions,
+]
+
+export const runOptions: OptionSpec[] = [...perAppOptions, ...jobOptions]

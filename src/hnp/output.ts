@@ -1,0 +1,87 @@
+/**
+ * Where rank output goes. Each rank's stdout and stderr are cut at line ends so that lines of
+ * different ranks never interleave mid-line; a tail without a newline is held until more
+ * arrives or the stream ends. Tags (`[jobid,rank]<stdout>:`), timestamps, per-rank files and
+ * stderr merging are applied here, once, for every node's output.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs'
+import { QueuedWriter } from './writer'
+
+export interface OutputOptions {
+  jobid: string
+  tag: boolean
+  timestamp: boolean
+  mergeStderr: boolean
+  /** Write rank r's output to `${outputFilename}.${r}`. */
+  outputFilename?: string
+}
+
+type Stream = 'stdout' | 'stderr'
+const NL = 10
+const encoder = new TextEncoder()
+
+export class OutputRouter {
+  private pending = new Map<string, Uint8Array>()
+  private files = new Map<number, number>()
+  readonly stdout = new QueuedWriter(Bun.stdout)
+  readonly stderr = new QueuedWriter(Bun.stderr)
+
+  constructor(private opts: OutputOptions) {}
+
+  data(rank: number, stream: Stream, chunk: Uint8Array): void {
+    const key = `${rank}:${stream}`
+    const held = this.pending.get(key)
+    const bytes = held ? Buffer.concat([held, chunk]) : chunk
+    const cut = bytes.lastIndexOf(NL)
+    if (cut < 0) {
+      this.pending.set(key, bytes)
+      return
+    }
+    if (cut + 1 < bytes.length) this.pending.set(key, bytes.subarray(cut + 1))
+    else this.pending.delete(key)
+    this.emit(rank, stream, bytes.subarray(0, cut + 1))
+  }
+
+  /** The stream closed: deliver its last partial line (with a newline, so it stands alone). */
+  end(rank: number, stream: Stream): void {
+    const key = `${rank}:${stream}`
+    const held = this.pending.get(key)
+    if (!held) return
+    this.pending.delete(key)
+    this.emit(rank, stream, Buffer.concat([held, Buffer.from('\n')]))
+  }
+
+  /** `lines` holds only complete lines, each ending in "\n". */
+  private emit(rank: number, stream: Stream, lines: Uint8Array): void {
+    const out = this.decorate(rank, stream, lines)
+    if (this.opts.outputFilename) {
+      let fd = this.files.get(rank)
+      if (fd === undefined) {
+        fd = openSync(`${this.opts.outputFilename}.${rank}`, 'w', 0o644)
+        this.files.set(rank, fd)
+      }
+      writeSync(fd, out)
+      return
+    }
+    ;(stream === 'stderr' && !this.opts.mergeStderr ? this.stderr : this.stdout).write(out)
+  }
+
+  private decorate(rank: number, stream: Stream, lines: Uint8Array): Uint8Array {
+    if (!this.opts.tag && !this.opts.timestamp) return lines
+    let prefix = ''
+    if (this.opts.timestamp) prefix += `${new Date().toISOString()} `
+    if (this.opts.tag) prefix += `[${this.opts.jobid},${rank}]<${stream}>:`
+    const text = Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength).toString('utf8')
+    return encoder.encode(prefix + text.slice(0, -1).split('\n').join(`\n${prefix}`) + '\n')
+  }
+
+  async close(): Promise<void> {
+    for (const key of [...this.pending.keys()]) {
+      const [rank, stream] = key.split(':')
+      this.end(Number(rank), stream as Stream)
+    }
+    for (const fd of this.files.values()) closeSync(fd)
+    this.files.clear()
+    await Promise.all([this.stdout.flush(), this.stderr.flush()])
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The user's session directory ($TMPDIR/ompx-<user>, mode 0700) and one directory per job in
+ * it. Tools find running HNPs there; ranks get their job's directory as OMPX_SESSION_DIR.
+ */
+import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir, userInfo } from 'node:os'
+import { join } from 'node:path'
+import { ActionableError } from '../errors'
+
+export function sessionRoot(): string {
+  const root = join(process.env.TMPDIR || tmpdir(), `ompx-${userInfo().username}`)
+  mkdirSync(root, { recursive: true, mode: 0o700 })
+  const st = statSync(root)
+  if (st.uid !== process.getuid?.()) {
+    throw new ActionableError(`session directory ${root} belongs to another user; set TMPDIR to a private directory`)
+  }
+  // Someone may have loosened it; job secrets will live here, so it must be ours alone.
+  if ((st.mode & 0o077) !== 0) chmodSync(root, 0o700)
+  return root
+}
+
+export function createJobDir(jobid: string): string {
+  const dir = join(sessionRoot(), `job-${jobid}`)
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  return dir
+}
+
+export function removeJobDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true })
+}

@@ -1,0 +1,16 @@
+/**
+ * What `ompx run` does with the signals it receives (mpirun's conventions): INT/TERM/HUP end
+ * the job gracefully (twice: at once), USR1/USR2/CONT are passed on to every rank, and TSTP
+ * stops the ranks and then ourselves, so shell job control (Ctrl-Z, fg) works on the whole job.
+ */
+import type { JobRunner } from './job-runner'
+
+export function installJobSignals(runner: JobRunner): void {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => runner.interrupt(sig))
+  for (const sig of ['SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => runner.signalAll(sig))
+  process.on('SIGCONT', () => runner.signalAll('SIGCONT'))
+  process.on('SIGTSTP', () => {
+    runner.signalAll('SIGSTOP')
+    process.kill(process.pid, 'SIGSTOP')
+  })
+}

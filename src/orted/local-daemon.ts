@@ -1,0 +1,137 @@
+/**
+ * The node daemon's process work: fork ranks, pump their output, report exits, deliver signals.
+ * `ompx run` runs one in-process for its own node; `ompx orted` will wrap the same class behind
+ * the wire protocol, so the HNP talks to every node through the `Daemon` interface.
+ */
+import type { Subprocess } from 'bun'
+import type { ProcInfo } from '../runtime/job'
+
+export interface LaunchSpec {
+  proc: ProcInfo
+  argv: string[]
+  cwd: string
+  env: Record<string, string>
+  /** Whether this rank reads forwarded stdin. */
+  stdin: boolean
+}
+
+export interface RankExit {
+  rank: number
+  pid: number
+  node: string
+  /** Exit code, or null when a signal ended the rank. */
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+export interface DaemonEvents {
+  output(rank: number, stream: 'stdout' | 'stderr', chunk: Uint8Array): void
+  /** Called once per rank, after all its output has been delivered. */
+  exit(info: RankExit): void
+}
+
+export interface Daemon {
+  readonly node: string
+  launch(specs: LaunchSpec[]): void
+  pids(): Map<number, number>
+  signal(sig: NodeJS.Signals, ranks?: number[]): void
+  stdin(rank: number, data: Uint8Array | null): void
+  running(): number[]
+}
+
+export class LocalDaemon implements Daemon {
+  private procs = new Map<number, { sub: Subprocess<'pipe' | 'ignore', 'pipe', 'pipe'>; spec: LaunchSpec }>()
+  private alive = new Set<number>()
+
+  constructor(
+    readonly node: string,
+    private events: DaemonEvents,
+  ) {}
+
+  launch(specs: LaunchSpec[]): void {
+    for (const spec of specs) {
+      // Each rank leads its own process group (setsid) so a signal reaches everything it forked,
+      // and a terminal's Ctrl-C reaches only us: we decide what the ranks get.
+      const sub = Bun.spawn(spec.argv, {
+        cwd: spec.cwd,
+        env: spec.env,
+        stdin: spec.stdin ? 'pipe' : 'ignore',
+        stdout: 'pipe',
+        stderr: 'pipe',
+        detached: true,
+      })
+      const rank = spec.proc.rank
+      this.procs.set(rank, { sub, spec })
+      this.alive.add(rank)
+      const pumps = [this.pump(rank, 'stdout', sub.stdout), this.pump(rank, 'stderr', sub.stderr)]
+      // Report the exit only after both pipes hit EOF, so no output is lost when ranks exit fast.
+      Promise.all([sub.exited, ...pumps]).then(() => {
+        this.alive.delete(rank)
+        // Anything the rank left behind in its process group goes with it.
+        this.killGroup(sub.pid, 'SIGKILL')
+        this.events.exit({
+          rank,
+          pid: sub.pid,
+          node: this.node,
+          code: sub.signalCode ? null : sub.exitCode,
+          signal: (sub.signalCode as NodeJS.Signals | null) ?? null,
+        })
+      })
+    }
+  }
+
+  private async pump(rank: number, stream: 'stdout' | 'stderr', readable: ReadableStream<Uint8Array>) {
+    for await (const chunk of readable) this.events.output(rank, stream, chunk)
+  }
+
+  pids(): Map<number, number> {
+    return new Map([...this.procs].map(([rank, p]) => [rank, p.sub.pid]))
+  }
+
+  running(): number[] {
+    return [...this.alive]
+  }
+
+  /**
+   * Job control (TERM, KILL, STOP, CONT) goes to the rank's whole process group so nothing it
+   * forked is left behind; user signals (USR1/USR2) go to the rank process alone, as a shell
+   * would deliver them, so its handlers run and its children are not killed by default action.
+   */
+  signal(sig: NodeJS.Signals, ranks?: number[]): void {
+    const group = sig !== 'SIGUSR1' && sig !== 'SIGUSR2'
+    for (const rank of ranks ?? [...this.alive]) {
+      const p = this.procs.get(rank)
+      if (!p || !this.alive.has(rank)) continue
+      if (group) this.killGroup(p.sub.pid, sig)
+      else {
+        try {
+          process.kill(p.sub.pid, sig)
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  }
+
+  stdin(rank: number, data: Uint8Array | null): void {
+    const p = this.procs.get(rank)
+    if (!p || !this.alive.has(rank) || typeof p.sub.stdin !== 'object' || !p.sub.stdin) return
+    try {
+      if (data) {
+        p.sub.stdin.write(data)
+        void p.sub.stdin.flush()
+      }
+      else p.sub.stdin.end()
+    } catch {
+      // The rank closed its stdin or exited; what it did not read is dropped, as with mpirun.
+    }
+  }
+
+  private killGroup(pid: number, sig: NodeJS.Signals): void {
+    try {
+      process.kill(-pid, sig)
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  }
+}
