@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond node + npm, idempotently (a second run does
+# nothing). Called by `npm test` before the tests, so CI and a bare machine need no manual step.
+# Today: a C compiler for the C fixtures. Later issues add criu, mpich and openssh-server here.
+set -euo pipefail
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-test-deps: missing ${need[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  echo "install-test-deps: installed ${need[*]}"
+fi
