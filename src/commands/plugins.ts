@@ -1,2 +1,54 @@
 import { defineCommand } from 'citty'
-export default defineCommand({ meta: { name: 'plugins', description: 'TODO' }, run() { throw new Error('not yet') } })
+import { toCittyArgs, type OptionSpec } from '../args/scan'
+import { jsonOption, runtimeOptions } from '../args/shared'
+import { ActionableError } from '../errors'
+import { PLUGIN_KINDS, type PluginKind } from '../plugins/types'
+import { createRuntime } from '../runtime/context'
+import { parseCommand } from './_command'
+
+const specs: OptionSpec[] = [
+  ...runtimeOptions,
+  jsonOption,
+  { name: 'kind', arity: 1, valueHint: 'kind', description: `Only plugins of this kind (${PLUGIN_KINDS.join(', ')})` },
+]
+
+export default defineCommand({
+  meta: { name: 'plugins', description: 'List the available plugins (built-in and external) and any that failed to load' },
+  args: () => toCittyArgs(specs),
+  async run({ rawArgs, cmd }) {
+    const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 0 })
+    const kind = scanned.opts.kind as string | undefined
+    if (kind !== undefined && !(PLUGIN_KINDS as readonly string[]).includes(kind)) {
+      throw new ActionableError(`unknown plugin kind "${kind}" (kinds: ${PLUGIN_KINDS.join(', ')})`)
+    }
+    const json = !!scanned.opts.json
+    // The text listing shows failures itself; JSON readers still get them on stderr too.
+    const { registry } = await createRuntime(scanned, { warnFailures: json })
+    const entries = registry.list(kind as PluginKind | undefined).map(({ plugin: _, ...e }) => e)
+    if (json) {
+      console.log(JSON.stringify({ plugins: entries, failures: registry.failures }, null, 2))
+      return
+    }
+    const rows = entries.map((e) => [
+      e.kind,
+      e.name,
+      String(e.priority),
+      e.overrides ? `${e.source} (overrides ${e.overrides})` : e.source,
+      e.description,
+    ])
+    console.log(rows.length ? renderTable(['KIND', 'NAME', 'PRIORITY', 'SOURCE', 'DESCRIPTION'], rows) : 'no plugins')
+    if (registry.failures.length) {
+      console.log(`\nnot loaded (${registry.failures.length}):`)
+      for (const f of registry.failures) console.log(`  ${f.file}: ${f.reason}`)
+    }
+  },
+})
+
+/** Left-aligned columns separated by two spaces; the last column is never padded. */
+export function renderTable(headers: string[], rows: string[][]): string {
+  const all = [headers, ...rows]
+  const widths = headers.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)))
+  return all
+    .map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd())
+    .join('\n')
+}

@@ -24,7 +24,7 @@ export default defineCommand({
     name: 'run',
     description: 'Launch a parallel job: ompx run [options] [--] <program> [args] [: [options] <program2> ...]',
   },
-  args: toCittyArgs(runOptions, { program: 'Program to run on every rank, then its arguments' }),
+  args: () => toCittyArgs(runOptions, { program: 'Program to run on every rank, then its arguments' }),
   async run({ rawArgs, cmd }) {
     const req = parseRunArgs(rawArgs)
     await applyCommon(cmd, req.job)

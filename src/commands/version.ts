@@ -8,7 +8,7 @@ const specs: OptionSpec[] = [jsonOption]
 
 export default defineCommand({
   meta: { name: 'version', description: 'Print the ompx version and the Bun runtime it was built with' },
-  args: toCittyArgs(specs),
+  args: () => toCittyArgs(specs),
   async run({ rawArgs, cmd }) {
     const { opts } = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 0 })
     const info = { ompx: VERSION, bun: Bun.version, platform: `${process.platform}-${process.arch}` }

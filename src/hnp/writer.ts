@@ -3,12 +3,14 @@
  * write; `flush()` resolves when everything queued so far has been written, so `ompx run` can
  * exit without losing the last lines. Never blocks the event loop on a slow reader.
  */
+import type { BunFile } from 'bun'
+
 export class QueuedWriter {
   private parts: Uint8Array[] = []
   private size = 0
   private draining: Promise<void> | null = null
 
-  constructor(private dest: Parameters<typeof Bun.write>[0]) {}
+  constructor(private dest: BunFile) {}
 
   write(bytes: Uint8Array): void {
     if (bytes.length === 0) return

@@ -5,6 +5,8 @@ export interface ParamDef {
   default?: string
   /** Who registered it: "core" or "<kind>:<plugin>". */
   owner?: string
+  /** How the value is read; "number" and "bool" values are checked when the runtime starts. */
+  type?: 'string' | 'number' | 'bool'
 }
 
 export type ParamSource = 'default' | 'file' | 'env' | 'cli'
@@ -13,6 +15,6 @@ export interface ParamValue {
   def: ParamDef
   value: string | undefined
   source: ParamSource
-  /** File path when source is "file". */
+  /** File path when source is "file", the variable name for "env", "--mca" for "cli". */
   origin?: string
 }

@@ -31,6 +31,11 @@ export interface Allocation {
   nodes: NodeInfo[]
   /** Where it came from, for messages: "-H", "hostfile <path>", "default (this host)". */
   source: string
+  /**
+   * Host names one per hostfile line (or -H slot), in order, duplicates kept: the `seq` mapper
+   * puts rank i on sequence[i]. Undefined for the default allocation.
+   */
+  sequence?: string[]
 }
 
 /** Result of mapping: rank -> node. Local/node ranks are derived by `assignLocalRanks`. */

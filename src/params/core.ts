@@ -1,0 +1,54 @@
+/**
+ * Parameters the core itself reads. The five plugin-selection keys are exactly the kind names,
+ * so `--mca crs self` selects crs "self" (empty = pick by priority).
+ */
+import { PLUGIN_KINDS } from '../plugins/types'
+import type { Params } from './params'
+import type { ParamDef } from './types'
+
+const selectionHelp: Record<(typeof PLUGIN_KINDS)[number], string> = {
+  mapper: 'Mapper plugin placing ranks on nodes (empty: the one --map-by names, else highest priority)',
+  crs: 'Checkpoint/restart service plugin (empty: highest priority)',
+  launcher: 'Launcher plugin starting the node daemons (empty: highest priority that accepts the nodes)',
+  transport: 'Transport plugin for runtime connections (empty: highest priority)',
+  sstore: 'Snapshot store plugin (empty: highest priority)',
+}
+
+export const CORE_PARAMS: ParamDef[] = [
+  ...PLUGIN_KINDS.map((kind): ParamDef => ({ key: kind, default: '', description: selectionHelp[kind] })),
+  {
+    key: 'errmgr_continue',
+    type: 'bool',
+    default: '0',
+    description: 'When a rank fails, let the other ranks run on (1) instead of aborting the job (0)',
+  },
+  {
+    key: 'kill_grace',
+    type: 'number',
+    default: '5',
+    description: 'Seconds between SIGTERM and SIGKILL when aborting a job',
+  },
+  {
+    // Open MPI's name, so existing mca-params.conf files and OMPI-style scripts keep working.
+    key: 'rmaps_base_mapping_policy',
+    default: '',
+    description: 'Default for --map-by when the command line has none (same syntax, e.g. node or ppr:2:node)',
+  },
+  {
+    key: 'plugin_path',
+    default: '',
+    description: 'Extra plugin directories, colon-separated (searched after --plugin-dir and OMPX_PLUGIN_PATH)',
+  },
+]
+
+export function registerCoreParams(params: Params): void {
+  for (const def of CORE_PARAMS) params.register({ ...def, owner: 'core' })
+}
+
+/** Parse every typed parameter once at start-up so a bad value fails before any work starts. */
+export function checkTypedParams(params: Params): void {
+  for (const { def } of params.list()) {
+    if (def.type === 'number') params.getNumber(def.key)
+    else if (def.type === 'bool') params.getBool(def.key)
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * The plugins compiled into the binary. Static imports (not a directory scan) so `bun build
+ * --compile` bundles them; `file` is only for messages if a built-in ever fails validation.
+ */
+import crsNone from '../../plugins/crs/none'
+import launcherLocal from '../../plugins/launcher/local'
+import mapperNode from '../../plugins/mapper/node'
+import mapperPpr from '../../plugins/mapper/ppr'
+import mapperSeq from '../../plugins/mapper/seq'
+import mapperSlot from '../../plugins/mapper/slot'
+import type { PluginFactory } from './types'
+
+export interface BuiltinPlugin {
+  file: string
+  factory: PluginFactory
+}
+
+export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
+  { file: 'plugins/crs/none.ts', factory: crsNone },
+  { file: 'plugins/mapper/slot.ts', factory: mapperSlot },
+  { file: 'plugins/mapper/node.ts', factory: mapperNode },
+  { file: 'plugins/mapper/ppr.ts', factory: mapperPpr },
+  { file: 'plugins/mapper/seq.ts', factory: mapperSeq },
+  { file: 'plugins/launcher/local.ts', factory: launcherLocal },
+]

@@ -1,0 +1,175 @@
+/** buildAllocation (-H, hostfile, both, default), isLocalHost, and --map-by parsing. */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ActionableError } from '../../src/errors'
+import { buildAllocation, isLocalHost, parseDashHost } from '../../src/runtime/allocation'
+import { parseMapBy, parsePpr } from '../../src/runtime/map-by'
+
+function errorOf(fn: () => unknown): Error {
+  try {
+    fn()
+  } catch (e) {
+    expect(e).toBeInstanceOf(ActionableError)
+    expect((e as Error).message).not.toContain('\n')
+    return e as Error
+  }
+  throw new Error('expected an ActionableError')
+}
+
+let dir = ''
+let hostfile = ''
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ompx-alloc-'))
+  hostfile = join(dir, 'hosts')
+  writeFileSync(hostfile, '# test cluster\nn1 slots=2\nn2 slots=4 max_slots=6\nn1 slots=1\nn3\n')
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('parseDashHost', () => {
+  test.each([
+    [['h1:2,h2'], [{ name: 'h1', slots: 2, given: true }, { name: 'h2', slots: 1, given: false }]],
+    [['a', 'b:3'], [{ name: 'a', slots: 1, given: false }, { name: 'b', slots: 3, given: true }]],
+    [['[::1]:2,::1'], [{ name: '::1', slots: 2, given: true }, { name: '::1', slots: 1, given: false }]],
+  ])('%j', (values, want) => expect(parseDashHost(values)).toEqual(want))
+
+  test.each([
+    ['h1:x', /"h1:x" has a bad slot count "x"/],
+    ['h1:0', /"h1:0" has a bad slot count "0"/],
+    ['h1:', /bad slot count ""/],
+    ['h1,,h2', /empty host name/],
+    [':2', /has no host name/],
+  ])('%s is an error', (value, message) => expect(errorOf(() => parseDashHost([value])).message).toMatch(message))
+})
+
+describe('buildAllocation', () => {
+  test('-H h1:2,h2: counts, bare host gets 1 slot, sequence expands counts', () => {
+    expect(buildAllocation({ hosts: ['h1:2,h2'], defaultSlots: 8 })).toEqual({
+      nodes: [
+        { name: 'h1', slots: 2, slotsGiven: true },
+        { name: 'h2', slots: 1, slotsGiven: false },
+      ],
+      source: '-H',
+      sequence: ['h1', 'h1', 'h2'],
+    })
+  })
+
+  test('-H repeated hosts add up, across values too', () => {
+    const a = buildAllocation({ hosts: ['a:2,b', 'a,b:2'], defaultSlots: 8 })
+    expect(a.nodes).toEqual([
+      { name: 'a', slots: 3, slotsGiven: true },
+      { name: 'b', slots: 3, slotsGiven: true },
+    ])
+    expect(a.sequence).toEqual(['a', 'a', 'b', 'a', 'b', 'b'])
+  })
+
+  test('hostfile: merged nodes, bare host gets defaultSlots, one sequence entry per line', () => {
+    const a = buildAllocation({ hostfile, defaultSlots: 8 })
+    expect(a.source).toBe(`hostfile ${hostfile}`)
+    expect(a.nodes).toEqual([
+      { name: 'n1', slots: 3, slotsGiven: true },
+      { name: 'n2', slots: 4, maxSlots: 6, slotsGiven: true },
+      { name: 'n3', slots: 8, slotsGiven: false },
+    ])
+    expect(a.sequence).toEqual(['n1', 'n2', 'n1', 'n3'])
+  })
+
+  test('hostfile + -H: -H picks hosts in its order; a count overrides, a bare name keeps the file', () => {
+    const a = buildAllocation({ hostfile, hosts: ['n2:5,n1'], defaultSlots: 8 })
+    expect(a.source).toBe(`hostfile ${hostfile} restricted by -H`)
+    expect(a.nodes).toEqual([
+      { name: 'n2', slots: 5, maxSlots: 6, slotsGiven: true },
+      { name: 'n1', slots: 3, slotsGiven: true },
+    ])
+    expect(a.sequence).toEqual(['n1', 'n2', 'n1'])
+  })
+
+  test('hostfile + -H: errors', () => {
+    expect(errorOf(() => buildAllocation({ hostfile, hosts: ['n9'], defaultSlots: 1 })).message).toBe(
+      `-H names host n9, which is not in hostfile ${hostfile}; add it to the hostfile or drop it from -H`,
+    )
+    expect(errorOf(() => buildAllocation({ hostfile, hosts: ['n2:7'], defaultSlots: 1 })).message).toMatch(
+      /-H gives host n2 7 slots but hostfile .* caps it at max_slots=6/,
+    )
+  })
+
+  test('neither: this host with defaultSlots, slots not given, no sequence', () => {
+    expect(buildAllocation({ defaultSlots: 6 })).toEqual({
+      nodes: [{ name: hostname(), slots: 6, slotsGiven: false }],
+      source: 'default (this host)',
+    })
+    expect(buildAllocation({ hosts: [], defaultSlots: 2 }).nodes).toHaveLength(1)
+  })
+
+  test('unreadable or empty hostfile', () => {
+    const missing = join(dir, 'nope')
+    expect(errorOf(() => buildAllocation({ hostfile: missing, defaultSlots: 1 })).message).toMatch(
+      new RegExp(`^cannot read hostfile ${missing}: .*; check the --hostfile path$`),
+    )
+    const empty = join(dir, 'empty')
+    writeFileSync(empty, '# only a comment\n')
+    expect(errorOf(() => buildAllocation({ hostfile: empty, defaultSlots: 1 })).message).toMatch(/lists no hosts/)
+  })
+
+  test('hostfile syntax errors surface with path:line', () => {
+    const bad = join(dir, 'bad')
+    writeFileSync(bad, 'n1 slots=2\nn2 slots=zero\n')
+    expect(errorOf(() => buildAllocation({ hostfile: bad, defaultSlots: 1 })).message).toStartWith(`${bad}:2: slots=zero`)
+  })
+})
+
+describe('isLocalHost', () => {
+  test.each([
+    ['localhost', true],
+    ['LOCALHOST', true],
+    [hostname(), true],
+    [hostname().split('.')[0]!, true],
+    ['127.0.0.1', true],
+    ['127.0.1.3', true],
+    ['::1', true],
+    ['10.0.0.1', false],
+    ['127.0.0', false],
+    ['node-elsewhere.example', false],
+  ])('%s -> %p', (name, want) => expect(isLocalHost(name)).toBe(want))
+})
+
+describe('parseMapBy', () => {
+  test.each([
+    [undefined, {}],
+    ['', {}],
+    ['slot', { mapper: 'slot' }],
+    ['SLOT', { mapper: 'slot' }],
+    ['node', { mapper: 'node' }],
+    ['byslot', { mapper: 'slot' }],
+    ['bynode', { mapper: 'node' }],
+    ['seq', { mapper: 'seq' }],
+    ['ppr:2:node', { mapper: 'ppr', arg: '2:node' }],
+    ['ppr:2:NODE:oversubscribe', { mapper: 'ppr', arg: '2:node', oversubscribe: true }],
+    ['ppr:2:node,OVERSUBSCRIBE', { mapper: 'ppr', arg: '2:node', oversubscribe: true }],
+    ['slot:OVERSUBSCRIBE', { mapper: 'slot', oversubscribe: true }],
+    ['node:NoOversubscribe', { mapper: 'node', nooversubscribe: true }],
+    ['seq:', { mapper: 'seq' }],
+    [':OVERSUBSCRIBE', { oversubscribe: true }],
+    ['least-loaded', { mapper: 'least-loaded' }],
+    ['MyMapper:fast:OVERSUBSCRIBE', { mapper: 'MyMapper', arg: 'fast', oversubscribe: true }],
+  ])('%p', (value, want) => expect(parseMapBy(value)).toEqual(want))
+
+  test.each([
+    ['slot:PE=2', /--map-by slot:PE=2: unknown modifier "PE=2"; ompx supports :OVERSUBSCRIBE and :NOOVERSUBSCRIBE/],
+    ['node:SPAN', /unknown modifier "SPAN"/],
+    [':bogus', /unknown modifier "bogus"/],
+    ['slot:OVERSUBSCRIBE:NOOVERSUBSCRIBE', /contradict each other/],
+    ['ppr', /ppr needs a count and a resource; write ppr:N:node/],
+    ['ppr:', /ppr needs a count and a resource/],
+    ['ppr:2', /ppr needs a count and a resource/],
+    ['ppr:x:node', /"x" is not a count of ranks; write ppr:N:node/],
+    ['ppr:0:node', /"0" is not a count of ranks/],
+    ['ppr:2:socket', /ppr resource "socket" is not supported, only node; write ppr:N:node/],
+  ])('%s is an error', (value, message) => expect(errorOf(() => parseMapBy(value)).message).toMatch(message))
+
+  test('parsePpr', () => {
+    expect(parsePpr('3:node')).toEqual({ perNode: 3, resource: 'node' })
+    expect(errorOf(() => parsePpr(undefined)).message).toMatch(/^--map-by ppr: ppr needs a count/)
+  })
+})
