@@ -7,6 +7,7 @@ export const subCommands = {
   plugins: () => import('./commands/plugins').then((m) => m.default),
   info: () => import('./commands/info').then((m) => m.default),
   version: () => import('./commands/version').then((m) => m.default),
+  orted: () => import('./commands/orted').then((m) => m.default),
 }
 
 export default defineCommand({

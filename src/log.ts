@@ -9,7 +9,7 @@ import { createConsola, type ConsolaReporter } from 'consola'
 const oneLine: ConsolaReporter = {
   log(entry) {
     const tag = entry.tag && entry.tag !== 'ompx' ? ` [${entry.tag.replace(/^ompx:/, '')}]` : ''
-    const kind = ['info', 'log', 'success', 'ready', 'start'].includes(entry.type) ? '' : `${entry.type}: `
+    const kind = ['info', 'log', 'success', 'ready', 'start'].includes(entry.type) ? '' : `${entry.type === 'warn' ? 'warning' : entry.type}: `
     const text = entry.args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ')
     process.stderr.write(`ompx${tag}: ${kind}${text}\n`)
   },

@@ -24,6 +24,10 @@ export const jobOptions: OptionSpec[] = [
   { name: 'merge-stderr-to-stdout', description: "Send the ranks' stderr to our stdout" },
   { name: 'timeout', arity: 1, valueHint: 'seconds', description: 'Kill the job after this many seconds and exit with status 110' },
   { name: 'display-map', description: 'Print the rank-to-node map before launching' },
+  { name: 'launcher', arity: 1, valueHint: 'local|ssh|slurm', description: 'How to start node daemons (default: slurm in an allocation, local for this machine, else ssh)' },
+  { name: 'launch-agent', arity: 1, valueHint: 'path', description: 'Path of the ompx binary on remote nodes (ssh launcher)' },
+  { name: 'preload-binary', description: 'Copy the ompx binary to remote nodes before starting daemons (ssh launcher)' },
+  { name: 'hnp', arity: 1, valueHint: 'pid|uri|file', description: 'Submit the job to a running ompx hnp instead of starting one' },
   { name: 'quiet', aliases: ['q'], description: 'Suppress ompx messages other than errors' },
   ...runtimeOptions,
 ]

@@ -8,8 +8,10 @@ import { parseRunArgs } from '../args/mpirun'
 import { runOptions } from '../args/run-options'
 import { toCittyArgs } from '../args/scan'
 import { ActionableError } from '../errors'
+import { chooseLauncher, markSimulated } from '../hnp/choose-launcher'
 import { renderMap } from '../hnp/display-map'
 import { JobRunner } from '../hnp/job-runner'
+import { Hnp } from '../hnp/hnp'
 import { preflightApp } from '../hnp/preflight'
 import { createJobDir, removeJobDir } from '../hnp/session'
 import { installJobSignals } from '../hnp/signals'
@@ -29,6 +31,10 @@ export default defineCommand({
     const req = parseRunArgs(rawArgs)
     await applyCommon(cmd, req.job)
     const { opts } = req.job
+    // Launcher options are parameters underneath, so params files and OMPX_MCA_* can set them too.
+    const mca = ((opts.mca as [string, string][] | undefined) ??= [])
+    if (opts['launch-agent']) mca.push(['launch_agent', opts['launch-agent'] as string])
+    if (opts['preload-binary']) mca.push(['preload_binary', '1'])
     const { params, registry } = await createRuntime(req.job)
 
     const allocation = buildAllocation({
@@ -36,11 +42,9 @@ export default defineCommand({
       hostfile: opts.hostfile as string | undefined,
       defaultSlots: availableParallelism(),
     })
-    const launcher = registry.select('launcher')
-    if (!launcher.accepts(allocation.nodes)) {
-      const remote = allocation.nodes.map((n) => n.name).join(', ')
-      throw new ActionableError(`the ${launcher.name} launcher can only start ranks on this machine, not on ${remote}; multi-node launch comes with 'ompx orted'`)
-    }
+    const launcherName = (opts.launcher as string | undefined) || params.get('launcher') || undefined
+    markSimulated(allocation.nodes, launcherName)
+    const launcher = chooseLauncher(registry, allocation.nodes, launcherName)
     const mapBy = parseMapBy((opts['map-by'] as string | undefined) ?? params.get('rmaps_base_mapping_policy'))
     const mapper = registry.select('mapper', mapBy.mapper)
     const oversubscribe = !mapBy.nooversubscribe && (Boolean(opts.oversubscribe) || Boolean(mapBy.oversubscribe))
@@ -50,30 +54,43 @@ export default defineCommand({
     }
     for (const app of req.apps) preflightApp(app, process.env)
 
-    const jobid = `${process.pid}.1`
-    if (opts['display-map']) process.stdout.write(renderMap(jobid, allocation, req.apps, procs))
-    const sessionDir = createJobDir(jobid)
-    const runner = new JobRunner({
-      jobid,
-      apps: req.apps,
-      procs,
-      sessionDir,
-      output: {
+    const hnp = await Hnp.start({ registry, params, address: params.get('hnp_address') || '127.0.0.1' })
+    let status = 1
+    try {
+      const used = allocation.nodes.filter((n) => procs.some((p) => p.node === n.name))
+      await hnp.startDaemons(used, launcher)
+      const jobid = hnp.newJobId()
+      if (opts['display-map']) process.stdout.write(renderMap(jobid, allocation, req.apps, procs))
+      hnp.jobs.add(jobid, req.apps, procs)
+      hnp.publish()
+      const sessionDir = createJobDir(jobid)
+      const runner = new JobRunner({
         jobid,
-        tag: Boolean(opts['tag-output']),
-        timestamp: Boolean(opts['timestamp-output']),
-        mergeStderr: Boolean(opts['merge-stderr-to-stdout']),
-        outputFilename: opts['output-filename'] as string | undefined,
-      },
-      stdin: req.stdin,
-      timeoutSec: req.timeoutSec,
-      errmgrContinue: params.getBool('errmgr_continue'),
-      killGraceSec: params.getNumber('kill_grace') ?? 5,
-      quiet: Boolean(opts.quiet),
-    })
-    installJobSignals(runner)
-    const status = await runner.run()
-    removeJobDir(sessionDir)
+        apps: req.apps,
+        procs,
+        sessionDir,
+        output: {
+          jobid,
+          tag: Boolean(opts['tag-output']),
+          timestamp: Boolean(opts['timestamp-output']),
+          mergeStderr: Boolean(opts['merge-stderr-to-stdout']),
+          outputFilename: opts['output-filename'] as string | undefined,
+        },
+        stdin: req.stdin,
+        timeoutSec: req.timeoutSec,
+        errmgrContinue: params.getBool('errmgr_continue'),
+        killGraceSec: params.getNumber('kill_grace') ?? 5,
+        quiet: Boolean(opts.quiet),
+        nodes: hnp.nodes,
+        onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
+        onRankExit: (e) => hnp.jobs.exited(jobid, e),
+      })
+      installJobSignals(runner)
+      status = await runner.run()
+      removeJobDir(sessionDir)
+    } finally {
+      await hnp.shutdown()
+    }
     process.exit(status)
   },
 })

@@ -5,9 +5,10 @@
  */
 import type { RunRequest } from '../args/mpirun'
 import { rankEnv } from '../orted/rank-env'
-import { LocalDaemon, type Daemon, type LaunchSpec, type RankExit } from '../orted/local-daemon'
+import type { Daemon, LaunchSpec, RankExit } from '../orted/local-daemon'
 import type { AppContext, ProcInfo } from '../runtime/job'
 import { describeExit, FailureLedger, isFailure, signalNumber } from './errmgr'
+import type { NodeHandle } from './node-pool'
 import { OutputRouter, type OutputOptions } from './output'
 
 export interface JobSpec {
@@ -21,6 +22,13 @@ export interface JobSpec {
   errmgrContinue: boolean
   killGraceSec: number
   quiet: boolean
+  /** How to reach each node that has ranks. */
+  nodes: Map<string, NodeHandle>
+  /** Output sink; defaults to this process's stdout/stderr. */
+  router?: OutputRouter
+  /** Called with each rank's pid once its node reports the launch. */
+  onLaunched?(rank: number, pid: number): void
+  onRankExit?(e: RankExit): void
 }
 
 /** Exit status for a job killed by --timeout (ETIMEDOUT, as the issue and scripts expect). */
@@ -36,7 +44,7 @@ export class JobRunner {
   private done!: (status: number) => void
 
   constructor(private spec: JobSpec) {
-    this.router = new OutputRouter(spec.output)
+    this.router = spec.router ?? new OutputRouter(spec.output)
   }
 
   run(): Promise<number> {
@@ -60,9 +68,13 @@ export class JobRunner {
       byNode.set(proc.node, list)
     }
     for (const [node, specs] of byNode) {
-      const daemon = new LocalDaemon(node, {
+      const handle = this.spec.nodes.get(node)
+      if (!handle) throw new Error(`no daemon for node ${node}`)
+      const daemon = handle.attach(this.spec.jobid, {
         output: (rank, stream, chunk) => this.router.data(rank, stream, chunk),
         exit: (info) => this.onExit(info),
+        lost: (lostNode, reason) => this.onNodeLost(lostNode, reason),
+        launched: (rank, pid) => this.spec.onLaunched?.(rank, pid),
       })
       this.daemons.set(node, daemon)
       daemon.launch(specs)
@@ -97,6 +109,7 @@ export class JobRunner {
     this.router.end(e.rank, 'stdout')
     this.router.end(e.rank, 'stderr')
     this.exited++
+    this.spec.onRankExit?.(e)
     const wasAborting = this.aborting !== null
     this.ledger.record(e, wasAborting)
     if (isFailure(e) && !wasAborting) {
@@ -111,6 +124,22 @@ export class JobRunner {
     if (this.exited === this.spec.procs.length) void this.finish()
   }
 
+  /** A whole node is gone: its ranks count as failed, and the job ends (no recovery yet). */
+  private onNodeLost(node: string, reason: string): void {
+    const daemon = this.daemons.get(node)
+    const lost = daemon?.running() ?? []
+    if (lost.length === 0 && this.exited === this.spec.procs.length) return
+    this.say(`node ${node} lost: ${reason}; ${lost.length} ranks there are gone; aborting the job`)
+    this.abort(this.aborting?.status ?? 1)
+    daemon?.forget?.(lost)
+    for (const rank of lost) {
+      this.router.end(rank, 'stdout')
+      this.router.end(rank, 'stderr')
+      this.exited++
+    }
+    if (this.exited === this.spec.procs.length) void this.finish()
+  }
+
   private abort(status?: number): void {
     if (this.aborting) return
     this.aborting = { status }
@@ -121,6 +150,7 @@ export class JobRunner {
 
   private async finish(): Promise<void> {
     clearTimeout(this.killTimer)
+    for (const node of this.daemons.keys()) this.spec.nodes.get(node)?.detach(this.spec.jobid)
     await this.router.close()
     const status = this.aborting?.status ?? this.ledger.status()
     this.done(status)

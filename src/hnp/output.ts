@@ -23,8 +23,8 @@ const encoder = new TextEncoder()
 export class OutputRouter {
   private pending = new Map<string, Uint8Array>()
   private files = new Map<number, number>()
-  readonly stdout = new QueuedWriter(Bun.stdout)
-  readonly stderr = new QueuedWriter(Bun.stderr)
+  readonly stdout = new QueuedWriter(1)
+  readonly stderr = new QueuedWriter(2)
 
   constructor(private opts: OutputOptions) {}
 
@@ -37,7 +37,7 @@ export class OutputRouter {
       this.pending.set(key, bytes)
       return
     }
-    if (cut + 1 < bytes.length) this.pending.set(key, bytes.subarray(cut + 1))
+    if (cut + 1 < bytes.length) this.pending.set(key, bytes.slice(cut + 1))
     else this.pending.delete(key)
     this.emit(rank, stream, bytes.subarray(0, cut + 1))
   }

@@ -1,20 +1,44 @@
 /**
- * Ordered, asynchronous writes to a file descriptor. Bytes queued in one tick go out in one
- * write; `flush()` resolves when everything queued so far has been written, so `ompx run` can
- * exit without losing the last lines. Never blocks the event loop on a slow reader.
+ * Ordered, asynchronous writes to a file descriptor. Bytes queued in one tick go out together;
+ * `flush()` resolves when everything queued so far has been written, so `ompx run` can exit
+ * without losing the last lines. Never blocks the event loop on a slow reader.
+ *
+ * Why not Bun.write(Bun.stdout): under a fast pipe reader it was seen re-sending part of a
+ * buffer after a partial write (duplicated and torn lines). Here every partial write advances
+ * an explicit offset, and EAGAIN on a non-blocking pipe just waits and retries.
  */
-import type { BunFile } from 'bun'
+import { write } from 'node:fs'
+
+function writeOnce(fd: number, buf: Uint8Array, offset: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    write(fd, buf, offset, buf.length - offset, null, (err, n) => (err ? reject(err) : resolve(n))),
+  )
+}
+
+export async function writeAll(fd: number, buf: Uint8Array): Promise<void> {
+  let offset = 0
+  while (offset < buf.length) {
+    try {
+      offset += await writeOnce(fd, buf, offset)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err
+      await Bun.sleep(1)
+    }
+  }
+}
 
 export class QueuedWriter {
   private parts: Uint8Array[] = []
   private size = 0
   private draining: Promise<void> | null = null
+  private broken = false
 
-  constructor(private dest: BunFile) {}
+  constructor(private fd: number) {}
 
   write(bytes: Uint8Array): void {
-    if (bytes.length === 0) return
-    this.parts.push(bytes)
+    if (bytes.length === 0 || this.broken) return
+    // Copy: callers may hand us views into buffers they reuse.
+    this.parts.push(Uint8Array.from(bytes))
     this.size += bytes.length
     this.draining ??= this.drain()
   }
@@ -27,9 +51,11 @@ export class QueuedWriter {
       this.parts = []
       this.size = 0
       try {
-        await Bun.write(this.dest, buf)
+        await writeAll(this.fd, buf)
       } catch {
         // Reader went away (EPIPE): output is undeliverable, the job itself goes on.
+        this.broken = true
+        this.parts = []
       }
     }
     this.draining = null

@@ -5,6 +5,7 @@
  */
 import type { Subprocess } from 'bun'
 import type { ProcInfo } from '../runtime/job'
+import { Reaper } from './reaper'
 
 export interface LaunchSpec {
   proc: ProcInfo
@@ -28,6 +29,8 @@ export interface DaemonEvents {
   output(rank: number, stream: 'stdout' | 'stderr', chunk: Uint8Array): void
   /** Called once per rank, after all its output has been delivered. */
   exit(info: RankExit): void
+  /** The rank is running with this pid (on its node). */
+  launched?(rank: number, pid: number): void
 }
 
 export interface Daemon {
@@ -37,6 +40,8 @@ export interface Daemon {
   signal(sig: NodeJS.Signals, ranks?: number[]): void
   stdin(rank: number, data: Uint8Array | null): void
   running(): number[]
+  /** Stop tracking ranks that can no longer report (their node is gone). */
+  forget?(ranks: number[]): void
 }
 
 export class LocalDaemon implements Daemon {
@@ -61,14 +66,17 @@ export class LocalDaemon implements Daemon {
         detached: true,
       })
       const rank = spec.proc.rank
+      Reaper.get().add(sub.pid)
       this.procs.set(rank, { sub, spec })
       this.alive.add(rank)
+      this.events.launched?.(rank, sub.pid)
       const pumps = [this.pump(rank, 'stdout', sub.stdout), this.pump(rank, 'stderr', sub.stderr)]
       // Report the exit only after both pipes hit EOF, so no output is lost when ranks exit fast.
       Promise.all([sub.exited, ...pumps]).then(() => {
         this.alive.delete(rank)
         // Anything the rank left behind in its process group goes with it.
         this.killGroup(sub.pid, 'SIGKILL')
+        Reaper.get().remove(sub.pid)
         this.events.exit({
           rank,
           pid: sub.pid,

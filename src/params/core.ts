@@ -35,6 +35,29 @@ export const CORE_PARAMS: ParamDef[] = [
     description: 'Default for --map-by when the command line has none (same syntax, e.g. node or ppr:2:node)',
   },
   {
+    key: 'heartbeat_interval',
+    type: 'number',
+    default: '1',
+    description: 'Seconds between HNP pings to each node daemon',
+  },
+  {
+    key: 'heartbeat_timeout',
+    type: 'number',
+    default: '10',
+    description: 'A daemon silent this many seconds is declared dead and its job ends',
+  },
+  {
+    key: 'daemon_start_timeout',
+    type: 'number',
+    default: '60',
+    description: 'Seconds to wait for every node daemon to register before giving up',
+  },
+  {
+    key: 'hnp_address',
+    default: '',
+    description: 'Address the HNP listens on for daemons and tools (default 127.0.0.1 when every node is on this machine)',
+  },
+  {
     key: 'plugin_path',
     default: '',
     description: 'Extra plugin directories, colon-separated (searched after --plugin-dir and OMPX_PLUGIN_PATH)',

@@ -4,10 +4,14 @@
  */
 import crsNone from '../../plugins/crs/none'
 import launcherLocal from '../../plugins/launcher/local'
+import launcherSlurm from '../../plugins/launcher/slurm'
+import launcherSsh from '../../plugins/launcher/ssh'
 import mapperNode from '../../plugins/mapper/node'
 import mapperPpr from '../../plugins/mapper/ppr'
 import mapperSeq from '../../plugins/mapper/seq'
 import mapperSlot from '../../plugins/mapper/slot'
+import transportTcp from '../../plugins/transport/tcp'
+import transportUnix from '../../plugins/transport/unix'
 import type { PluginFactory } from './types'
 
 export interface BuiltinPlugin {
@@ -22,4 +26,8 @@ export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { file: 'plugins/mapper/ppr.ts', factory: mapperPpr },
   { file: 'plugins/mapper/seq.ts', factory: mapperSeq },
   { file: 'plugins/launcher/local.ts', factory: launcherLocal },
+  { file: 'plugins/launcher/ssh.ts', factory: launcherSsh },
+  { file: 'plugins/launcher/slurm.ts', factory: launcherSlurm },
+  { file: 'plugins/transport/tcp.ts', factory: transportTcp },
+  { file: 'plugins/transport/unix.ts', factory: transportUnix },
 ]

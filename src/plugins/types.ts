@@ -56,9 +56,41 @@ export interface MapperPlugin extends PluginBase<'mapper'> {
 
 // ---- launcher ------------------------------------------------------------------------------
 
+/** What a launcher needs to start `ompx orted` on the nodes of an allocation. */
+export interface DaemonLaunchRequest {
+  nodes: NodeInfo[]
+  /** Where daemons call back: the HNP's URI (tcp://addr:port). */
+  hnpUri: string
+  /**
+   * The job secret, hex. It must reach the daemon on its stdin as the first line, never in
+   * argv or logs. The launcher keeps that stdin open: its EOF tells the daemon the HNP is gone.
+   */
+  secret: string
+  /** Path of the ompx binary on this machine (process.execPath). */
+  execPath: string
+  /** Extra arguments for every `ompx orted` (e.g. --mca pairs to pass on). */
+  ortedArgs: string[]
+  /** Environment for daemons (OMPX_MCA_* settings), on top of the launcher's own. */
+  env: Record<string, string>
+}
+
+/** A started daemon process as the launcher sees it (the daemon then registers over the wire). */
+export interface DaemonProcess {
+  node: string
+  /** Local pid of what the launcher started (orted itself, or ssh / srun). */
+  pid: number
+  /** Resolves with the exit code when that process ends. */
+  exited: Promise<number | null>
+  /** Lines the process wrote to stderr before registering, for error messages. */
+  stderrTail(): string
+  kill(signal?: NodeJS.Signals): void
+}
+
 export interface LauncherPlugin extends PluginBase<'launcher'> {
   /** True when this launcher can serve the given nodes here (e.g. all are this host). */
   accepts(nodes: NodeInfo[]): boolean
+  /** Start one `ompx orted` per node of `req.nodes`. */
+  launch(req: DaemonLaunchRequest): Promise<DaemonProcess[]>
 }
 
 // ---- crs -----------------------------------------------------------------------------------
@@ -68,11 +100,33 @@ export interface CrsPlugin extends PluginBase<'crs'> {
   notCheckpointable(): string | null
 }
 
-// ---- transport / sstore (shapes filled in by the multi-node and checkpoint issues) ----------
+// ---- transport -----------------------------------------------------------------------------
+
+/** A raw, unauthenticated byte stream; src/wire adds framing and the HMAC handshake on top. */
+export interface RawConn {
+  /** Human-readable peer address for logs ("127.0.1.2:41234", "unix:/path"). */
+  readonly remote: string
+  write(bytes: Uint8Array): void
+  onData(cb: (bytes: Uint8Array) => void): void
+  onClose(cb: (err?: Error) => void): void
+  close(): void
+}
+
+export interface TransportListener {
+  /** What peers pass to `connect`, e.g. tcp://127.0.1.1:40123 or unix:///run/x.sock */
+  uri: string
+  close(): void
+}
 
 export interface TransportPlugin extends PluginBase<'transport'> {
+  /** URI schemes this transport serves ("tcp", "unix"). */
   schemes: string[]
+  /** Listen on an address (host for tcp, path for unix; port 0 = any). */
+  listen(address: string, onConn: (conn: RawConn) => void): Promise<TransportListener>
+  connect(uri: string): Promise<RawConn>
 }
+
+// ---- sstore (shape filled in by the checkpoint issue) -----------------------------------------
 
 export interface SStorePlugin extends PluginBase<'sstore'> {
   globalDir(): string

@@ -60,7 +60,7 @@ describe('ompx plugins', () => {
     expect(r.code).toBe(0)
     const warnings = r.stderr.split('\n').filter((l) => l.includes('bad.ts'))
     expect(warnings).toHaveLength(1)
-    expect(warnings[0]).toMatch(/WARN.*bad\.ts not loaded: import failed: exploded at import/)
+    expect(warnings[0]).toMatch(/warning: .*bad\.ts not loaded: import failed: exploded at import/)
     expect(r.stdout).toMatch(/mapper 5/) // the good plugin next to it still loaded
 
     const table = await run(['plugins', '--plugin-dir', brokenDir])

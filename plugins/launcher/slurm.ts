@@ -1,0 +1,123 @@
+/**
+ * The `slurm` launcher: inside a Slurm allocation, ONE `srun` starts `ompx orted` on all the
+ * nodes at once (one task per node), as Open MPI's plm/slurm does. Slurm then owns the daemons:
+ * they run in the job's cgroups, are accounted to the job, and die with it.
+ *
+ * srun starts the same command line everywhere, so a daemon cannot be told its node name in argv;
+ * it reads it from SLURMD_NODENAME (`--node-from-env`), which slurmd sets for every task. The
+ * secret goes to srun's stdin, which `--input=all` broadcasts to every task; srun's stdin EOF
+ * reaches every daemon the same way, so the HNP going away stops them all.
+ */
+import type { NodeInfo } from '../../src/runtime/job'
+import { ortedArgv, spawnDaemon, splitWords } from '../../src/runtime/launch-process'
+import { compressNodelist, slurmNodeNames } from '../../src/runtime/slurm-env'
+import { definePlugin } from '../../src/plugins/types'
+import type { DaemonLaunchRequest, DaemonProcess, HostApi } from '../../src/plugins/types'
+
+/** The variable slurmd sets to the node's Slurm name in every task it starts. */
+export const NODE_NAME_VAR = 'SLURMD_NODENAME'
+
+export interface SrunOptions {
+  /** Path of the ompx binary on the compute nodes. */
+  agent: string
+  /** Extra srun arguments from launcher_slurm_args (e.g. --external-launcher on Slurm 23.11+). */
+  extraArgs: string[]
+  /** --kill-on-bad-exit: one failed daemon ends the step (off for fault-tolerant runs). */
+  killOnBadExit: boolean
+}
+
+/** The exact srun command line for starting daemons on `nodes`. */
+export function srunArgv(req: Pick<DaemonLaunchRequest, 'hnpUri' | 'ortedArgs'>, nodes: string[], opts: SrunOptions): string[] {
+  return [
+    'srun',
+    `--nodes=${nodes.length}`,
+    `--ntasks=${nodes.length}`,
+    '--ntasks-per-node=1',
+    `--nodelist=${compressNodelist(nodes)}`,
+    `--kill-on-bad-exit=${opts.killOnBadExit ? 1 : 0}`,
+    // srun passes its own environment (ours + req.env) to the tasks.
+    '--export=ALL',
+    // Broadcast srun's stdin (the secret line, then EOF when we go) to every task.
+    '--input=all',
+    // The daemons serve PMI to their ranks themselves; no Slurm MPI plugin for this step.
+    '--mpi=none',
+    ...opts.extraArgs,
+    ...ortedArgv(opts.agent, req, { nodeFromEnv: NODE_NAME_VAR }),
+  ]
+}
+
+/** The environment srun runs with: ours, the request's, and no CPU binding for the daemons. */
+export function srunEnv(req: Pick<DaemonLaunchRequest, 'env'>, base: Record<string, string | undefined> = process.env) {
+  // SLURM_CPU_BIND rather than --cpu-bind / --cpu_bind: the option's spelling changed in Slurm 19
+  // and the variable works with both (Open MPI's reasoning). A daemon bound to one core would
+  // confine every rank it forks to that core.
+  return { ...base, ...req.env, SLURM_CPU_BIND: 'none' }
+}
+
+/** Inside a Slurm job, srun available, and every node part of the job's allocation. */
+export function slurmAccepts(nodes: NodeInfo[], env: Record<string, string | undefined> = process.env, hasSrun = () => Bun.which('srun') !== null): boolean {
+  if (nodes.length === 0 || !env.SLURM_JOB_ID) return false
+  let inJob: Set<string>
+  try {
+    inJob = new Set(slurmNodeNames(env) ?? [])
+  } catch {
+    return false
+  }
+  return nodes.every((n) => inJob.has(n.name)) && hasSrun()
+}
+
+/**
+ * Start the daemons. One srun serves all the nodes, so the handles share its pid, exit and output;
+ * srun is signalled once every node's handle was killed (the HNP tearing the job down), or at
+ * once for SIGKILL. A single daemon is stopped over the wire, not through srun.
+ */
+export async function launchSlurm(req: DaemonLaunchRequest, opts: SrunOptions): Promise<DaemonProcess[]> {
+  const names = req.nodes.map((n) => n.name)
+  if (new Set(names).size !== names.length) throw new Error(`slurm launcher: a node is listed twice in ${names.join(',')}`)
+  if (!Bun.which('srun')) throw new Error('slurm launcher: srun not found in PATH; load the Slurm module or use --mca launcher ssh')
+  const srun = spawnDaemon({ node: compressNodelist(names), argv: srunArgv(req, names, opts), secret: req.secret, env: srunEnv(req) })
+  const released = new Set<string>()
+  return names.map((node) => ({
+    node,
+    pid: srun.pid,
+    exited: srun.exited,
+    stderrTail: srun.stderrTail,
+    kill(signal?: NodeJS.Signals) {
+      released.add(node)
+      if (released.size === names.length || signal === 'SIGKILL') srun.kill(signal)
+    },
+  }))
+}
+
+function srunOptions(host: Pick<HostApi, 'param' | 'ActionableError'>, execPath: string): SrunOptions {
+  let extraArgs: string[]
+  try {
+    extraArgs = splitWords(host.param('launcher_slurm_args') ?? '')
+  } catch (err) {
+    throw new host.ActionableError(`parameter launcher_slurm_args: ${(err as Error).message}`)
+  }
+  return {
+    agent: host.param('launch_agent') || execPath,
+    extraArgs,
+    killOnBadExit: !/^(0|false|no|off)$/i.test(host.param('launcher_slurm_kill_on_bad_exit')?.trim() ?? '1'),
+  }
+}
+
+export default definePlugin((host) => ({
+  kind: 'launcher',
+  name: 'slurm',
+  priority: 30,
+  description: 'Daemons on the nodes of the current Slurm job, started by one srun',
+  params: [
+    { key: 'launcher_slurm_args', default: '', description: 'Extra srun arguments for the daemon step (e.g. --external-launcher on Slurm 23.11+)' },
+    {
+      key: 'launcher_slurm_kill_on_bad_exit',
+      type: 'bool',
+      default: '1',
+      description: 'Pass --kill-on-bad-exit to srun: one failed daemon ends all (set 0 when the job must survive a node loss)',
+    },
+    { key: 'launch_agent', default: '', description: 'Path of the ompx binary on the remote nodes (empty: the same path as here)' },
+  ],
+  accepts: (nodes) => slurmAccepts(nodes),
+  launch: (req) => launchSlurm(req, srunOptions(host, req.execPath)),
+}))

@@ -1,0 +1,49 @@
+/**
+ * `ompx orted`: the per-node daemon role. Started by a launcher (local, ssh, slurm), never by
+ * hand: the job secret arrives on stdin, which then stays open as the lifeline to the HNP.
+ */
+import { defineCommand } from 'citty'
+import { join } from 'node:path'
+import { toCittyArgs, type OptionSpec } from '../args/scan'
+import { runtimeOptions } from '../args/shared'
+import { ActionableError } from '../errors'
+import { Orted } from '../orted/orted-main'
+import { readSecretAndWatch } from '../orted/lifeline'
+import { createRuntime } from '../runtime/context'
+import { clientConnect } from '../wire/channel'
+import { parseCommand } from './_command'
+
+const specs: OptionSpec[] = [
+  { name: 'hnp', arity: 1, valueHint: 'uri', description: 'URI of the HNP to register with (tcp://addr:port)' },
+  { name: 'node', arity: 1, valueHint: 'name', description: 'Name of the node this daemon serves' },
+  { name: 'node-from-env', arity: 1, valueHint: 'VAR', description: 'Take the node name from this variable (SLURMD_NODENAME under srun)' },
+  { name: 'bind', arity: 1, valueHint: 'address', description: "This node's address (simulated nodes: 127.0.1.N)" },
+  { name: 'node-dir-root', arity: 1, valueHint: 'dir', description: 'Node-local directories live under DIR/<node> (session files of this node)' },
+  ...runtimeOptions,
+]
+
+export default defineCommand({
+  meta: { name: 'orted', description: 'Per-node daemon (started by ompx run / ompx hnp through a launcher)' },
+  args: () => toCittyArgs(specs),
+  async run({ rawArgs, cmd }) {
+    const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 0 })
+    const o = scanned.opts as Record<string, string | undefined>
+    const fromEnv = o['node-from-env'] ? process.env[o['node-from-env']] : undefined
+    const node = fromEnv ?? o.node
+    if (!o.hnp || !node) throw new ActionableError('ompx orted needs --hnp <uri> and --node <name> (or --node-from-env VAR)')
+    let orted: Orted | undefined
+    let lifelineClosed = false
+    const secret = await readSecretAndWatch(() => {
+      lifelineClosed = true
+      if (orted) orted.end('the launcher closed our stdin (HNP gone)', 1)
+      else process.exit(1)
+    })
+    process.title = `ompx orted ${node}`
+    const { registry } = await createRuntime(scanned)
+    const channel = await clientConnect(registry, o.hnp, secret, 'orted')
+    orted = new Orted(channel, { node, address: o.bind ?? '127.0.0.1', nodeDir: o['node-dir-root'] ? join(o['node-dir-root'], node) : undefined })
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => orted!.end(`caught ${sig}`, 1))
+    orted.start()
+    if (lifelineClosed) orted.end('the launcher closed our stdin (HNP gone)', 1)
+  },
+})

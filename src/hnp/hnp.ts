@@ -1,0 +1,143 @@
+/**
+ * The head node process: the job secret, the listener daemons and tools connect to, the
+ * contact file tools find it by, the node daemons, and the table of jobs. `ompx run` embeds
+ * one for a single job; `ompx hnp` keeps one up for many.
+ */
+import { join } from 'node:path'
+import { ActionableError } from '../errors'
+import { log } from '../log'
+import type { Params } from '../params/params'
+import type { Registry } from '../plugins/registry'
+import type { DaemonProcess, LauncherPlugin } from '../plugins/types'
+import type { NodeInfo } from '../runtime/job'
+import { newSecret } from '../wire/auth'
+import type { Channel } from '../wire/channel'
+import { removeContact, writeContact } from '../wire/contact'
+import { serve } from '../wire/server'
+import { VERSION } from '../version'
+import { DaemonLink } from './daemon-link'
+import { JobTable } from './job-table'
+import { InProcessNode, type NodeHandle } from './node-pool'
+import { sessionRoot } from './session'
+import { isThisHost } from './this-host'
+
+export interface HnpOptions {
+  registry: Registry
+  params: Params
+  address: string
+}
+
+type Waiter = { resolve: (l: DaemonLink) => void }
+
+export class Hnp {
+  readonly secret = newSecret()
+  readonly started = Date.now()
+  readonly jobs = new JobTable()
+  readonly nodes = new Map<string, NodeHandle>()
+  uri = ''
+  private close: () => void = () => {}
+  private waiting = new Map<string, Waiter>()
+  private daemons: DaemonProcess[] = []
+  private jobSeq = 0
+  /** Extra handlers for tool connections (ompx hnp adds submit/stop). */
+  toolHandlers: ((ch: Channel) => void)[] = []
+
+  private constructor(private opts: HnpOptions) {}
+
+  static async start(opts: HnpOptions): Promise<Hnp> {
+    const hnp = new Hnp(opts)
+    const transport = opts.registry.select('transport')
+    const listener = await serve(transport, opts.address, hnp.secret, (ch) => hnp.accept(ch))
+    hnp.uri = listener.uri
+    hnp.close = () => listener.close()
+    hnp.publish()
+    return hnp
+  }
+
+  newJobId(): string {
+    return `${process.pid}.${++this.jobSeq}`
+  }
+
+  /** Rewrite the contact file (tools read jobs from it too). */
+  publish(): void {
+    writeContact({ pid: process.pid, uri: this.uri, secret: this.secret, started: this.started, jobs: this.jobs.ids(), version: VERSION })
+  }
+
+  private accept(ch: Channel): void {
+    ch.on('orted.register', (m) => {
+      const link = new DaemonLink(m.node, m.pid, m.address, ch, this.heartbeat(), (l, reason) => this.lost(l, reason))
+      this.nodes.set(m.node, link)
+      this.waiting.get(m.node)?.resolve(link)
+      this.waiting.delete(m.node)
+      log.debug(`node ${m.node}: daemon pid ${m.pid} registered from ${m.address}`)
+    })
+    ch.on('tool.ps', () => ch.send({ t: 'hnp.ps', ...this.summary() }))
+    for (const h of this.toolHandlers) h(ch)
+  }
+
+  summary() {
+    return {
+      hnp: { pid: process.pid, uri: this.uri, started: this.started, nodes: [...this.nodes.keys()] },
+      jobs: this.jobs.list().map((j) => ({ ...j, procs: j.procs.map((p) => ({ ...p })) })),
+    }
+  }
+
+  private heartbeat() {
+    const p = this.opts.params
+    return { intervalMs: (p.getNumber('heartbeat_interval') ?? 1) * 1000, timeoutMs: (p.getNumber('heartbeat_timeout') ?? 10) * 1000 }
+  }
+
+  private lost(link: DaemonLink, reason: string): void {
+    if (this.nodes.get(link.node) === link) this.nodes.delete(link.node)
+    log.debug(`node ${link.node} lost: ${reason}`)
+  }
+
+  /**
+   * Make every node reachable: this host is served in-process, every other node gets an
+   * `ompx orted` started by the launcher. Resolves once all have registered.
+   */
+  async startDaemons(nodes: NodeInfo[], launcher: LauncherPlugin): Promise<void> {
+    const remote = nodes.filter((n) => !isThisHost(n))
+    for (const n of nodes) if (isThisHost(n)) this.nodes.set(n.name, new InProcessNode(n.name))
+    if (remote.length === 0) return
+    const registered = remote.map((n) => new Promise<DaemonLink>((resolve) => this.waiting.set(n.name, { resolve })))
+    const procs = await launcher.launch({
+      nodes: remote,
+      hnpUri: this.uri,
+      secret: this.secret,
+      execPath: process.execPath,
+      ortedArgs: ['--node-dir-root', join(sessionRoot(), `nodes-${process.pid}`)],
+      env: this.opts.params.toEnv(),
+    })
+    this.daemons.push(...procs)
+    const timeoutSec = this.opts.params.getNumber('daemon_start_timeout') ?? 60
+    const failure = new Promise<never>((_, reject) => {
+      for (const p of procs) {
+        p.exited.then((code) => {
+          if (this.waiting.has(p.node)) {
+            const why = p.stderrTail().trim().split('\n').pop() || `exit status ${code}`
+            reject(new ActionableError(`node ${p.node}: the daemon did not start (${launcher.name} launcher): ${why}`))
+          }
+        })
+      }
+      setTimeout(() => {
+        const missing = [...this.waiting.keys()].join(', ')
+        reject(new ActionableError(`daemons on ${missing} did not register within ${timeoutSec} s (daemon_start_timeout)`))
+      }, timeoutSec * 1000).unref()
+    })
+    await Promise.race([Promise.all(registered), failure])
+  }
+
+  /** End every daemon and the listener; nothing of ours stays behind. */
+  async shutdown(): Promise<void> {
+    for (const n of this.nodes.values()) {
+      if (n instanceof DaemonLink) n.shutdown()
+      else if (n instanceof InProcessNode) n.killAll()
+    }
+    const deadline = Date.now() + 3000
+    await Promise.race([Promise.all(this.daemons.map((d) => d.exited)), Bun.sleep(Math.max(0, deadline - Date.now()))])
+    for (const d of this.daemons) d.kill('SIGKILL')
+    this.close()
+    removeContact(process.pid)
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * How the HNP reaches a node: `attach(jobid, events)` gives a per-job `Daemon` for that node.
+ * The HNP's own node is served in-process; every other node by an `ompx orted` over the wire
+ * (daemon-link.ts). Job code never cares which.
+ */
+import { LocalDaemon, type Daemon, type DaemonEvents } from '../orted/local-daemon'
+
+export interface JobEvents extends DaemonEvents {
+  /** The node's daemon died or went silent: its ranks are gone. */
+  lost(node: string, reason: string): void
+}
+
+export interface NodeHandle {
+  readonly node: string
+  /** Local pid of the daemon serving this node (ours when in-process). */
+  readonly pid: number
+  attach(jobid: string, events: JobEvents): Daemon
+  /** Forget a finished job's state on this node. */
+  detach(jobid: string): void
+}
+
+export class InProcessNode implements NodeHandle {
+  readonly pid = process.pid
+  private jobs = new Map<string, LocalDaemon>()
+
+  constructor(readonly node: string) {}
+
+  attach(jobid: string, events: JobEvents): Daemon {
+    const d = new LocalDaemon(this.node, events)
+    this.jobs.set(jobid, d)
+    return d
+  }
+
+  detach(jobid: string): void {
+    this.jobs.delete(jobid)
+  }
+
+  /** Kill everything still running here (HNP shutdown). */
+  killAll(): void {
+    for (const d of this.jobs.values()) d.signal('SIGKILL')
+  }
+}

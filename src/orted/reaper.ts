@@ -1,0 +1,50 @@
+/**
+ * Ranks must not outlive the process that started them, even when it is SIGKILLed and cannot
+ * clean up. A tiny `sh` sidecar holds the read end of a pipe from us; when that pipe hits EOF
+ * (we died, however) it kills every process group still listed in our pgid file. Each rank
+ * leads its own group, so this also takes whatever the rank forked.
+ */
+import type { Subprocess } from 'bun'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { sessionRoot } from '../hnp/session'
+
+const SCRIPT = `while read -r _; do :; done
+if [ -f "$1" ]; then while read -r g; do kill -KILL "-$g" 2>/dev/null; done < "$1"; rm -f "$1"; fi`
+
+export class Reaper {
+  private static instance: Reaper | undefined
+  private groups = new Set<number>()
+  private file: string
+  private sidecar: Subprocess<'pipe', 'ignore', 'ignore'>
+
+  private constructor() {
+    this.file = join(sessionRoot(), `reap-${process.pid}.pgids`)
+    writeFileSync(this.file, '', { mode: 0o600 })
+    this.sidecar = Bun.spawn(['sh', '-c', SCRIPT, 'ompx-reaper', this.file], {
+      stdin: 'pipe',
+      stdout: 'ignore',
+      stderr: 'ignore',
+      detached: true,
+    })
+    this.sidecar.unref()
+  }
+
+  /** The process-wide reaper, started with the first rank. */
+  static get(): Reaper {
+    return (Reaper.instance ??= new Reaper())
+  }
+
+  add(pgid: number): void {
+    this.groups.add(pgid)
+    this.save()
+  }
+
+  remove(pgid: number): void {
+    if (this.groups.delete(pgid)) this.save()
+  }
+
+  private save(): void {
+    writeFileSync(this.file, [...this.groups].map((g) => `${g}\n`).join(''), { mode: 0o600 })
+  }
+}

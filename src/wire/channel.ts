@@ -1,0 +1,153 @@
+/**
+ * An authenticated, message-level connection: what the HNP, daemons and tools actually use.
+ * `clientConnect` dials and runs the handshake; `serve` (server.ts) accepts. Either way a
+ * Channel only exists once both sides proved they hold the job secret.
+ */
+import { ActionableError, errorMessage } from '../errors'
+import { log } from '../log'
+import type { Registry } from '../plugins/registry'
+import type { TransportPlugin } from '../plugins/types'
+import { initiateHandshake, parseSecret, type HandshakeOptions } from './auth'
+import { FramedConn, WireError, type FrameSink } from './codec'
+import type { Message, MessageOf, MessageType, Role } from './messages'
+
+type Handler<T extends MessageType> = (m: MessageOf<T>) => void
+
+export class Channel implements FrameSink {
+  private handlers = new Map<MessageType, Set<Handler<any>>>()
+  private anyHandlers = new Set<(m: Message) => void>()
+  private closeCbs = new Set<(err?: Error) => void>()
+  private isClosed = false
+
+  /**
+   * `role` is what the connecting side authenticated as (the peer's role on a server, our own
+   * on a client). Delivery starts on the next macrotask, so handlers registered right after
+   * `await clientConnect(...)` or inside `serve`'s callback see everything the peer sent.
+   */
+  constructor(
+    private readonly fc: FramedConn,
+    readonly role: Role,
+  ) {
+    setImmediate(() => fc.setSink(this))
+  }
+
+  get remote(): string {
+    return this.fc.remote
+  }
+
+  get closed(): boolean {
+    return this.isClosed || this.fc.closed
+  }
+
+  /** Queue a message (never blocks; big ones are flushed as the socket drains). False if closed. */
+  send(msg: Message): boolean {
+    return this.fc.send(msg)
+  }
+
+  /** Handle every message of one type; returns a function that removes the handler. */
+  on<T extends MessageType>(type: T, handler: Handler<T>): () => void {
+    let set = this.handlers.get(type)
+    if (!set) this.handlers.set(type, (set = new Set()))
+    set.add(handler)
+    return () => set.delete(handler)
+  }
+
+  /** See every message (after the typed handlers). */
+  onAny(handler: (m: Message) => void): () => void {
+    this.anyHandlers.add(handler)
+    return () => this.anyHandlers.delete(handler)
+  }
+
+  /** Called once when the connection ends, whoever ended it; err when it broke. */
+  onClose(cb: (err?: Error) => void): () => void {
+    if (this.isClosed) queueMicrotask(() => cb())
+    else this.closeCbs.add(cb)
+    return () => this.closeCbs.delete(cb)
+  }
+
+  close(): void {
+    this.fc.close()
+  }
+
+  /**
+   * Send `msg` and wait for the next message of `replyType`. An `error` message from the peer
+   * rejects with its text; so do a close and the timeout. Meant for one outstanding request of
+   * a given reply type at a time.
+   */
+  request<R extends MessageType>(msg: Message, replyType: R, timeoutMs = 10_000): Promise<MessageOf<R>> {
+    return new Promise((resolve, reject) => {
+      const cleanups: (() => void)[] = []
+      const settle = (fn: () => void) => {
+        for (const c of cleanups) c()
+        fn()
+      }
+      cleanups.push(this.on(replyType, (m) => settle(() => resolve(m))))
+      if (replyType !== 'error') cleanups.push(this.on('error', (m) => settle(() => reject(new WireError(m.message)))))
+      cleanups.push(this.onClose((err) => settle(() => reject(new WireError(`connection to ${this.remote} closed before "${replyType}" arrived${err ? `: ${err.message}` : ''}`)))))
+      const timer = setTimeout(() => settle(() => reject(new WireError(`no "${replyType}" from ${this.remote} within ${timeoutMs / 1000} s`))), timeoutMs)
+      cleanups.push(() => clearTimeout(timer))
+      if (!this.send(msg)) settle(() => reject(new WireError(`connection to ${this.remote} is closed`)))
+    })
+  }
+
+  // ---- FrameSink -------------------------------------------------------------------------------
+
+  message(m: Message): void {
+    for (const h of this.handlers.get(m.t) ?? []) this.call(m, h)
+    for (const h of this.anyHandlers) this.call(m, h)
+  }
+
+  protocolError(err: WireError): void {
+    log.warn(`wire: dropping ${this.role} connection ${this.remote}: ${err.message}`)
+    this.fc.close()
+  }
+
+  ended(err?: Error): void {
+    if (this.isClosed) return
+    this.isClosed = true
+    if (this.fc.decoder.partial) log.debug(`wire: ${this.remote} closed in the middle of a message`)
+    for (const cb of [...this.closeCbs]) cb(err)
+    this.closeCbs.clear()
+  }
+
+  private call(m: Message, h: (m: any) => void): void {
+    try {
+      h(m)
+    } catch (err) {
+      // One broken handler must not take the connection (or the process) down.
+      log.error(`handler for "${m.t}" from ${this.remote} failed: ${errorMessage(err)}`)
+    }
+  }
+}
+
+/** The transport plugin serving a URI's scheme (tcp://, unix://), highest priority first. */
+export function transportFor(registry: Registry, uri: string): TransportPlugin {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1]?.toLowerCase()
+  if (!scheme) throw new ActionableError(`"${uri}" is not a URI (expected e.g. tcp://host:port or unix:///path)`)
+  const hit = registry.list('transport').find((e) => e.plugin.schemes.includes(scheme))
+  if (!hit) {
+    const known = registry.list('transport').flatMap((e) => e.plugin.schemes.map((s) => `${s}://`))
+    throw new ActionableError(`no transport plugin handles ${scheme}:// URIs (available: ${known.join(', ') || 'none'})`)
+  }
+  return hit.plugin
+}
+
+/** Dial `uri`, authenticate as `role` with the job secret (hex), and return the channel. */
+export async function clientConnect(
+  via: TransportPlugin | Registry,
+  uri: string,
+  secret: string | Uint8Array,
+  role: Role,
+  opts: HandshakeOptions = {},
+): Promise<Channel> {
+  const key = parseSecret(secret)
+  const transport = 'schemes' in via ? via : transportFor(via, uri)
+  let fc: FramedConn
+  try {
+    fc = new FramedConn(await transport.connect(uri))
+  } catch (err) {
+    throw new ActionableError(errorMessage(err).startsWith('cannot connect') ? errorMessage(err) : `cannot connect to ${uri}: ${errorMessage(err)}`)
+  }
+  await initiateHandshake(fc, key, role, uri, opts)
+  return new Channel(fc, role)
+}

@@ -1,0 +1,221 @@
+/**
+ * Framing: every message is a 4-byte big-endian body length followed by a MessagePack body (a
+ * map with a string `t`). Plain maps only (no msgpackr records or extensions), so a peer in any
+ * language with a MessagePack library can speak the protocol.
+ */
+import { Packr } from 'msgpackr'
+import type { RawConn } from '../plugins/types'
+import { validateMessage, type Message } from './messages'
+
+/** Largest body accepted once authenticated; a 10 MB output chunk fits with room to spare. */
+export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+/** Before authentication a peer gets far less: nobody unauthenticated makes us allocate 64 MiB. */
+export const HANDSHAKE_MAX_FRAME = 4096
+
+/** A peer broke the protocol (bad frame, bad message, failed handshake). The peer gets dropped. */
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'WireError'
+  }
+}
+
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  // A field set to undefined travels as nil; the validator turns it back into "absent".
+  encodeUndefinedAsNil: true,
+  // Decoded byte fields must not alias the receive buffer, which the next chunk may reuse.
+  copyBuffers: true,
+  int64AsType: 'number',
+})
+
+/** Encode one message as a frame. Throws WireError if the message does not match the catalog. */
+export function encodeFrame(msg: Message): Uint8Array {
+  const err = validateMessage(msg)
+  if (err) throw new WireError(`refusing to send a malformed message: ${err}`)
+  // pack() returns a view into msgpackr's reusable scratch buffer, so copy out of it at once.
+  const body = packr.pack(msg)
+  const frame = new Uint8Array(4 + body.length)
+  new DataView(frame.buffer).setUint32(0, body.length)
+  frame.set(body, 4)
+  return frame
+}
+
+/** Decode and validate one frame body. */
+export function decodeBody(body: Uint8Array): Message {
+  let value: unknown
+  try {
+    value = packr.unpack(body)
+  } catch (err) {
+    // msgpackr's message may quote the decoded data; keep logs short and free of payloads.
+    const why = String((err as Error).message ?? err).split(/[{[]/)[0]!.trim().slice(0, 60)
+    throw new WireError(`undecodable message body (${why})`)
+  }
+  const bad = validateMessage(value)
+  if (bad) throw new WireError(`bad message: ${bad}`)
+  return value as Message
+}
+
+export function formatBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${+(n / (1024 * 1024)).toFixed(1)} MiB` : `${n} bytes`
+}
+
+/**
+ * Incremental decoder for a byte stream: `push` any chunk, get back every message it completed.
+ * A frame's body buffer is allocated only after its length passed the limit, and frames that sit
+ * entirely inside one chunk are decoded in place. After an error the decoder stays failed.
+ */
+export class FrameDecoder {
+  private header = new Uint8Array(4)
+  private headerFill = 0
+  private body: Uint8Array | null = null
+  private bodyFill = 0
+  private failed: WireError | null = null
+
+  /** Mutable on purpose: the handshake runs with a small limit, then the channel raises it. */
+  constructor(public maxFrame = DEFAULT_MAX_FRAME) {}
+
+  push(chunk: Uint8Array): Message[] {
+    return [...this.messages(chunk)]
+  }
+
+  /**
+   * Like `push`, but yields one message at a time, so the consumer can change `maxFrame`
+   * between frames of the same chunk (the handshake's welcome and the first real message may
+   * arrive together).
+   */
+  *messages(chunk: Uint8Array): Generator<Message> {
+    if (this.failed) throw this.failed
+    try {
+      yield* this.consume(chunk)
+    } catch (err) {
+      this.failed = err instanceof WireError ? err : new WireError(String(err))
+      throw this.failed
+    }
+  }
+
+  /** True while part of a frame is buffered (a peer closing now cut a message short). */
+  get partial(): boolean {
+    return this.headerFill > 0 || this.body !== null
+  }
+
+  private *consume(chunk: Uint8Array): Generator<Message> {
+    let i = 0
+    while (i < chunk.length) {
+      if (!this.body) {
+        const take = Math.min(4 - this.headerFill, chunk.length - i)
+        this.header.set(chunk.subarray(i, i + take), this.headerFill)
+        this.headerFill += take
+        i += take
+        if (this.headerFill < 4) break
+        this.headerFill = 0
+        const len = new DataView(this.header.buffer).getUint32(0)
+        if (len === 0) throw new WireError('empty frame')
+        if (len > this.maxFrame) {
+          throw new WireError(`frame of ${formatBytes(len)} exceeds the ${formatBytes(this.maxFrame)} limit`)
+        }
+        if (chunk.length - i >= len) {
+          const body = chunk.subarray(i, i + len)
+          i += len
+          yield decodeBody(body)
+          continue
+        }
+        this.body = new Uint8Array(len)
+        this.bodyFill = 0
+      }
+      const take = Math.min(this.body.length - this.bodyFill, chunk.length - i)
+      this.body.set(chunk.subarray(i, i + take), this.bodyFill)
+      this.bodyFill += take
+      i += take
+      if (this.bodyFill === this.body.length) {
+        const body = this.body
+        this.body = null
+        yield decodeBody(body)
+      }
+    }
+  }
+}
+
+/** What a FramedConn reports, in arrival order. */
+export interface FrameSink {
+  message(m: Message): void
+  /** The peer broke framing or sent a bad message; the connection is unusable. */
+  protocolError(err: WireError): void
+  ended(err?: Error): void
+}
+
+type Event = { m: Message } | { bad: WireError } | { end: Error | undefined }
+
+/**
+ * Messages over a RawConn. Events go to the current sink; with no sink they queue, in order,
+ * close included, so whoever takes over after the handshake misses nothing that arrived meanwhile.
+ */
+export class FramedConn {
+  readonly decoder: FrameDecoder
+  private sink: FrameSink | null = null
+  private queue: Event[] = []
+  private ending = false
+  private ended = false
+
+  constructor(
+    readonly raw: RawConn,
+    maxFrame = DEFAULT_MAX_FRAME,
+  ) {
+    this.decoder = new FrameDecoder(maxFrame)
+    raw.onData((chunk) => {
+      if (this.ending) return
+      try {
+        for (const m of this.decoder.messages(chunk)) {
+          if (this.ending) return
+          this.emit({ m })
+        }
+      } catch (err) {
+        this.emit({ bad: err instanceof WireError ? err : new WireError(String(err)) })
+      }
+    })
+    raw.onClose((err) => {
+      this.ended = true
+      this.emit({ end: err })
+    })
+  }
+
+  get remote(): string {
+    return this.raw.remote
+  }
+
+  /** True once close() was called or the peer went away: sends are dropped. */
+  get closed(): boolean {
+    return this.ending || this.ended
+  }
+
+  /** Hand events to `sink` (flushing what queued meanwhile), or queue them when null. */
+  setSink(sink: FrameSink | null): void {
+    this.sink = sink
+    while (this.sink === sink && sink && this.queue.length > 0) this.deliver(sink, this.queue.shift()!)
+  }
+
+  /** False when the connection is already closed (the message is dropped). */
+  send(msg: Message): boolean {
+    if (this.closed) return false
+    this.raw.write(encodeFrame(msg))
+    return true
+  }
+
+  close(): void {
+    if (this.ending) return
+    this.ending = true
+    this.raw.close()
+  }
+
+  private emit(ev: Event): void {
+    if (this.sink && this.queue.length === 0) this.deliver(this.sink, ev)
+    else this.queue.push(ev)
+  }
+
+  private deliver(sink: FrameSink, ev: Event): void {
+    if ('m' in ev) sink.message(ev.m)
+    else if ('bad' in ev) sink.protocolError(ev.bad)
+    else sink.ended(ev.end)
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The wire message catalog: ONE table (`CATALOG`) maps each message type `t` to the shape of its
+ * fields. The TypeScript union `Message` is derived from that table and so is the runtime
+ * validator, so adding a message type is one line here and cannot drift between the two.
+ * Checks are light on purpose (field presence and primitive types, recursively for nested
+ * shapes): they stop a buggy or hostile peer from handing the runtime something of the wrong
+ * type, not from sending nonsense values.
+ */
+
+/** Bumped on any incompatible change; peers of different versions refuse each other in the handshake. */
+export const PROTOCOL_VERSION = 1
+
+export const ROLES = ['orted', 'tool', 'run'] as const
+export type Role = (typeof ROLES)[number]
+
+/** A field checker: returns null when `v` fits, else what was expected. `_t` only carries the TS type. */
+export interface Field<T> {
+  check(v: unknown, path: string): string | null
+  optional?: true
+  readonly _t?: T
+}
+type Shape = Record<string, Field<any>>
+type Opt<T> = Field<T> & { optional: true }
+
+const prim = <T>(name: string, ok: (v: unknown) => boolean): Field<T> => ({
+  check: (v, path) => (ok(v) ? null : `${path} must be ${name}`),
+})
+
+export const str = prim<string>('a string', (v) => typeof v === 'string')
+export const num = prim<number>('a number', (v) => typeof v === 'number' && !Number.isNaN(v))
+export const bool = prim<boolean>('a boolean', (v) => typeof v === 'boolean')
+export const bytes = prim<Uint8Array>('bytes', (v) => v instanceof Uint8Array)
+export const unknown_ = prim<unknown>('anything', () => true)
+
+export function oneOf<const L extends string>(...values: L[]): Field<L> {
+  return prim<L>(`one of ${values.join('|')}`, (v) => values.includes(v as L))
+}
+export function nullable<T>(f: Field<T>): Field<T | null> {
+  return { check: (v, path) => (v === null ? null : f.check(v, path)) }
+}
+/** A field that may be absent (a peer's nil is accepted too and removed by `validateMessage`). */
+export function optional<T>(f: Field<T>): Opt<T> {
+  return { check: (v, path) => (v == null ? null : f.check(v, path)), optional: true }
+}
+export function arrayOf<T>(f: Field<T>): Field<T[]> {
+  return {
+    check(v, path) {
+      if (!Array.isArray(v)) return `${path} must be an array`
+      for (let i = 0; i < v.length; i++) {
+        const e = f.check(v[i], `${path}[${i}]`)
+        if (e) return e
+      }
+      return null
+    },
+  }
+}
+export function tuple<A, B>(a: Field<A>, b: Field<B>): Field<[A, B]> {
+  return {
+    check: (v, path) =>
+      !Array.isArray(v) || v.length !== 2 ? `${path} must be a pair` : a.check(v[0], `${path}[0]`) ?? b.check(v[1], `${path}[1]`),
+  }
+}
+export function recordOf<T>(f: Field<T>): Field<Record<string, T>> {
+  return {
+    check(v, path) {
+      if (!isPlainObject(v)) return `${path} must be a map`
+      for (const [k, x] of Object.entries(v)) {
+        const e = f.check(x, `${path}.${k}`)
+        if (e) return e
+      }
+      return null
+    },
+  }
+}
+export function shape<S extends Shape>(s: S): Field<Fields<S>> {
+  return { check: (v, path) => checkShape(s, v, path) }
+}
+
+type FieldT<F> = F extends Field<infer T> ? T : never
+type Simplify<T> = { [K in keyof T]: T[K] } & {}
+/** The TS object type of a shape: optional() fields become `k?: T`. */
+export type Fields<S extends Shape> = Simplify<
+  { [K in keyof S as S[K] extends Opt<any> ? never : K]: FieldT<S[K]> } & {
+    [K in keyof S as S[K] extends Opt<any> ? K : never]?: FieldT<S[K]>
+  }
+>
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+}
+
+function checkShape(s: Shape, v: unknown, path: string): string | null {
+  if (!isPlainObject(v)) return `${path} must be a map`
+  for (const [k, f] of Object.entries(s)) {
+    if (!(k in v) && !f.optional) return `${path}.${k} is missing`
+    const e = f.check(v[k], `${path}.${k}`)
+    if (e) return e
+  }
+  return null
+}
+
+// ---- nested shapes ---------------------------------------------------------------------------
+
+const launchSpec = shape({
+  rank: num,
+  app: num,
+  node: str,
+  localRank: num,
+  localSize: num,
+  nodeRank: num,
+  argv: arrayOf(str),
+  cwd: str,
+  env: recordOf(str),
+  stdin: bool,
+})
+export type LaunchSpecWire = FieldT<typeof launchSpec>
+
+const jobSummary = shape({
+  jobid: str,
+  app: str,
+  state: str,
+  started: num,
+  procs: arrayOf(shape({ rank: num, node: str, pid: nullable(num), state: str, startedAt: nullable(num) })),
+})
+export type JobSummary = FieldT<typeof jobSummary>
+
+// ---- the catalog -----------------------------------------------------------------------------
+
+export const CATALOG = {
+  // handshake (see auth.ts)
+  hello: { v: num, nonce: bytes },
+  auth: { v: num, role: oneOf(...ROLES), nonce: bytes, mac: bytes },
+  welcome: { mac: bytes },
+  reject: { reason: str },
+  // daemon -> hnp
+  'orted.register': { node: str, pid: num, version: str, address: str },
+  'orted.launched': { jobid: str, pids: arrayOf(tuple(num, num)) },
+  'orted.output': { jobid: str, rank: num, stream: oneOf('stdout', 'stderr'), data: bytes },
+  'orted.exit': { jobid: str, rank: num, pid: num, node: str, code: nullable(num), signal: nullable(str) },
+  'orted.error': { jobid: optional(str), message: str },
+  // hnp -> daemon
+  'hnp.launch': { jobid: str, procs: arrayOf(launchSpec) },
+  'hnp.signal': { jobid: str, signal: str, ranks: optional(arrayOf(num)) },
+  'hnp.stdin': { jobid: str, rank: num, data: nullable(bytes) },
+  'hnp.kill-job': { jobid: str },
+  'hnp.shutdown': {},
+  // liveness, either direction
+  ping: { seq: num },
+  pong: { seq: num },
+  // tools <-> hnp
+  'tool.ps': {},
+  'hnp.ps': {
+    hnp: shape({ pid: num, uri: str, started: num, nodes: arrayOf(str) }),
+    jobs: arrayOf(jobSummary),
+  },
+  'tool.submit': { apps: unknown_, options: unknown_ },
+  'hnp.submitted': { jobid: str },
+  'hnp.job-exit': { jobid: str, status: num },
+  'tool.stop': {},
+  error: { message: str },
+} satisfies Record<string, Shape>
+
+type Catalog = typeof CATALOG
+export type MessageType = keyof Catalog
+export type MessageOf<T extends MessageType> = Simplify<{ t: T } & Fields<Catalog[T]>>
+export type Message = { [T in MessageType]: MessageOf<T> }[MessageType]
+
+export function isMessageType(t: unknown): t is MessageType {
+  return typeof t === 'string' && Object.hasOwn(CATALOG, t)
+}
+
+/**
+ * Null when `m` is a well-formed message, else one line saying what is wrong. Optional fields a
+ * peer sent as nil are deleted so the value matches the TS type (`undefined`, not `null`).
+ */
+export function validateMessage(m: unknown): string | null {
+  if (!isPlainObject(m) || typeof m.t !== 'string') return 'not a message (a map with a string "t")'
+  if (!isMessageType(m.t)) return `unknown message type "${m.t.slice(0, 40)}"`
+  const s: Shape = CATALOG[m.t]
+  const err = checkShape(s, m, m.t)
+  if (err) return err
+  for (const [k, f] of Object.entries(s)) if (f.optional && m[k] === null) delete m[k]
+  return null
+}

@@ -1,0 +1,119 @@
+/**
+ * A Bun socket as a RawConn, shared by the tcp and unix transports. Bun's `write` is
+ * non-blocking and may take only part of the bytes, so the rest is queued and flushed on
+ * `drain`, strictly in order; nothing is lost or reordered however big the message.
+ */
+import type { Socket, SocketHandler } from 'bun'
+import type { RawConn } from '../plugins/types'
+
+/** After close(), how long queued bytes and the peer's FIN may take before the socket is cut. */
+const CLOSE_GRACE_MS = 5000
+
+export class SocketConn implements RawConn {
+  private queue: Uint8Array[] = []
+  private dataCb: ((b: Uint8Array) => void) | null = null
+  private closeCbs: ((err?: Error) => void)[] = []
+  /** Chunks that arrived before anyone listened (between accept and onData). */
+  private early: Uint8Array[] = []
+  private closing = false
+  private closed = false
+  private closeErr: Error | undefined
+
+  constructor(
+    private readonly socket: Socket<SocketConn | undefined>,
+    readonly remote: string,
+  ) {}
+
+  write(bytes: Uint8Array): void {
+    if (this.closed || this.closing) return
+    if (this.queue.length > 0) {
+      // Something is already waiting: writing now would overtake it.
+      this.queue.push(bytes.slice())
+      return
+    }
+    const n = this.socket.write(bytes)
+    if (n < 0) return // closed under us; the close handler reports it
+    if (n < bytes.length) this.queue.push(bytes.slice(n))
+  }
+
+  onData(cb: (bytes: Uint8Array) => void): void {
+    this.dataCb = cb
+    const early = this.early
+    this.early = []
+    for (const b of early) cb(b)
+  }
+
+  onClose(cb: (err?: Error) => void): void {
+    if (this.closed) queueMicrotask(() => cb(this.closeErr))
+    else this.closeCbs.push(cb)
+  }
+
+  close(): void {
+    if (this.closed || this.closing) return
+    this.closing = true
+    if (this.queue.length === 0) this.socket.end()
+    // A peer that neither reads our queued bytes nor answers our FIN does not get to pin us.
+    setTimeout(() => this.closed || this.socket.terminate(), CLOSE_GRACE_MS).unref()
+  }
+
+  // ---- called by the socket handlers below ---------------------------------------------------
+
+  handleData(b: Uint8Array): void {
+    if (this.closed) return
+    if (this.dataCb) this.dataCb(b)
+    else this.early.push(b)
+  }
+
+  handleDrain(): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0]!
+      const n = this.socket.write(head)
+      if (n < 0) return
+      if (n < head.length) {
+        this.queue[0] = head.subarray(n)
+        return
+      }
+      this.queue.shift()
+    }
+    if (this.closing) this.socket.end()
+  }
+
+  handleClose(err?: Error): void {
+    if (this.closed) return
+    this.closed = true
+    this.closeErr = err
+    this.queue = []
+    for (const cb of this.closeCbs.splice(0)) cb(err)
+  }
+}
+
+/**
+ * Socket handlers that drive a SocketConn stored in `socket.data`. `onOpen` creates it (and, on
+ * a server, hands it to the listener's callback); a throwing user callback must not take the
+ * socket handler down with it, so data errors close that one connection.
+ */
+export function socketHandlers(onOpen: (s: Socket<SocketConn | undefined>) => void): SocketHandler<SocketConn | undefined> {
+  return {
+    open(s) {
+      try {
+        s.setNoDelay(true)
+      } catch {
+        // unix sockets have no Nagle to turn off
+      }
+      onOpen(s)
+    },
+    data(s, bytes) {
+      s.data?.handleData(bytes)
+    },
+    drain(s) {
+      s.data?.handleDrain()
+    },
+    close(s, err) {
+      s.data?.handleClose(err)
+    },
+    error(s, err) {
+      s.data?.handleClose(err)
+      s.terminate()
+    },
+  }
+}
