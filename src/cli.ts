@@ -8,6 +8,8 @@ export const subCommands = {
   info: () => import('./commands/info').then((m) => m.default),
   version: () => import('./commands/version').then((m) => m.default),
   orted: () => import('./commands/orted').then((m) => m.default),
+  ps: () => import('./commands/ps').then((m) => m.default),
+  hnp: () => import('./commands/hnp').then((m) => m.default),
 }
 
 export default defineCommand({

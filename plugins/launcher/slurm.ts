@@ -47,7 +47,10 @@ export function srunArgv(req: Pick<DaemonLaunchRequest, 'hnpUri' | 'ortedArgs'>,
 }
 
 /** The environment srun runs with: ours, the request's, and no CPU binding for the daemons. */
-export function srunEnv(req: Pick<DaemonLaunchRequest, 'env'>, base: Record<string, string | undefined> = process.env) {
+export function srunEnv(
+  req: Pick<DaemonLaunchRequest, 'env'>,
+  base: Record<string, string | undefined> = process.env,
+): Record<string, string | undefined> {
   // SLURM_CPU_BIND rather than --cpu-bind / --cpu_bind: the option's spelling changed in Slurm 19
   // and the variable works with both (Open MPI's reasoning). A daemon bound to one core would
   // confine every rank it forks to that core.
@@ -55,7 +58,7 @@ export function srunEnv(req: Pick<DaemonLaunchRequest, 'env'>, base: Record<stri
 }
 
 /** Inside a Slurm job, srun available, and every node part of the job's allocation. */
-export function slurmAccepts(nodes: NodeInfo[], env: Record<string, string | undefined> = process.env, hasSrun = () => Bun.which('srun') !== null): boolean {
+export function slurmAccepts(nodes: NodeInfo[], env: Record<string, string | undefined> = process.env, hasSrun = () => Bun.which('srun', { PATH: env.PATH ?? '' }) !== null): boolean {
   if (nodes.length === 0 || !env.SLURM_JOB_ID) return false
   let inJob: Set<string>
   try {
@@ -74,8 +77,12 @@ export function slurmAccepts(nodes: NodeInfo[], env: Record<string, string | und
 export async function launchSlurm(req: DaemonLaunchRequest, opts: SrunOptions): Promise<DaemonProcess[]> {
   const names = req.nodes.map((n) => n.name)
   if (new Set(names).size !== names.length) throw new Error(`slurm launcher: a node is listed twice in ${names.join(',')}`)
-  if (!Bun.which('srun')) throw new Error('slurm launcher: srun not found in PATH; load the Slurm module or use --mca launcher ssh')
-  const srun = spawnDaemon({ node: compressNodelist(names), argv: srunArgv(req, names, opts), secret: req.secret, env: srunEnv(req) })
+  const env = srunEnv(req)
+  const path = Bun.which('srun', { PATH: env.PATH ?? '' })
+  if (!path) throw new Error('slurm launcher: srun not found in PATH; load the Slurm module or use --mca launcher ssh')
+  const argv = srunArgv(req, names, opts)
+  argv[0] = path
+  const srun = spawnDaemon({ node: compressNodelist(names), argv, secret: req.secret, env })
   const released = new Set<string>()
   return names.map((node) => ({
     node,
@@ -116,7 +123,7 @@ export default definePlugin((host) => ({
       default: '1',
       description: 'Pass --kill-on-bad-exit to srun: one failed daemon ends all (set 0 when the job must survive a node loss)',
     },
-    { key: 'launch_agent', default: '', description: 'Path of the ompx binary on the remote nodes (empty: the same path as here)' },
+    // launch_agent (the binary's path on the nodes) is read too; the ssh launcher registers it.
   ],
   accepts: (nodes) => slurmAccepts(nodes),
   launch: (req) => launchSlurm(req, srunOptions(host, req.execPath)),

@@ -127,10 +127,10 @@ function failed(node: string, ran: Ran, what: string): DaemonProcess {
 }
 
 /** Copy the binary to `host` unless an identical copy is there; the remote path, or a failure. */
-async function preload(opts: SshOptions, node: string, execPath: string, log: HostApi['log']): Promise<string | DaemonProcess> {
+async function preload(opts: SshOptions, node: string, target: string, execPath: string, log: HostApi['log']): Promise<string | DaemonProcess> {
   const st = statSync(execPath)
   const scripts = preloadScripts(st.size, Math.floor(st.mtimeMs / 1000))
-  const remote = (script: string) => sshArgv(opts, node, `sh -c ${shellQuote(script)}`)
+  const remote = (script: string) => sshArgv(opts, target, `sh -c ${shellQuote(script)}`)
   const check = await runSsh(remote(scripts.check))
   const found = /^(reuse|need) (\/\S+)$/m.exec(check.out)
   if (check.code !== 0 || !found) return failed(node, check, 'preload check over ssh')
@@ -145,30 +145,44 @@ async function preload(opts: SshOptions, node: string, execPath: string, log: Ho
 }
 
 export async function launchSsh(req: DaemonLaunchRequest, opts: SshOptions, log: HostApi['log']): Promise<DaemonProcess[]> {
-  if (!Bun.which(opts.agent[0]!)) {
+  if (!Bun.which(opts.agent[0]!, { PATH: process.env.PATH ?? '' })) {
     throw new Error(`ssh launcher: "${opts.agent[0]}" not found; install openssh-client or set launcher_ssh_agent`)
   }
   const launchOne = async (node: NodeInfo): Promise<DaemonProcess> => {
+    // A node's address, when it has one, is where its daemon binds: an address of that node.
+    const target = node.address ?? node.name
     let agent = opts.launchAgent ?? req.execPath
     if (opts.preload) {
-      const got = await preload(opts, node.name, req.execPath, log)
+      const got = await preload(opts, node.name, target, req.execPath, log)
       if (typeof got !== 'string') return got
       agent = got
     }
     const command = remoteCommand(ortedArgv(agent, req, node), req.env)
     const d: SpawnedDaemon = spawnDaemon({
       node: node.name,
-      argv: sshArgv(opts, node.name, command),
+      argv: sshArgv(opts, target, command),
       secret: req.secret,
       readyMarker: SSH_READY,
       ignoreLine: (l) => NOISE.test(l),
     })
     // Hold the concurrency slot until the connection is up (or failed), so a thousand nodes
     // do not hit their sshds, or one sshd's MaxStartups, all at the same moment.
-    await Promise.race([d.ready, Bun.sleep((CONNECT_TIMEOUT + 5) * 1000)])
+    // (A cleared timer, not Bun.sleep: a pending sleep would keep a short `ompx run` alive.)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([d.ready, new Promise((r) => (timer = setTimeout(r, (CONNECT_TIMEOUT + 5) * 1000)))])
+    clearTimeout(timer)
     return d
   }
   return mapBounded(req.nodes, opts.concurrency, launchOne)
+}
+
+/**
+ * This machine by one of its own names. Other loopback addresses (127.0.1.N) stay acceptable:
+ * they are simulated nodes, reachable over ssh when an sshd listens there (the test sshd does);
+ * by default the `local` launcher, of higher priority, serves them anyway.
+ */
+function isThisHost(name: string): boolean {
+  return isLocalHost(name) && !(/^127\./.test(name) && name !== '127.0.0.1')
 }
 
 const PARAMS = [
@@ -185,6 +199,6 @@ export default definePlugin((host) => ({
   priority: 5,
   description: 'Daemons on remote hosts over ssh (secret on ssh stdin; stdin EOF stops them)',
   params: PARAMS,
-  accepts: (nodes) => nodes.length > 0 && nodes.every((n) => !isLocalHost(n.name)),
+  accepts: (nodes) => nodes.length > 0 && nodes.every((n) => !isThisHost(n.name)),
   launch: (req) => launchSsh(req, sshOptions(host), host.log),
 }))

@@ -7,7 +7,7 @@ import { PLUGIN_KINDS } from '../plugins/types'
 import { createRuntime } from '../runtime/context'
 import { VERSION } from '../version'
 import { parseCommand } from './_command'
-import { renderTable } from './plugins'
+import { renderTable } from '../tools/table'
 
 const specs: OptionSpec[] = [
   ...runtimeOptions,

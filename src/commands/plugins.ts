@@ -5,6 +5,7 @@ import { ActionableError } from '../errors'
 import { PLUGIN_KINDS, type PluginKind } from '../plugins/types'
 import { createRuntime } from '../runtime/context'
 import { parseCommand } from './_command'
+import { renderTable } from '../tools/table'
 
 const specs: OptionSpec[] = [
   ...runtimeOptions,
@@ -45,10 +46,3 @@ export default defineCommand({
 })
 
 /** Left-aligned columns separated by two spaces; the last column is never padded. */
-export function renderTable(headers: string[], rows: string[][]): string {
-  const all = [headers, ...rows]
-  const widths = headers.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)))
-  return all
-    .map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd())
-    .join('\n')
-}

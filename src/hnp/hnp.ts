@@ -3,6 +3,7 @@
  * contact file tools find it by, the node daemons, and the table of jobs. `ompx run` embeds
  * one for a single job; `ompx hnp` keeps one up for many.
  */
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
 import { log } from '../log'
@@ -39,6 +40,8 @@ export class Hnp {
   private waiting = new Map<string, Waiter>()
   private daemons: DaemonProcess[] = []
   private jobSeq = 0
+  /** Node-local directories of simulated nodes (each daemon uses <root>/<node>). */
+  private readonly nodeDirRoot = join(sessionRoot(), `nodes-${process.pid}`)
   /** Extra handlers for tool connections (ompx hnp adds submit/stop). */
   toolHandlers: ((ch: Channel) => void)[] = []
 
@@ -106,7 +109,7 @@ export class Hnp {
       hnpUri: this.uri,
       secret: this.secret,
       execPath: process.execPath,
-      ortedArgs: ['--node-dir-root', join(sessionRoot(), `nodes-${process.pid}`)],
+      ortedArgs: ['--node-dir-root', this.nodeDirRoot],
       env: this.opts.params.toEnv(),
     })
     this.daemons.push(...procs)
@@ -139,5 +142,6 @@ export class Hnp {
     for (const d of this.daemons) d.kill('SIGKILL')
     this.close()
     removeContact(process.pid)
+    rmSync(this.nodeDirRoot, { recursive: true, force: true })
   }
 }

@@ -9,7 +9,7 @@ import type { Daemon, LaunchSpec, RankExit } from '../orted/local-daemon'
 import type { AppContext, ProcInfo } from '../runtime/job'
 import { describeExit, FailureLedger, isFailure, signalNumber } from './errmgr'
 import type { NodeHandle } from './node-pool'
-import { OutputRouter, type OutputOptions } from './output'
+import { OutputRouter, type OutputOptions, type OutputSink } from './output'
 
 export interface JobSpec {
   jobid: string
@@ -25,7 +25,7 @@ export interface JobSpec {
   /** How to reach each node that has ranks. */
   nodes: Map<string, NodeHandle>
   /** Output sink; defaults to this process's stdout/stderr. */
-  router?: OutputRouter
+  router?: OutputSink
   /** Called with each rank's pid once its node reports the launch. */
   onLaunched?(rank: number, pid: number): void
   onRankExit?(e: RankExit): void
@@ -35,7 +35,7 @@ export interface JobSpec {
 export const TIMEOUT_STATUS = 110
 
 export class JobRunner {
-  private router: OutputRouter
+  private router: OutputSink
   private daemons = new Map<string, Daemon>()
   private ledger = new FailureLedger()
   private exited = 0
@@ -186,6 +186,6 @@ export class JobRunner {
   /** An ompx message, queued behind rank stderr so it reads in order. */
   private say(msg: string): void {
     if (this.spec.quiet && !msg.includes('rank')) return
-    this.router.stderr.write(new TextEncoder().encode(`ompx run: ${msg}\n`))
+    this.router.message(`ompx run: ${msg}\n`)
   }
 }

@@ -17,10 +17,20 @@ export interface OutputOptions {
 }
 
 type Stream = 'stdout' | 'stderr'
+
+/** Where a job's output goes: the terminal (OutputRouter) or a submitting client (forward-sink). */
+export interface OutputSink {
+  data(rank: number, stream: Stream, chunk: Uint8Array): void
+  /** The rank's stream ended. */
+  end(rank: number, stream: Stream): void
+  /** A runtime message for the user (one line, newline included). */
+  message(text: string): void
+  close(): Promise<void>
+}
 const NL = 10
 const encoder = new TextEncoder()
 
-export class OutputRouter {
+export class OutputRouter implements OutputSink {
   private pending = new Map<string, Uint8Array>()
   private files = new Map<number, number>()
   readonly stdout = new QueuedWriter(1)
@@ -49,6 +59,10 @@ export class OutputRouter {
     if (!held) return
     this.pending.delete(key)
     this.emit(rank, stream, Buffer.concat([held, Buffer.from('\n')]))
+  }
+
+  message(text: string): void {
+    this.stderr.write(encoder.encode(text))
   }
 
   /** `lines` holds only complete lines, each ending in "\n". */

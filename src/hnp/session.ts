@@ -2,13 +2,28 @@
  * The user's session directory ($TMPDIR/ompx-<user>, mode 0700) and one directory per job in
  * it. Tools find running HNPs there; ranks get their job's directory as OMPX_SESSION_DIR.
  */
-import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
 
+/** The user's name: Bun's os.userInfo() can say "unknown", so ask /etc/passwd by uid first. */
+export function userName(): string {
+  const uid = process.getuid?.() ?? 0
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':')
+      if (f[2] === String(uid) && f[0]) return f[0]
+    }
+  } catch {
+    // No passwd file (minimal containers): fall through.
+  }
+  const name = process.env.USER || process.env.LOGNAME || userInfo().username
+  return name && name !== 'unknown' ? name : `uid${uid}`
+}
+
 export function sessionRoot(): string {
-  const root = join(process.env.TMPDIR || tmpdir(), `ompx-${userInfo().username}`)
+  const root = join(process.env.TMPDIR || tmpdir(), `ompx-${userName()}`)
   mkdirSync(root, { recursive: true, mode: 0o700 })
   const st = statSync(root)
   if (st.uid !== process.getuid?.()) {

@@ -8,7 +8,7 @@ import { log } from '../log'
 import type { Registry } from '../plugins/registry'
 import type { TransportPlugin } from '../plugins/types'
 import { initiateHandshake, parseSecret, type HandshakeOptions } from './auth'
-import { FramedConn, WireError, type FrameSink } from './codec'
+import { FramedConn, HANDSHAKE_MAX_FRAME, WireError, type FrameSink } from './codec'
 import type { Message, MessageOf, MessageType, Role } from './messages'
 
 type Handler<T extends MessageType> = (m: MessageOf<T>) => void
@@ -144,7 +144,7 @@ export async function clientConnect(
   const transport = 'schemes' in via ? via : transportFor(via, uri)
   let fc: FramedConn
   try {
-    fc = new FramedConn(await transport.connect(uri))
+    fc = new FramedConn(await transport.connect(uri), HANDSHAKE_MAX_FRAME)
   } catch (err) {
     throw new ActionableError(errorMessage(err).startsWith('cannot connect') ? errorMessage(err) : `cannot connect to ${uri}: ${errorMessage(err)}`)
   }

@@ -124,6 +124,18 @@ const jobSummary = shape({
 })
 export type JobSummary = FieldT<typeof jobSummary>
 
+/** A job submitted to a persistent HNP (ompx run --hnp): what `ompx run` parsed. */
+const submitApp = shape({ np: optional(num), argv: arrayOf(str), env: recordOf(str), cwd: str })
+const submitOptions = shape({
+  mapBy: optional(str),
+  oversubscribe: bool,
+  timeoutSec: optional(num),
+  errmgrContinue: bool,
+  displayMap: bool,
+})
+export type SubmitApp = FieldT<typeof submitApp>
+export type SubmitOptions = FieldT<typeof submitOptions>
+
 // ---- the catalog -----------------------------------------------------------------------------
 
 export const CATALOG = {
@@ -153,9 +165,11 @@ export const CATALOG = {
     hnp: shape({ pid: num, uri: str, started: num, nodes: arrayOf(str) }),
     jobs: arrayOf(jobSummary),
   },
-  'tool.submit': { apps: unknown_, options: unknown_ },
-  'hnp.submitted': { jobid: str },
+  'tool.submit': { apps: arrayOf(submitApp), options: submitOptions },
+  'hnp.submitted': { jobid: str, ranks: num },
+  'hnp.notice': { jobid: str, text: str },
   'hnp.job-exit': { jobid: str, status: num },
+  'tool.signal': { jobid: str, signal: str },
   'tool.stop': {},
   error: { message: str },
 } satisfies Record<string, Shape>

@@ -8,7 +8,7 @@ import { log } from '../log'
 import type { TransportListener, TransportPlugin } from '../plugins/types'
 import { acceptHandshake, parseSecret, type AcceptOptions } from './auth'
 import { Channel } from './channel'
-import { FramedConn } from './codec'
+import { FramedConn, HANDSHAKE_MAX_FRAME } from './codec'
 
 export interface WireServer extends TransportListener {
   /** Authenticated channels still open. */
@@ -32,7 +32,7 @@ export async function serve(
   let stopped = false
 
   const listener = await transport.listen(address, (raw) => {
-    const fc = new FramedConn(raw)
+    const fc = new FramedConn(raw, HANDSHAKE_MAX_FRAME)
     if (stopped) return fc.close()
     pending.add(fc)
     acceptHandshake(fc, key, opts).then(

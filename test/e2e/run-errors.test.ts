@@ -3,7 +3,7 @@
  * status, rank death messages, errmgr_continue and --timeout.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { guardLeftovers, lines, ompx, userErrorProblems } from '../helpers'
@@ -13,6 +13,7 @@ guardLeftovers()
 setDefaultTimeout(60_000)
 const tmp = mkdtempSync(join(tmpdir(), 'ompx-run-errors-'))
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+writeFileSync(join(tmp, 'bad-hosts'), 'localhost slots=x\n')
 
 describe('bad input: one line on stderr, non-zero exit, no stack trace', () => {
   const cases: [string, string[], RegExp][] = [
@@ -27,6 +28,13 @@ describe('bad input: one line on stderr, non-zero exit, no stack trace', () => {
     ['nonexistent --wdir', ['--wdir', '/nonexistent/ompx-dir', '-np', '2', 'true'], /nonexistent\/ompx-dir/],
     ['bad --stdin', ['--stdin', 'bogus', '-np', '2', 'true'], /stdin|bogus/i],
     ['missing program after :', ['-np', '2', 'true', ':', '-np', '2'], /program|executable|nothing to run/i],
+    ['directory as program', ['-np', '1', '/tmp'], /\/tmp/],
+    ['bad -x name', ['-x', '1BAD', '-np', '1', 'true'], /1BAD/],
+    ['--stdin rank out of range', ['--stdin', '5', '-np', '2', 'true'], /stdin|5/],
+    ['missing hostfile', ['--hostfile', 'no-such-hostfile', 'true'], /no-such-hostfile/],
+    ['bad hostfile line', ['--hostfile', 'bad-hosts', 'true'], /bad-hosts:1/],
+    ['--timeout 0', ['--timeout', '0', '-np', '1', 'true'], /timeout/],
+    ['--map-by ppr:0:node', ['--map-by', 'ppr:0:node', 'true'], /ppr/],
   ]
   test.each(cases)('%s', async (_name, args, re) => {
     const r = await ompx(['run', ...args], { cwd: tmp })

@@ -129,6 +129,13 @@ describe('stdin', () => {
     const r = await run(['--stdin', 'none'])
     expect(lines(r.stdout).sort()).toEqual(['r0:', 'r1:', 'r2:'])
   })
+  test('a rank that stops reading early does not break ompx (EPIPE) nor lose output', async () => {
+    const big = Array.from({ length: 200_000 }, (_, i) => `line ${i}`).join('\n') + '\n'
+    const r = await ompx(['run', '-np', '2', 'head', '-n', '1'], { stdin: big, timeoutMs: 20_000 })
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(lines(r.stdout)).toEqual(['line 0'])
+  })
   test('--stdin 2', async () => {
     const r = await run(['--stdin', '2'])
     expect(lines(r.stdout).sort()).toEqual(['r0:', 'r1:', 'r2:alpha,beta,'])

@@ -1,21 +1,24 @@
 /** HNP contact files: modes, atomic rewrite, stale detection, and every way a tool names an HNP. */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs'
-import { tmpdir, userInfo } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { ActionableError } from '../../src/errors'
+import { sessionRoot } from '../../src/hnp/session'
 import { newSecret } from '../../src/wire/auth'
 import { contactPath, isLiveHnp, listContacts, readContact, removeContact, resolveHnp, writeContact, type HnpContact } from '../../src/wire/contact'
 
 const oldTmp = process.env.TMPDIR
 const oldSecret = process.env.OMPX_HNP_SECRET
 const tmp = mkdtempSync(join(tmpdir(), 'ompx-contact-'))
-const root = join(tmp, `ompx-${userInfo().username}`)
+let root = ''
 const children: Subprocess[] = []
 
 beforeAll(() => {
   process.env.TMPDIR = tmp
+  root = sessionRoot()
+  expect(root.startsWith(tmp)).toBe(true)
 })
 afterEach(() => {
   for (const f of existsSync(root) ? readdirSync(root) : []) rmSync(join(root, f), { force: true })

@@ -15,9 +15,9 @@ import { Registry } from '../../src/plugins/registry'
 import type { HostApi, RawConn, TransportPlugin } from '../../src/plugins/types'
 import tcpFactory from '../../plugins/transport/tcp'
 import unixFactory from '../../plugins/transport/unix'
-import { clientMac, newSecret, parseSecret } from '../../src/wire/auth'
+import { clientMac, initiateHandshake, newSecret, parseSecret, serverMac } from '../../src/wire/auth'
 import { Channel, clientConnect, transportFor } from '../../src/wire/channel'
-import { FramedConn, encodeFrame } from '../../src/wire/codec'
+import { FrameDecoder, FramedConn, encodeFrame } from '../../src/wire/codec'
 import type { Message } from '../../src/wire/messages'
 import { serve, type WireServer } from '../../src/wire/server'
 
@@ -184,6 +184,25 @@ describe('handshake', () => {
     expect(p.got.map((m) => m.t)).toEqual(['hello', 'reject'])
     expect(warnings).toEqual([expect.stringMatching(/no authentication within 0\.15 s/)])
     await expectServes(s)
+  })
+
+  test('welcome and a big first message in one chunk: the frame limit is raised in between', async () => {
+    let feed: (b: Uint8Array) => void = () => {}
+    const written = new FrameDecoder()
+    const sent: Message[] = []
+    const fake: RawConn = { remote: 'fake', write: (b) => void sent.push(...written.push(b)), onData: (cb) => (feed = cb), onClose: () => {}, close: () => {} }
+    const fc = new FramedConn(fake)
+    const key = parseSecret(SECRET)
+    const done = initiateHandshake(fc, key, 'tool', 'fake://')
+    const serverNonce = crypto.getRandomValues(new Uint8Array(32))
+    feed(encodeFrame({ t: 'hello', v: 1, nonce: serverNonce }))
+    const auth = sent[0] as Extract<Message, { t: 'auth' }>
+    const data = new Uint8Array(100_000).fill(9)
+    feed(Uint8Array.from([...encodeFrame({ t: 'welcome', mac: serverMac(key, auth.nonce, serverNonce) }), ...encodeFrame({ t: 'orted.output', jobid: 'j', rank: 0, stream: 'stdout', data })]))
+    await done
+    const ch = new Channel(fc, 'tool')
+    const got = await new Promise<Extract<Message, { t: 'orted.output' }>>((resolve) => ch.on('orted.output', resolve))
+    expect(got.data.length).toBe(100_000)
   })
 
   test('a role the server does not accept is refused', async () => {

@@ -1,0 +1,88 @@
+/**
+ * `ompx hnp`: a persistent head node process (Open MPI's DVM). Starts daemons on its
+ * allocation once, then runs any number of jobs submitted with `ompx run --hnp <pid>`, several
+ * at a time, until `ompx hnp --stop <pid>` or a signal ends it.
+ */
+import { defineCommand } from 'citty'
+import { closeSync, openSync } from 'node:fs'
+import { join } from 'node:path'
+import { jobOptions } from '../args/run-options'
+import { toCittyArgs, type OptionSpec } from '../args/scan'
+import { runtimeOptions } from '../args/shared'
+import { ActionableError } from '../errors'
+import { buildJobAllocation } from '../hnp/allocate'
+import { Hnp } from '../hnp/hnp'
+import { sessionRoot } from '../hnp/session'
+import { serveSubmissions } from '../hnp/submit'
+import { createRuntime } from '../runtime/context'
+import { connectHnp } from '../tools/hnp-client'
+import { parseCommand } from './_command'
+
+const pick = (names: string[]) => jobOptions.filter((o) => names.includes(o.name))
+const specs: OptionSpec[] = [
+  ...pick(['host', 'hostfile', 'launcher', 'launch-agent', 'preload-binary']),
+  { name: 'daemonize', aliases: ['d'], description: 'Go to the background once ready (log in the session directory)' },
+  { name: 'stop', arity: 1, valueHint: 'pid|uri|file', description: 'Stop a running ompx hnp and its daemons' },
+  ...runtimeOptions,
+]
+
+export default defineCommand({
+  meta: { name: 'hnp', description: 'Run a persistent HNP with daemons on an allocation; submit jobs with ompx run --hnp' },
+  args: () => toCittyArgs(specs),
+  async run({ rawArgs, cmd }) {
+    const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 0 })
+    const { opts } = scanned
+    const mca = ((opts.mca as [string, string][] | undefined) ??= [])
+    if (opts['launch-agent']) mca.push(['launch_agent', opts['launch-agent'] as string])
+    if (opts['preload-binary']) mca.push(['preload_binary', '1'])
+    const { params, registry } = await createRuntime(scanned)
+
+    if (opts.stop) {
+      const { channel, hnp } = await connectHnp(registry, opts.stop as string)
+      const closed = new Promise<void>((r) => channel.onClose(() => r()))
+      channel.send({ t: 'tool.stop' })
+      await Promise.race([closed, Bun.sleep(15000)])
+      console.log(`ompx hnp: stopped HNP ${hnp.pid ?? hnp.uri}`)
+      return
+    }
+    if (opts.daemonize) return daemonize(rawArgs)
+
+    const { allocation, launcher } = buildJobAllocation(registry, params, opts)
+    const hnp = await Hnp.start({ registry, params, address: params.get('hnp_address') || '127.0.0.1' })
+    const stop = async (code: number) => {
+      await hnp.shutdown()
+      process.exit(code)
+    }
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void stop(0))
+    try {
+      await hnp.startDaemons(allocation.nodes, launcher)
+    } catch (err) {
+      await hnp.shutdown()
+      throw err
+    }
+    serveSubmissions({ hnp, registry, params, allocation })
+    hnp.toolHandlers.push((ch) => ch.on('tool.stop', () => void stop(0)))
+    // The one line scripts wait for (and --daemonize relays): who we are and where.
+    console.log(`ompx hnp: pid ${process.pid} uri ${hnp.uri} nodes ${allocation.nodes.map((n) => n.name).join(',')}`)
+  },
+})
+
+/** Start ourselves again in the background and return once it says it is ready. */
+async function daemonize(rawArgs: string[]): Promise<void> {
+  const args = rawArgs.filter((a) => a !== '--daemonize' && a !== '-d')
+  const log = join(sessionRoot(), `hnp-${Date.now()}.log`)
+  const fd = openSync(log, 'a', 0o600)
+  const child = Bun.spawn([process.execPath, 'hnp', ...args], { stdin: 'ignore', stdout: 'pipe', stderr: fd, detached: true })
+  closeSync(fd)
+  const reader = child.stdout.getReader()
+  let text = ''
+  while (!text.includes('\n')) {
+    const { done, value } = await reader.read()
+    if (done) throw new ActionableError(`the HNP did not start; see ${log}`)
+    text += new TextDecoder().decode(value)
+  }
+  reader.releaseLock()
+  child.unref()
+  process.stdout.write(text.split('\n')[0] + ` log ${log}\n`)
+  process.exit(0)
+}

@@ -1,0 +1,51 @@
+/**
+ * `ompx ps [pid]`: what a running HNP is doing: its nodes, its jobs, and every rank's node,
+ * pid, state and uptime (orte-ps). With several HNPs running, name one by pid.
+ */
+import { defineCommand } from 'citty'
+import { toCittyArgs, type OptionSpec } from '../args/scan'
+import { jsonOption, runtimeOptions } from '../args/shared'
+import { createRuntime } from '../runtime/context'
+import { connectHnp, formatUptime } from '../tools/hnp-client'
+import { renderTable } from '../tools/table'
+import type { MessageOf } from '../wire/messages'
+import { parseCommand } from './_command'
+
+const specs: OptionSpec[] = [
+  { name: 'hnp', arity: 1, valueHint: 'pid|uri|file', description: 'The HNP to ask (default: the only one running)' },
+  jsonOption,
+  ...runtimeOptions,
+]
+
+export default defineCommand({
+  meta: { name: 'ps', description: 'Show the jobs, ranks, nodes, pids and states of a running HNP' },
+  args: () => toCittyArgs(specs, { pid: 'PID of ompx run / ompx hnp (default: the only one running)' }),
+  async run({ rawArgs, cmd }) {
+    const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 1 })
+    const { registry } = await createRuntime(scanned)
+    const ref = (scanned.rest[0] ?? scanned.opts.hnp) as string | undefined
+    const { channel } = await connectHnp(registry, ref)
+    const reply = await channel.request({ t: 'tool.ps' }, 'hnp.ps')
+    channel.close()
+    if (scanned.opts.json) console.log(JSON.stringify({ hnp: reply.hnp, jobs: reply.jobs }, null, 2))
+    else console.log(renderPs(reply))
+  },
+})
+
+export function renderPs(reply: MessageOf<'hnp.ps'>, now = Date.now()): string {
+  const { hnp, jobs } = reply
+  const out = [`HNP ${hnp.pid} at ${hnp.uri}, up ${formatUptime(now - hnp.started)}, nodes: ${hnp.nodes.join(', ') || '(none)'}`]
+  if (jobs.length === 0) out.push('', 'no jobs')
+  for (const job of jobs) {
+    out.push('', `Job ${job.jobid}  ${job.state}  up ${formatUptime(now - job.started)}  ${job.app}`)
+    const rows = job.procs.map((p) => [
+      String(p.rank),
+      p.node,
+      p.pid === null ? '-' : String(p.pid),
+      p.state,
+      p.startedAt === null ? '-' : formatUptime(now - p.startedAt),
+    ])
+    out.push(renderTable(['  RANK', 'NODE', 'PID', 'STATE', 'UPTIME'], rows.map((r) => [`  ${r[0]}`, ...r.slice(1)])))
+  }
+  return out.join('\n')
+}

@@ -1,0 +1,85 @@
+/**
+ * Jobs submitted to a persistent HNP (`ompx run --hnp ...`): map them onto the HNP's
+ * allocation, run them on its daemons, stream their output back to the submitting client, and
+ * end a job whose client went away (as if its mpirun had been killed).
+ */
+import { errorMessage } from '../errors'
+import type { Params } from '../params/params'
+import type { Registry } from '../plugins/registry'
+import type { Allocation, AppContext } from '../runtime/job'
+import type { Channel } from '../wire/channel'
+import type { MessageOf } from '../wire/messages'
+import { renderMap } from './display-map'
+import { ForwardSink } from './forward-sink'
+import type { Hnp } from './hnp'
+import { JobRunner } from './job-runner'
+import { mapJob } from './plan-job'
+import { preflightApp } from './preflight'
+import { createJobDir, removeJobDir } from './session'
+
+export interface SubmitContext {
+  hnp: Hnp
+  registry: Registry
+  params: Params
+  allocation: Allocation
+}
+
+export function serveSubmissions(ctx: SubmitContext): void {
+  ctx.hnp.toolHandlers.push((ch) => {
+    const mine = new Map<string, JobRunner>()
+    ch.on('tool.submit', (m) => {
+      runSubmitted(ctx, ch, m, mine).catch((err) => ch.send({ t: 'error', message: errorMessage(err) }))
+    })
+    ch.on('tool.signal', (m) => {
+      const runner = mine.get(m.jobid)
+      const sig = m.signal as NodeJS.Signals
+      if (!runner) return
+      if (sig === 'SIGINT' || sig === 'SIGTERM' || sig === 'SIGHUP') runner.interrupt(sig)
+      else runner.signalAll(sig)
+    })
+    ch.onClose(() => {
+      for (const runner of mine.values()) runner.interrupt('SIGHUP')
+    })
+  })
+}
+
+async function runSubmitted(
+  ctx: SubmitContext,
+  ch: Channel,
+  m: MessageOf<'tool.submit'>,
+  mine: Map<string, JobRunner>,
+): Promise<void> {
+  const { hnp, registry, params, allocation } = ctx
+  const apps: AppContext[] = m.apps.map((a, index) => ({ index, np: a.np, argv: a.argv, env: a.env, cwd: a.cwd }))
+  const procs = mapJob(registry, params, allocation, apps, { mapBy: m.options.mapBy, oversubscribe: m.options.oversubscribe })
+  for (const app of apps) preflightApp(app, app.env)
+  const jobid = hnp.newJobId()
+  hnp.jobs.add(jobid, apps, procs)
+  hnp.publish()
+  ch.send({ t: 'hnp.submitted', jobid, ranks: procs.length })
+  if (m.options.displayMap) ch.send({ t: 'hnp.notice', jobid, text: renderMap(jobid, allocation, apps, procs) })
+  const sessionDir = createJobDir(jobid)
+  const runner = new JobRunner({
+    jobid,
+    apps,
+    procs,
+    sessionDir,
+    output: { jobid, tag: false, timestamp: false, mergeStderr: false },
+    router: new ForwardSink(ch, jobid),
+    stdin: { kind: 'none' },
+    timeoutSec: m.options.timeoutSec,
+    errmgrContinue: m.options.errmgrContinue,
+    killGraceSec: params.getNumber('kill_grace') ?? 5,
+    quiet: false,
+    nodes: hnp.nodes,
+    onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
+    onRankExit: (e) => hnp.jobs.exited(jobid, e),
+  })
+  mine.set(jobid, runner)
+  const status = await runner.run()
+  mine.delete(jobid)
+  hnp.jobs.remove(jobid)
+  hnp.publish()
+  removeJobDir(sessionDir)
+  ch.send({ t: 'hnp.job-exit', jobid, status })
+}

@@ -1,0 +1,30 @@
+/**
+ * How every tool (ps, checkpoint, migrate, run --hnp) reaches an HNP: resolve the reference (pid,
+ * contact file, URI or "the only one running"), connect over its transport, authenticate with
+ * the job secret from the contact file.
+ */
+import { ActionableError, errorMessage } from '../errors'
+import type { Registry } from '../plugins/registry'
+import type { Channel } from '../wire/channel'
+import { clientConnect } from '../wire/channel'
+import { resolveHnp, type HnpRef } from '../wire/contact'
+import type { Role } from '../wire/messages'
+
+export async function connectHnp(registry: Registry, ref: string | undefined, role: Role = 'tool'): Promise<{ channel: Channel; hnp: HnpRef }> {
+  const hnp = resolveHnp(ref)
+  try {
+    return { channel: await clientConnect(registry, hnp.uri, hnp.secret, role), hnp }
+  } catch (err) {
+    if (err instanceof ActionableError) throw err
+    const who = hnp.pid ? `HNP ${hnp.pid}` : 'the HNP'
+    throw new ActionableError(`cannot reach ${who} at ${hnp.uri}: ${errorMessage(err)}`)
+  }
+}
+
+/** "3s", "4m 10s", "2h 5m": how long something has been up. */
+export function formatUptime(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
+}
