@@ -10,7 +10,7 @@ import { jobOptions } from '../args/run-options'
 import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
-import { buildJobAllocation } from '../hnp/allocate'
+import { buildJobAllocation, hnpAddress } from '../hnp/allocate'
 import { Hnp } from '../hnp/hnp'
 import { sessionRoot } from '../hnp/session'
 import { serveSubmissions } from '../hnp/submit'
@@ -48,7 +48,7 @@ export default defineCommand({
     if (opts.daemonize) return daemonize(rawArgs)
 
     const { allocation, launcher } = buildJobAllocation(registry, params, opts)
-    const hnp = await Hnp.start({ registry, params, address: params.get('hnp_address') || '127.0.0.1' })
+    const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes) })
     const stop = async (code: number) => {
       await hnp.shutdown()
       process.exit(code)

@@ -8,7 +8,7 @@ import { parseRunArgs, type RunRequest } from '../args/mpirun'
 import { runOptions } from '../args/run-options'
 import { toCittyArgs } from '../args/scan'
 import { ActionableError } from '../errors'
-import { buildJobAllocation } from '../hnp/allocate'
+import { buildJobAllocation, hnpAddress } from '../hnp/allocate'
 import { renderMap } from '../hnp/display-map'
 import { Hnp } from '../hnp/hnp'
 import { JobRunner } from '../hnp/job-runner'
@@ -58,7 +58,7 @@ export default defineCommand({
     const procs = mapJob(registry, params, allocation, req.apps, { mapBy, oversubscribe, stdinRank })
     for (const app of req.apps) preflightApp(app, process.env)
 
-    const hnp = await Hnp.start({ registry, params, address: params.get('hnp_address') || '127.0.0.1' })
+    const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes) })
     let status = 1
     try {
       // Signals during daemon start-up end the run; the finally block stops what was started.

@@ -2,12 +2,12 @@
  * The allocation a command runs on (-H, --hostfile, or this host) and the launcher that will
  * start its daemons. Shared by `ompx run` and `ompx hnp`.
  */
-import { availableParallelism } from 'node:os'
+import { availableParallelism, networkInterfaces } from 'node:os'
 import type { Params } from '../params/params'
 import type { Registry } from '../plugins/registry'
 import type { LauncherPlugin } from '../plugins/types'
-import { buildAllocation } from '../runtime/allocation'
-import type { Allocation } from '../runtime/job'
+import { buildAllocation, isLocalHost } from '../runtime/allocation'
+import type { Allocation, NodeInfo } from '../runtime/job'
 import { chooseLauncher, markSimulated } from './choose-launcher'
 
 export function buildJobAllocation(
@@ -23,4 +23,19 @@ export function buildJobAllocation(
   const named = (opts.launcher as string | undefined) || params.get('launcher') || undefined
   markSimulated(allocation.nodes, named)
   return { allocation, launcher: chooseLauncher(registry, allocation.nodes, named) }
+}
+
+/**
+ * Where the HNP listens for daemons and tools: `hnp_address` if set; 127.0.0.1 when every
+ * node is on this machine (simulated nodes included); otherwise this host's first non-loopback
+ * IPv4 address, which remote daemons can reach.
+ */
+export function hnpAddress(params: Params, nodes: NodeInfo[]): string {
+  const set = params.get('hnp_address')
+  if (set) return set
+  if (nodes.every((n) => n.launcher === 'local' || isLocalHost(n.address ?? n.name))) return '127.0.0.1'
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  return '127.0.0.1'
 }

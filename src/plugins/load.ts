@@ -157,12 +157,19 @@ export async function runFactory(factory: PluginFactory, params: Params, file: s
   return { plugins, rejected }
 }
 
-const REQUIRED: Record<PluginKind, { key: string; type: 'function' | 'string[]' }> = {
-  crs: { key: 'notCheckpointable', type: 'function' },
-  mapper: { key: 'map', type: 'function' },
-  launcher: { key: 'accepts', type: 'function' },
-  transport: { key: 'schemes', type: 'string[]' },
-  sstore: { key: 'globalDir', type: 'function' },
+const REQUIRED: Record<PluginKind, { key: string; type: 'function' | 'string[]' }[]> = {
+  crs: [{ key: 'notCheckpointable', type: 'function' }],
+  mapper: [{ key: 'map', type: 'function' }],
+  launcher: [
+    { key: 'accepts', type: 'function' },
+    { key: 'launch', type: 'function' },
+  ],
+  transport: [
+    { key: 'schemes', type: 'string[]' },
+    { key: 'listen', type: 'function' },
+    { key: 'connect', type: 'function' },
+  ],
+  sstore: [{ key: 'globalDir', type: 'function' }],
 }
 
 /** Why `x` is not a usable plugin, or null when it is. */
@@ -180,11 +187,12 @@ export function checkPlugin(x: unknown): string | null {
   const who = `${p.kind} plugin "${p.name}"`
   if (typeof p.priority !== 'number' || !Number.isFinite(p.priority)) return `${who}: priority must be a number`
   if (p.description !== undefined && typeof p.description !== 'string') return `${who}: description must be a string`
-  const req = REQUIRED[p.kind as PluginKind]
-  const v = p[req.key]
-  if (req.type === 'function' && typeof v !== 'function') return `${who} has no ${req.key}() function`
-  if (req.type === 'string[]' && !(Array.isArray(v) && v.every((s) => typeof s === 'string'))) {
-    return `${who}: ${req.key} must be an array of strings`
+  for (const req of REQUIRED[p.kind as PluginKind]) {
+    const v = p[req.key]
+    if (req.type === 'function' && typeof v !== 'function') return `${who} has no ${req.key}() function`
+    if (req.type === 'string[]' && !(Array.isArray(v) && v.every((s) => typeof s === 'string'))) {
+      return `${who}: ${req.key} must be an array of strings`
+    }
   }
   if (p.params !== undefined) {
     if (!Array.isArray(p.params)) return `${who}: params must be an array`

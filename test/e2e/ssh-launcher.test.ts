@@ -5,9 +5,9 @@
  * Skipped, saying why, only when that sshd cannot run on this machine.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import sshFactory from '../../plugins/launcher/ssh'
 import { ActionableError } from '../../src/errors'
 import type { DaemonLaunchRequest, DaemonProcess, HostApi, LauncherPlugin } from '../../src/plugins/types'
@@ -181,6 +181,9 @@ setInterval(() => {}, 1000)
       await until(() => leftovers() === '' && Bun.spawnSync(['pgrep', '-f', `[${copy[0]}]${copy.slice(1)}`]).exitCode !== 0, 'exit')
     } finally {
       rmSync(copy, { force: true })
+      try {
+        rmdirSync(dirname(copy)) // only if empty: someone may use preloading for real
+      } catch {}
     }
   }, 30_000)
 })
