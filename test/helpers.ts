@@ -12,7 +12,7 @@
  * left and fails the test naming them.
  */
 import { afterEach, beforeEach } from 'bun:test'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 export const REPO = join(import.meta.dir, '..')
@@ -250,4 +250,38 @@ export function userErrorProblems(r: RunResult): string[] {
   if (err.length !== 1) problems.push(`${err.length} stderr lines`)
   if (err.some((l) => /^\s+at\s/.test(l))) problems.push('stack trace on stderr')
   return problems
+}
+
+/** Poll `cond` every 50 ms until it holds; throw naming `what` after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!cond()) {
+    if (performance.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await Bun.sleep(50)
+  }
+}
+
+/** A process's argv joined by spaces ('' once it is gone). */
+export function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()
+  } catch {
+    return ''
+  }
+}
+
+/** Whether `pid` is alive and not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+/** Write a hostfile of simulated nodes (`<name> slots=<n> launcher=local`) and return its path. */
+export function simHostfile(path: string, nodes: [name: string, slots: number][]): string {
+  writeFileSync(path, nodes.map(([n, s]) => `${n} slots=${s} launcher=local\n`).join(''))
+  return path
 }

@@ -45,6 +45,9 @@ export class JobRunner {
 
   constructor(private spec: JobSpec) {
     this.router = spec.router ?? new OutputRouter(spec.output)
+    // Our stdout's reader is gone (`ompx run ... | head`): like mpirun dying of SIGPIPE, end the
+    // job rather than let ranks produce output nobody can see.
+    this.router.onBroken?.(() => this.abort(128 + signalNumber('SIGPIPE')))
   }
 
   run(): Promise<number> {

@@ -4,7 +4,8 @@
  * arrives or the stream ends. Tags (`[jobid,rank]<stdout>:`), timestamps, per-rank files and
  * stderr merging are applied here, once, for every node's output.
  */
-import { closeSync, openSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { QueuedWriter } from './writer'
 
 export interface OutputOptions {
@@ -26,6 +27,8 @@ export interface OutputSink {
   /** A runtime message for the user (one line, newline included). */
   message(text: string): void
   close(): Promise<void>
+  /** Register what to do when output can no longer be delivered (closed terminal or pipe). */
+  onBroken?(cb: () => void): void
 }
 const NL = 10
 const encoder = new TextEncoder()
@@ -65,12 +68,18 @@ export class OutputRouter implements OutputSink {
     this.stderr.write(encoder.encode(text))
   }
 
+  onBroken(cb: () => void): void {
+    this.stdout.onBroken = cb
+  }
+
   /** `lines` holds only complete lines, each ending in "\n". */
   private emit(rank: number, stream: Stream, lines: Uint8Array): void {
     const out = this.decorate(rank, stream, lines)
     if (this.opts.outputFilename) {
       let fd = this.files.get(rank)
       if (fd === undefined) {
+        // mpirun creates the directories of --output-filename; so do we.
+        mkdirSync(dirname(this.opts.outputFilename), { recursive: true })
         fd = openSync(`${this.opts.outputFilename}.${rank}`, 'w', 0o644)
         this.files.set(rank, fd)
       }

@@ -33,6 +33,9 @@ export class QueuedWriter {
   private draining: Promise<void> | null = null
   private broken = false
 
+  /** Called once when the reader has gone away (EPIPE): nothing more can be delivered. */
+  onBroken: () => void = () => {}
+
   constructor(private fd: number) {}
 
   write(bytes: Uint8Array): void {
@@ -53,9 +56,10 @@ export class QueuedWriter {
       try {
         await writeAll(this.fd, buf)
       } catch {
-        // Reader went away (EPIPE): output is undeliverable, the job itself goes on.
+        // Reader went away (EPIPE): output is undeliverable from now on.
         this.broken = true
         this.parts = []
+        this.onBroken()
       }
     }
     this.draining = null

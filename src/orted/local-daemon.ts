@@ -47,6 +47,7 @@ export interface Daemon {
 export class LocalDaemon implements Daemon {
   private procs = new Map<number, { sub: Subprocess<'pipe' | 'ignore', 'pipe', 'pipe'>; spec: LaunchSpec }>()
   private alive = new Set<number>()
+  private stdinClosed = new Set<number>()
 
   constructor(
     readonly node: string,
@@ -124,14 +125,21 @@ export class LocalDaemon implements Daemon {
   stdin(rank: number, data: Uint8Array | null): void {
     const p = this.procs.get(rank)
     if (!p || !this.alive.has(rank) || typeof p.sub.stdin !== 'object' || !p.sub.stdin) return
+    const sink = p.sub.stdin
+    // A rank that stops reading (head -n 1) closes its end: EPIPE, sync or async. What it did
+    // not read is dropped, as with mpirun; the job goes on.
+    if (this.stdinClosed.has(rank)) return
+    const closed = () => void this.stdinClosed.add(rank)
     try {
       if (data) {
-        p.sub.stdin.write(data)
-        void p.sub.stdin.flush()
+        Promise.resolve(sink.write(data)).catch(closed)
+        Promise.resolve(sink.flush()).catch(closed)
+      } else {
+        closed()
+        Promise.resolve(sink.end()).catch(() => {})
       }
-      else p.sub.stdin.end()
     } catch {
-      // The rank closed its stdin or exited; what it did not read is dropped, as with mpirun.
+      closed()
     }
   }
 

@@ -1,0 +1,178 @@
+/**
+ * Shared helpers for scripts/bench/*: run one command with wall time and peak RSS, clean up
+ * everything it started, and print results. Linux only (reads /proc).
+ *
+ * Peak RSS, two numbers per run (see docs/benchmarks.md for the verification):
+ *  - selfKb: VmHWM of the measured process itself, sampled from /proc/<pid>/status while it runs.
+ *    VmHWM is a high-water mark, so the last sample is the peak up to a few ms before exit.
+ *  - treeKb: GNU time's %M, i.e. ru_maxrss from wait4. Linux makes that max(the process's own
+ *    peak, the peak of every descendant it reaped, transitively): a max, never a sum, but a fat
+ *    helper daemon (hydra_pmi_proxy, an orted) can hide behind it. Bun's own
+ *    Subprocess.resourceUsage() is unusable here: Bun forks before exec and Linux keeps the
+ *    pre-exec copy's RSS (~25 MB of Bun) in ru_maxrss, so even `true` reads as 25 MB.
+ *
+ * Cleanup: every run gets a unique tag in its environment. Launchers move ranks into their own
+ * process groups (Open MPI's odls does setpgid), so killing a process group is not enough; the
+ * environment survives setpgid/setsid, so sweeping /proc/*\/environ for the tag finds them all.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export const GNU_TIME = '/usr/bin/time'
+const SAMPLE_MS = 2
+
+export interface RunResult {
+  ok: boolean
+  timedOut: boolean
+  exitCode: number | null
+  wallMs: number
+  selfKb: number | null
+  treeKb: number | null
+  /** Processes still carrying the run's tag after the launcher exited (then killed). */
+  leftovers: number
+  stderrFirstLine: string
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'ompx-bench-'))
+process.on('exit', () => rmSync(scratch, { recursive: true, force: true }))
+let seq = 0
+// Tags of runs in flight, so an interrupted benchmark still leaves nothing behind.
+const live = new Set<string>()
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    for (const tag of live) sweep(tag)
+    process.exit(130)
+  })
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return null // the process exited between listing and reading: normal
+  }
+}
+
+/** Kill (SIGKILL) every process whose environment holds `tag`; returns how many there were. */
+export function sweep(tag: string): number {
+  const needle = Buffer.from(tag)
+  let n = 0
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue
+    let env: Buffer
+    try {
+      env = readFileSync(`/proc/${name}/environ`)
+    } catch {
+      continue
+    }
+    if (env.includes(needle)) {
+      try {
+        process.kill(Number(name), 'SIGKILL')
+        n++
+      } catch {}
+    }
+  }
+  return n
+}
+
+/** Peak VmHWM (kB) of the process GNU time forked, once it has exec'd (its comm is no longer "time"). */
+function sampleSelf(timePid: number, state: { pid?: number; kb: number | null }): void {
+  if (state.pid === undefined) {
+    const kids = readText(`/proc/${timePid}/task/${timePid}/children`)?.trim()
+    if (!kids) return
+    state.pid = Number(kids.split(' ')[0])
+  }
+  const status = readText(`/proc/${state.pid}/status`)
+  if (!status) return
+  const name = /^Name:\s*(.*)$/m.exec(status)?.[1]
+  const hwm = /^VmHWM:\s*(\d+) kB$/m.exec(status)
+  // Before exec the pid is time's fork; a zombie has no Vm* lines. Neither is the launcher's peak.
+  if (name === 'time' || !hwm) return
+  state.kb = Math.max(state.kb ?? 0, Number(hwm[1]))
+}
+
+/** Run `cmd` under GNU time with a timeout; measure it; kill anything it left behind. */
+export async function measure(cmd: string[], opts: { timeoutMs: number; env?: Record<string, string> }): Promise<RunResult> {
+  const tag = `OMPX_BENCH_TAG=${process.pid}.${++seq}.${Math.random().toString(36).slice(2)}`
+  const rssFile = join(scratch, `rss-${seq}`)
+  const [k, v] = tag.split('=') as [string, string]
+  const env = { ...process.env, ...opts.env, [k]: v }
+  const self: { pid?: number; kb: number | null } = { kb: null }
+  live.add(tag)
+  const t0 = performance.now()
+  const proc = Bun.spawn([GNU_TIME, '-f', '%M', '-o', rssFile, '--', ...cmd], {
+    env,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'pipe',
+  })
+  let done = false
+  let wallMs = 0
+  const exited = proc.exited.then(() => {
+    wallMs = performance.now() - t0 // taken first thing: everything below is bookkeeping
+    done = true
+  })
+  const stderr = new Response(proc.stderr).text()
+  const deadline = t0 + opts.timeoutMs
+  while (!done && performance.now() < deadline) {
+    sampleSelf(proc.pid, self)
+    await Promise.race([exited, Bun.sleep(SAMPLE_MS)])
+  }
+  const timedOut = !done
+  if (timedOut) {
+    sweep(tag) // GNU time carries the tag too, so this ends the whole tree
+    await exited
+    wallMs = opts.timeoutMs
+  }
+  const leftovers = timedOut ? 0 : sweep(tag)
+  live.delete(tag)
+  // Something unkillable could keep the pipe open; never wait on it for long.
+  const err = await Promise.race([stderr, Bun.sleep(1000).then(() => '')])
+  const rssText = readText(rssFile)?.trim().split('\n').pop()
+  const treeKb = rssText && /^\d+$/.test(rssText) ? Number(rssText) : null
+  return {
+    ok: !timedOut && proc.exitCode === 0,
+    timedOut,
+    exitCode: proc.exitCode,
+    wallMs,
+    selfKb: self.kb,
+    treeKb,
+    leftovers,
+    stderrFirstLine: err.split('\n').find((l) => l.trim() !== '')?.trim() ?? '',
+  }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/** First PATH entry named `name`, or null. */
+export function which(name: string): string | null {
+  return Bun.which(name)
+}
+
+/** First non-empty line of a command's stdout+stderr (versions), or null if it cannot run. */
+export async function firstLine(cmd: string[], match?: RegExp): Promise<string | null> {
+  try {
+    const p = Bun.spawn(cmd, { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
+    const timer = setTimeout(() => p.kill('SIGKILL'), 10_000)
+    const text = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text())
+    clearTimeout(timer)
+    const lines = text.split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter(Boolean)
+    return (match ? lines.find((l) => match.test(l)) : lines[0]) ?? null
+  } catch {
+    return null
+  }
+}
+
+export function markdownTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`
+  return [line(headers), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n')
+}
+
+export const fmtMs = (ms: number) => (ms < 100 ? ms.toFixed(1) : ms.toFixed(0)) + ' ms'
+export const fmtMb = (kb: number) => (kb / 1024).toFixed(1) + ' MB'
