@@ -4,7 +4,8 @@
  * OMPX_DEBUG is set).
  */
 import { setNoColor } from './tty'
-import { renderUsage, runCommand } from 'citty'
+import { runCommand } from 'citty'
+import { renderRootHelp } from './root-help'
 import root, { subCommands } from './cli'
 import { editDistance } from './args/scan'
 import { ActionableError, errorMessage } from './errors'
@@ -15,7 +16,7 @@ if (setNoColor) delete process.env.NO_COLOR
 async function main(argv: string[]): Promise<void> {
   const first = argv[0]
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    process.stdout.write((await renderUsage(root)) + '\n')
+    process.stdout.write(await renderRootHelp())
     process.exit(first === undefined ? 1 : 0)
   }
   if (first === '--version' || first === '-V') {

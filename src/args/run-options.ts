@@ -12,24 +12,34 @@ export const perAppOptions: OptionSpec[] = [
   { name: 'wdir', aliases: ['wd'], arity: 1, valueHint: 'dir', description: 'Working directory of the ranks (default: the current one)' },
 ]
 
-export const jobOptions: OptionSpec[] = [
+export const placementOptions: OptionSpec[] = [
   { name: 'host', aliases: ['H'], arity: 1, multiple: true, valueHint: 'h1[:slots],h2', description: 'Hosts to run on, with optional slot counts (repeatable)' },
   { name: 'hostfile', aliases: ['machinefile'], arity: 1, valueHint: 'file', description: 'Hostfile: one "name slots=N max_slots=M" per line, # comments' },
   { name: 'map-by', arity: 1, valueHint: 'slot|node|ppr:N:node|seq[:OVERSUBSCRIBE]', description: 'How ranks are placed on the hosts (default: slot)' },
   { name: 'oversubscribe', description: 'Allow more ranks on a node than it has slots' },
+]
+
+export const ioOptions: OptionSpec[] = [
   { name: 'stdin', arity: 1, valueHint: 'rank|all|none', description: 'Which rank reads our stdin: a rank number, all, or none (default: 0)' },
   { name: 'tag-output', description: 'Prefix every output line with [jobid,rank]<stdout>: or <stderr>:' },
   { name: 'timestamp-output', description: 'Prefix every output line with the time it was received' },
   { name: 'output-filename', arity: 1, valueHint: 'F', description: "Write each rank's stdout and stderr to F.<rank> instead of the terminal" },
   { name: 'merge-stderr-to-stdout', description: "Send the ranks' stderr to our stdout" },
+]
+
+export const controlOptions: OptionSpec[] = [
   { name: 'timeout', arity: 1, valueHint: 'seconds', description: 'Kill the job after this many seconds and exit with status 110' },
   { name: 'display-map', description: 'Print the rank-to-node map before launching' },
+]
+
+export const launchOptions: OptionSpec[] = [
   { name: 'launcher', arity: 1, valueHint: 'local|ssh|slurm', description: 'How to start node daemons (default: slurm in an allocation, local for this machine, else ssh)' },
   { name: 'launch-agent', arity: 1, valueHint: 'path', description: 'Path of the ompx binary on remote nodes (ssh launcher)' },
   { name: 'preload-binary', description: 'Copy the ompx binary to remote nodes before starting daemons (ssh launcher)' },
   { name: 'hnp', arity: 1, valueHint: 'pid|uri|file', description: 'Submit the job to a running ompx hnp instead of starting one' },
   { name: 'quiet', aliases: ['q'], description: 'Suppress ompx messages other than errors' },
-  ...runtimeOptions,
 ]
+
+export const jobOptions: OptionSpec[] = [...placementOptions, ...ioOptions, ...controlOptions, ...launchOptions, ...runtimeOptions]
 
 export const runOptions: OptionSpec[] = [...perAppOptions, ...jobOptions]

@@ -4,7 +4,7 @@
  * at a time, until `ompx hnp --stop <pid>` or a signal ends it.
  */
 import { defineCommand } from 'citty'
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, openSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { jobOptions } from '../args/run-options'
 import { toCittyArgs, type OptionSpec } from '../args/scan'
@@ -30,7 +30,13 @@ export default defineCommand({
   meta: { name: 'hnp', description: 'Run a persistent HNP with daemons on an allocation; submit jobs with ompx run --hnp' },
   args: () => toCittyArgs(specs),
   async run({ rawArgs, cmd }) {
-    const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 0 })
+    const scanned = await parseCommand(cmd, rawArgs, specs, {
+      maxPositionals: 0,
+      help: {
+        usage: 'ompx hnp [-H hosts | --hostfile F] [--daemonize]   |   ompx hnp --stop <pid>',
+        examples: ['ompx hnp --hostfile hosts --daemonize', 'ompx run --hnp <pid> -np 8 -- ./app', 'ompx hnp --stop <pid>'],
+      },
+    })
     const { opts } = scanned
     const mca = ((opts.mca as [string, string][] | undefined) ??= [])
     if (opts['launch-agent']) mca.push(['launch_agent', opts['launch-agent'] as string])
@@ -41,7 +47,11 @@ export default defineCommand({
       const { channel, hnp } = await connectHnp(registry, opts.stop as string)
       const closed = new Promise<void>((r) => channel.onClose(() => r()))
       channel.send({ t: 'tool.stop' })
-      await Promise.race([closed, Bun.sleep(15000)])
+      let timer: Timer | undefined
+      const gaveUp = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 15000)))
+      const timedOut = await Promise.race([closed.then(() => false), gaveUp])
+      clearTimeout(timer)
+      if (timedOut) throw new ActionableError(`HNP ${hnp.pid ?? hnp.uri} did not stop within 15 s`)
       console.log(`ompx hnp: stopped HNP ${hnp.pid ?? hnp.uri}`)
       return
     }
@@ -51,6 +61,8 @@ export default defineCommand({
     const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes) })
     const stop = async (code: number) => {
       await hnp.shutdown()
+      // A clean stop leaves nothing behind, not even the --daemonize log.
+      if (process.env.OMPX_HNP_LOG) rmSync(process.env.OMPX_HNP_LOG, { force: true })
       process.exit(code)
     }
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void stop(0))
@@ -72,7 +84,13 @@ async function daemonize(rawArgs: string[]): Promise<void> {
   const args = rawArgs.filter((a) => a !== '--daemonize' && a !== '-d')
   const log = join(sessionRoot(), `hnp-${Date.now()}.log`)
   const fd = openSync(log, 'a', 0o600)
-  const child = Bun.spawn([process.execPath, 'hnp', ...args], { stdin: 'ignore', stdout: 'pipe', stderr: fd, detached: true })
+  const child = Bun.spawn([process.execPath, 'hnp', ...args], {
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: fd,
+    detached: true,
+    env: { ...process.env, OMPX_HNP_LOG: log },
+  })
   closeSync(fd)
   const reader = child.stdout.getReader()
   let text = ''

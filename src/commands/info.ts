@@ -23,7 +23,10 @@ export default defineCommand({
   meta: { name: 'info', description: 'Show version, plugin search path and plugin counts, or all parameters (--param)' },
   args: () => toCittyArgs(specs, { filter: 'With --param: a kind (mapper), a plugin (mapper:ppr), core, or all' }),
   async run({ rawArgs, cmd }) {
-    const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 1 })
+    const scanned = await parseCommand(cmd, rawArgs, specs, {
+      maxPositionals: 1,
+      help: { usage: 'ompx info [--param [kind|plugin|core|all]] [--json]', examples: ['ompx info', 'ompx info --param mapper'] },
+    })
     const filter = scanned.rest[0]
     if (filter !== undefined && !scanned.opts.param) {
       throw new ActionableError(`unexpected argument "${filter}" (did you mean 'ompx info --param ${filter}'?)`)

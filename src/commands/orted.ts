@@ -26,7 +26,10 @@ export default defineCommand({
   meta: { name: 'orted', description: 'Per-node daemon (started by ompx run / ompx hnp through a launcher)' },
   args: () => toCittyArgs(specs),
   async run({ rawArgs, cmd }) {
-    const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 0 })
+    const scanned = await parseCommand(cmd, rawArgs, specs, {
+      maxPositionals: 0,
+      help: { notes: ['Started by launchers, not by hand: the job secret must arrive as the first line of stdin.'] },
+    })
     const o = scanned.opts as Record<string, string | undefined>
     const fromEnv = o['node-from-env'] ? process.env[o['node-from-env']] : undefined
     const node = fromEnv ?? o.node

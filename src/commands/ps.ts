@@ -21,7 +21,10 @@ export default defineCommand({
   meta: { name: 'ps', description: 'Show the jobs, ranks, nodes, pids and states of a running HNP' },
   args: () => toCittyArgs(specs, { pid: 'PID of ompx run / ompx hnp (default: the only one running)' }),
   async run({ rawArgs, cmd }) {
-    const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 1 })
+    const scanned = await parseCommand(cmd, rawArgs, specs, {
+      maxPositionals: 1,
+      help: { usage: 'ompx ps [pid] [--json]', examples: ['ompx ps', 'ompx ps 12345 --json'] },
+    })
     const { registry } = await createRuntime(scanned)
     const ref = (scanned.rest[0] ?? scanned.opts.hnp) as string | undefined
     const { channel } = await connectHnp(registry, ref)

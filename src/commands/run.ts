@@ -5,7 +5,9 @@
  */
 import { defineCommand } from 'citty'
 import { parseRunArgs, type RunRequest } from '../args/mpirun'
-import { runOptions } from '../args/run-options'
+import { controlOptions, ioOptions, launchOptions, perAppOptions, placementOptions, runOptions } from '../args/run-options'
+import { runtimeOptions } from '../args/shared'
+import type { HelpDoc } from './_help'
 import { toCittyArgs } from '../args/scan'
 import { ActionableError } from '../errors'
 import { buildJobAllocation, hnpAddress } from '../hnp/allocate'
@@ -21,6 +23,27 @@ import { createRuntime } from '../runtime/context'
 import { submitJob } from '../tools/submit-client'
 import { applyCommon } from './_command'
 
+const RUN_HELP: Partial<HelpDoc> = {
+  usage: 'ompx run [options] [--] <program> [args...] [: [options] <program2> [args...]] ...',
+  description:
+    'Launch a parallel job, mpirun-compatible. Options go before the program; a lone ":" starts the next app context (MPMD), which may have its own -np, -x and --wdir.',
+  sections: [
+    { title: 'Ranks (per app context)', options: perAppOptions },
+    { title: 'Placement', options: placementOptions },
+    { title: 'Input and output', options: ioOptions },
+    { title: 'Job control', options: controlOptions },
+    { title: 'Daemons', options: launchOptions },
+    { title: 'Runtime', options: runtimeOptions },
+  ],
+  examples: [
+    'ompx run -np 4 -- ./app input.dat',
+    'ompx run --hostfile hosts --map-by node --tag-output ./app',
+    'ompx run -np 1 ./server : -np 8 ./worker',
+    'ompx run --launcher local -H n1:4,n2:4 -np 8 ./app     # two simulated nodes on this machine',
+  ],
+  notes: ['Exit status: 0 if every rank exits 0, else that of the lowest-numbered failing rank; 110 after --timeout.'],
+}
+
 export default defineCommand({
   meta: {
     name: 'run',
@@ -29,7 +52,7 @@ export default defineCommand({
   args: () => toCittyArgs(runOptions, { program: 'Program to run on every rank, then its arguments' }),
   async run({ rawArgs, cmd }) {
     const req = parseRunArgs(rawArgs)
-    await applyCommon(cmd, req.job)
+    await applyCommon(cmd, req.job, runOptions, RUN_HELP)
     const { opts } = req.job
     // Launcher options are parameters underneath, so params files and OMPX_MCA_* can set them too.
     const mca = ((opts.mca as [string, string][] | undefined) ??= [])

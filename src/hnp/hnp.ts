@@ -19,7 +19,7 @@ import { VERSION } from '../version'
 import { DaemonLink } from './daemon-link'
 import { JobTable } from './job-table'
 import { InProcessNode, type NodeHandle } from './node-pool'
-import { sessionRoot } from './session'
+import { cleanStaleSessions, sessionRoot } from './session'
 import { isThisHost } from './this-host'
 
 export interface HnpOptions {
@@ -48,6 +48,7 @@ export class Hnp {
   private constructor(private opts: HnpOptions) {}
 
   static async start(opts: HnpOptions): Promise<Hnp> {
+    cleanStaleSessions()
     const hnp = new Hnp(opts)
     const transport = opts.registry.select('transport')
     const listener = await serve(transport, opts.address, hnp.secret, (ch) => hnp.accept(ch))

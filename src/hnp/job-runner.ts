@@ -85,7 +85,7 @@ export class JobRunner {
     this.forwardStdin()
     if (this.spec.timeoutSec) {
       setTimeout(() => {
-        this.say(`job ${this.spec.jobid} exceeded its --timeout of ${this.spec.timeoutSec} s; killing ${this.runningCount()} ranks`)
+        this.say(`job ${this.spec.jobid} exceeded its --timeout of ${this.spec.timeoutSec} s; killing ${ranks(this.runningCount())}`)
         this.abort(TIMEOUT_STATUS)
       }, this.spec.timeoutSec * 1000).unref()
     }
@@ -95,11 +95,11 @@ export class JobRunner {
   /** SIGINT/SIGTERM from the user: terminate gracefully; a second one kills at once. */
   interrupt(sig: NodeJS.Signals): void {
     if (this.aborting) {
-      this.say(`${sig} again: killing ${this.runningCount()} ranks now`)
+      this.say(`${sig} again: killing ${ranks(this.runningCount())} now`)
       this.signalAll('SIGKILL')
       return
     }
-    this.say(`caught ${sig}; sending SIGTERM to ${this.runningCount()} ranks (repeat to kill them at once)`)
+    this.say(`caught ${sig}; sending SIGTERM to ${ranks(this.runningCount())} (repeat to kill them at once)`)
     this.abort(128 + signalNumber(sig))
   }
 
@@ -120,7 +120,7 @@ export class JobRunner {
         this.say(`${describeExit(e)}; the other ranks continue (errmgr_continue)`)
       } else {
         const others = this.runningCount()
-        this.say(`${describeExit(e)}; aborting the job${others ? ` (terminating ${others} other ranks)` : ''}`)
+        this.say(`${describeExit(e)}; aborting the job${others ? ` (terminating ${ranks(others, 'other ')})` : ''}`)
         this.abort()
       }
     }
@@ -132,7 +132,7 @@ export class JobRunner {
     const daemon = this.daemons.get(node)
     const lost = daemon?.running() ?? []
     if (lost.length === 0 && this.exited === this.spec.procs.length) return
-    this.say(`node ${node} lost: ${reason}; ${lost.length} ranks there are gone; aborting the job`)
+    this.say(`node ${node} lost: ${reason}; ${ranks(lost.length)} there ${lost.length === 1 ? 'is' : 'are'} gone; aborting the job`)
     this.abort(this.aborting?.status ?? 1)
     daemon?.forget?.(lost)
     for (const rank of lost) {
@@ -191,4 +191,9 @@ export class JobRunner {
     if (this.spec.quiet && !msg.includes('rank')) return
     this.router.message(`ompx run: ${msg}\n`)
   }
+}
+
+/** "1 rank", "3 other ranks". */
+function ranks(n: number, adj = ''): string {
+  return `${n} ${adj}rank${n === 1 ? '' : 's'}`
 }

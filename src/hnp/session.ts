@@ -2,7 +2,7 @@
  * The user's session directory ($TMPDIR/ompx-<user>, mode 0700) and one directory per job in
  * it. Tools find running HNPs there; ranks get their job's directory as OMPX_SESSION_DIR.
  */
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
@@ -32,6 +32,29 @@ export function sessionRoot(): string {
   // Someone may have loosened it; job secrets will live here, so it must be ours alone.
   if ((st.mode & 0o077) !== 0) chmodSync(root, 0o700)
   return root
+}
+
+/**
+ * Remove what HNPs that died without cleaning up (SIGKILL) left in the session directory:
+ * `job-<pid>.<n>` and `nodes-<pid>` of pids that are no longer running.
+ */
+export function cleanStaleSessions(): void {
+  const root = sessionRoot()
+  for (const name of readdirSync(root)) {
+    const m = /^(?:job-(\d+)\.\d+|nodes-(\d+)|reap-(\d+)\.pgids)$/.exec(name)
+    const pid = Number(m?.[1] ?? m?.[2] ?? m?.[3])
+    if (!m || pid === process.pid || isRunning(pid)) continue
+    rmSync(join(root, name), { recursive: true, force: true })
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 export function createJobDir(jobid: string): string {
