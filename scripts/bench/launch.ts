@@ -10,7 +10,7 @@
  * latest results: docs/benchmarks.md.
  */
 import { existsSync } from 'node:fs'
-import { cpus, release } from 'node:os'
+import { cpus, loadavg, release } from 'node:os'
 import { resolve } from 'node:path'
 import { GNU_TIME, firstLine, fmtMb, fmtMs, markdownTable, measure, median, type RunResult, which } from './lib'
 
@@ -163,7 +163,8 @@ for (const cell of cells.values()) {
   if (left) notes.push(`${cell.launcher} np=${cell.np}: left ${left} processes behind after exiting (killed)`)
 }
 
-const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', kernel: release() }
+// Load average at the end: a busy machine (other builds, tests) inflates every wall time.
+const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', kernel: release(), loadavg: loadavg().map((x) => +x.toFixed(2)) }
 if (json) {
   const versions = Object.fromEntries(present.map((l) => [l.key, l.version]))
   const out = { date: new Date().toISOString(), machine, versions, runs, timeoutMs, harnessMs, notes, cells: [...cells.values()] }
@@ -177,7 +178,7 @@ if (json) {
   }
   const headers = ['N', ...launchers.flatMap((l) => [`${l.key} wall`, `${l.key} RSS`])]
   const rows = nps.map((np) => [String(np), ...launchers.flatMap((l) => [show(cells.get(`${np}/${l.key}`)!, 'wall'), show(cells.get(`${np}/${l.key}`)!, 'rss')])])
-  console.log(`launch of N x \`true\`, median of ${runs} runs; ${machine.cpus} cores, ${machine.cpu}, Linux ${machine.kernel}, ${new Date().toISOString().slice(0, 10)}`)
+  console.log(`launch of N x \`true\`, median of ${runs} runs; ${machine.cpus} cores, ${machine.cpu}, Linux ${machine.kernel}, load ${machine.loadavg.join(' ')}, ${new Date().toISOString().slice(0, 10)}`)
   for (const l of present) console.log(`- ${l.key}: ${l.version ?? '?'}`)
   console.log()
   console.log(markdownTable(headers, rows))

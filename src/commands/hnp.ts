@@ -10,7 +10,7 @@ import { jobOptions } from '../args/run-options'
 import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
-import { buildJobAllocation, hnpAddress } from '../hnp/allocate'
+import { buildJobAllocation, hnpAddress, launcherFlagsToParams } from '../hnp/allocate'
 import { Hnp } from '../hnp/hnp'
 import { sessionRoot } from '../hnp/session'
 import { serveSubmissions } from '../hnp/submit'
@@ -38,9 +38,7 @@ export default defineCommand({
       },
     })
     const { opts } = scanned
-    const mca = ((opts.mca as [string, string][] | undefined) ??= [])
-    if (opts['launch-agent']) mca.push(['launch_agent', opts['launch-agent'] as string])
-    if (opts['preload-binary']) mca.push(['preload_binary', '1'])
+    launcherFlagsToParams(opts)
     const { params, registry } = await createRuntime(scanned)
 
     if (opts.stop) {

@@ -10,7 +10,7 @@ import { runtimeOptions } from '../args/shared'
 import type { HelpDoc } from './_help'
 import { toCittyArgs } from '../args/scan'
 import { ActionableError } from '../errors'
-import { buildJobAllocation, hnpAddress } from '../hnp/allocate'
+import { buildJobAllocation, hnpAddress, launcherFlagsToParams } from '../hnp/allocate'
 import { renderMap } from '../hnp/display-map'
 import { Hnp } from '../hnp/hnp'
 import { JobRunner } from '../hnp/job-runner'
@@ -54,10 +54,7 @@ export default defineCommand({
     const req = parseRunArgs(rawArgs)
     await applyCommon(cmd, req.job, runOptions, RUN_HELP)
     const { opts } = req.job
-    // Launcher options are parameters underneath, so params files and OMPX_MCA_* can set them too.
-    const mca = ((opts.mca as [string, string][] | undefined) ??= [])
-    if (opts['launch-agent']) mca.push(['launch_agent', opts['launch-agent'] as string])
-    if (opts['preload-binary']) mca.push(['preload_binary', '1'])
+    launcherFlagsToParams(opts)
     const { params, registry } = await createRuntime(req.job)
     const output: Omit<OutputOptions, 'jobid'> = {
       tag: Boolean(opts['tag-output']),

@@ -39,3 +39,10 @@ export function hnpAddress(params: Params, nodes: NodeInfo[]): string {
   }
   return '127.0.0.1'
 }
+
+/** Launcher flags are parameters underneath, so params files and OMPX_MCA_* can set them too. */
+export function launcherFlagsToParams(opts: Record<string, unknown>): void {
+  const mca = ((opts.mca as [string, string][] | undefined) ??= [])
+  if (opts['launch-agent']) mca.push(['launch_agent', opts['launch-agent'] as string])
+  if (opts['preload-binary']) mca.push(['preload_binary', '1'])
+}
