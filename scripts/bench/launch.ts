@@ -159,8 +159,11 @@ for (const cell of cells.values()) {
   const failed = bad.find((r) => !r.timedOut)
   if (failed) notes.push(`${cell.launcher} np=${cell.np}: fail (exit ${failed.exitCode}): ${failed.stderrFirstLine || '(no stderr)'}`)
   if (hung) notes.push(`${cell.launcher} np=${cell.np}: ${hung} of ${cell.runs.length} runs hung (killed after ${timeoutMs / 1000} s)`)
-  const left = cell.runs.reduce((s, r) => s + r.leftovers, 0)
-  if (left) notes.push(`${cell.launcher} np=${cell.np}: left ${left} processes behind after exiting (killed)`)
+  const left = cell.runs.flatMap((r) => r.leftovers)
+  if (left.length) {
+    const kinds = [...new Set(left.map((l) => l.split(' ').slice(1).join(' ')))].join(', ')
+    notes.push(`${cell.launcher} np=${cell.np}: left ${left.length} processes behind over ${cell.runs.length} runs (${kinds}; killed)`)
+  }
 }
 
 // Load average at the end: a busy machine (other builds, tests) inflates every wall time.

@@ -14,6 +14,7 @@
  * Cleanup: every run gets a unique tag in its environment. Launchers move ranks into their own
  * process groups (Open MPI's odls does setpgid), so killing a process group is not enough; the
  * environment survives setpgid/setsid, so sweeping /proc/*\/environ for the tag finds them all.
+ * After a clean exit the tree gets LINGER_MS to finish by itself before anything is killed.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,6 +22,8 @@ import { join } from 'node:path'
 
 export const GNU_TIME = '/usr/bin/time'
 const SAMPLE_MS = 2
+/** How long processes may outlive their launcher before they count as left behind. */
+const LINGER_MS = 2000
 
 export interface RunResult {
   ok: boolean
@@ -29,8 +32,8 @@ export interface RunResult {
   wallMs: number
   selfKb: number | null
   treeKb: number | null
-  /** Processes still carrying the run's tag after the launcher exited (then killed). */
-  leftovers: number
+  /** Processes still carrying the run's tag 2 s after the launcher exited (then killed): "pid comm state". */
+  leftovers: string[]
   stderrFirstLine: string
 }
 
@@ -54,10 +57,10 @@ function readText(path: string): string | null {
   }
 }
 
-/** Kill (SIGKILL) every process whose environment holds `tag`; returns how many there were. */
-export function sweep(tag: string): number {
+/** Processes whose environment holds `tag`, as "pid comm state". Zombies have no environ: skipped. */
+function tagged(tag: string): string[] {
   const needle = Buffer.from(tag)
-  let n = 0
+  const found: string[] = []
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue
     let env: Buffer
@@ -66,14 +69,33 @@ export function sweep(tag: string): number {
     } catch {
       continue
     }
-    if (env.includes(needle)) {
-      try {
-        process.kill(Number(name), 'SIGKILL')
-        n++
-      } catch {}
-    }
+    if (!env.includes(needle)) continue
+    const what = /\((.*)\) (\S)/.exec(readText(`/proc/${name}/stat`) ?? '')
+    found.push(`${name} ${what?.[1] ?? '?'} ${what?.[2] ?? '?'}`)
   }
-  return n
+  return found
+}
+
+/** SIGKILL every process carrying `tag`; returns what they were. */
+export function sweep(tag: string): string[] {
+  const found = tagged(tag)
+  for (const p of found) {
+    try {
+      process.kill(Number(p.split(' ')[0]), 'SIGKILL')
+    } catch {}
+  }
+  return found
+}
+
+/**
+ * Give a finished launch's processes `graceMs` to go away by themselves, then kill the rest and
+ * return them. The grace matters: a launcher may leave a short-lived helper on purpose (ompx's
+ * reaper shell outlives `ompx run` by a few ms to clean up process groups and its state file).
+ */
+async function settle(tag: string, graceMs: number): Promise<string[]> {
+  const until = performance.now() + graceMs
+  while (tagged(tag).length > 0 && performance.now() < until) await Bun.sleep(10)
+  return sweep(tag)
 }
 
 /** Peak VmHWM (kB) of the process GNU time forked, once it has exec'd (its comm is no longer "time"). */
@@ -125,7 +147,7 @@ export async function measure(cmd: string[], opts: { timeoutMs: number; env?: Re
     await exited
     wallMs = opts.timeoutMs
   }
-  const leftovers = timedOut ? 0 : sweep(tag)
+  const leftovers = timedOut ? [] : await settle(tag, LINGER_MS)
   live.delete(tag)
   // Something unkillable could keep the pipe open; never wait on it for long.
   const err = await Promise.race([stderr, Bun.sleep(1000).then(() => '')])

@@ -1,9 +1,10 @@
 /**
  * Framing: every message is a 4-byte big-endian body length followed by a MessagePack body (a
- * map with a string `t`). Plain maps only (no msgpackr records or extensions), so a peer in any
- * language with a MessagePack library can speak the protocol.
+ * map with a string `t`). Plain maps only (no extension types), so a peer in any language with a
+ * MessagePack library can speak the protocol. The codec is @msgpack/msgpack: pure JavaScript,
+ * no native add-on, nothing platform-specific for npm to resolve.
  */
-import { Packr } from 'msgpackr'
+import { decode, encode } from '@msgpack/msgpack'
 import type { RawConn } from '../plugins/types'
 import { validateMessage, type Message } from './messages'
 
@@ -20,22 +21,12 @@ export class WireError extends Error {
   }
 }
 
-const packr = new Packr({
-  useRecords: false,
-  mapsAsObjects: true,
-  // A field set to undefined travels as nil; the validator turns it back into "absent".
-  encodeUndefinedAsNil: true,
-  // Decoded byte fields must not alias the receive buffer, which the next chunk may reuse.
-  copyBuffers: true,
-  int64AsType: 'number',
-})
-
 /** Encode one message as a frame. Throws WireError if the message does not match the catalog. */
 export function encodeFrame(msg: Message): Uint8Array {
   const err = validateMessage(msg)
   if (err) throw new WireError(`refusing to send a malformed message: ${err}`)
-  // pack() returns a view into msgpackr's reusable scratch buffer, so copy out of it at once.
-  const body = packr.pack(msg)
+  // A field set to undefined travels as nil; the validator turns it back into "absent".
+  const body = encode(msg)
   const frame = new Uint8Array(4 + body.length)
   new DataView(frame.buffer).setUint32(0, body.length)
   frame.set(body, 4)
@@ -46,9 +37,11 @@ export function encodeFrame(msg: Message): Uint8Array {
 export function decodeBody(body: Uint8Array): Message {
   let value: unknown
   try {
-    value = packr.unpack(body)
+    // Decoded byte fields are views into what we decode: give them a buffer of their own, as the
+    // receive buffer may be reused for the next chunk.
+    value = decode(body.slice())
   } catch (err) {
-    // msgpackr's message may quote the decoded data; keep logs short and free of payloads.
+    // The decoder's message may quote the decoded data; keep logs short and free of payloads.
     const why = String((err as Error).message ?? err).split(/[{[]/)[0]!.trim().slice(0, 60)
     throw new WireError(`undecodable message body (${why})`)
   }

@@ -3,7 +3,7 @@
  * temp dir): good peers get through both ways, bad ones are dropped with one warning line each,
  * and the server keeps serving good clients after every bad one.
  */
-import { Packr } from 'msgpackr'
+import { encode } from '@msgpack/msgpack'
 import { afterAll, afterEach, beforeAll, describe, expect, spyOn, test } from 'bun:test'
 import { mkdtempSync, rmSync, statSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -220,7 +220,7 @@ describe('handshake', () => {
 
 /** Frame any object (the codec itself refuses to send unknown types). */
 function encodeFrameUnchecked(obj: object): Uint8Array {
-  const body = new Packr({ useRecords: false }).pack(obj)
+  const body = encode(obj)
   const f = new Uint8Array(4 + body.length)
   new DataView(f.buffer).setUint32(0, body.length)
   f.set(body, 4)

@@ -1,10 +1,10 @@
 /** Framing and message validation: round trips, split/merged frames, and every way a frame can be bad. */
 import { describe, expect, test } from 'bun:test'
-import { Packr } from 'msgpackr'
+import { encode } from '@msgpack/msgpack'
 import { FrameDecoder, WireError, decodeBody, encodeFrame } from '../../src/wire/codec'
 import { CATALOG, validateMessage, type Message } from '../../src/wire/messages'
 
-const packr = new Packr({ useRecords: false })
+const packr = { pack: (v: unknown) => encode(v) }
 /** A frame around arbitrary bytes, bypassing encodeFrame's validation. */
 function rawFrame(body: Uint8Array): Uint8Array {
   const f = new Uint8Array(4 + body.length)
