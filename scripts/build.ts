@@ -10,7 +10,8 @@ const root = join(import.meta.dir, '..')
 const flag = process.argv.indexOf('--outfile')
 const out = flag > 0 ? process.argv[flag + 1]! : join(root, 'dist', 'ompx')
 const started = performance.now()
-await $`${process.execPath} build --compile --minify-syntax --minify-whitespace --no-compile-autoload-dotenv --no-compile-autoload-bunfig ${join(root, 'src/main.ts')} --outfile ${out}`
+// --bytecode (ESM) halves start-up time, which every launch and every daemon pays.
+await $`${process.execPath} build --compile --bytecode --format=esm --minify-syntax --minify-whitespace --no-compile-autoload-dotenv --no-compile-autoload-bunfig ${join(root, 'src/main.ts')} --outfile ${out}`
   .cwd(root)
   .quiet()
 console.log(`built ${out} in ${Math.round(performance.now() - started)} ms`)

@@ -1,11 +1,14 @@
-import { createConsola, type ConsolaReporter } from 'consola'
-
 /**
- * One logger for every role. consola hides info under NODE_ENV=test, so the level is set
- * explicitly: OMPX_LOG_LEVEL (0 silent .. 5 trace) or -v on commands; default 3 (info).
- * Everything goes to stderr, one plain line per message (`ompx: warning: ...`), so rank output
- * on stdout stays clean and our messages grep well.
+ * One logger for every role, backed by consola. consola is loaded on the first message that
+ * passes the level check: it costs ~15 MB of resident memory, and a normal run logs nothing,
+ * so `ompx run` and every daemon start without it.
+ *
+ * consola hides info under NODE_ENV=test, so the level is set explicitly: OMPX_LOG_LEVEL
+ * (0 silent .. 5 trace) or -v on commands; default 3 (info). Everything goes to stderr, one
+ * plain line per message (`ompx: warning: ...`), so rank output on stdout stays clean.
  */
+import type { ConsolaInstance, ConsolaReporter } from 'consola'
+
 const oneLine: ConsolaReporter = {
   log(entry) {
     const tag = entry.tag && entry.tag !== 'ompx' ? ` [${entry.tag.replace(/^ompx:/, '')}]` : ''
@@ -15,10 +18,45 @@ const oneLine: ConsolaReporter = {
   },
 }
 
-export const log = createConsola({
-  level: Number(process.env.OMPX_LOG_LEVEL ?? 3),
-  reporters: [oneLine],
-}).withTag('ompx')
+let base: ConsolaInstance | undefined
+function consola(): ConsolaInstance {
+  // require() keeps the logger synchronous; Bun loads ESM packages this way too.
+  const { createConsola } = require('consola') as typeof import('consola')
+  return (base ??= createConsola({ level: 5, reporters: [oneLine] }))
+}
+
+const LEVELS = { error: 0, warn: 1, info: 3, debug: 4 } as const
+type Method = keyof typeof LEVELS
+
+export interface Logger {
+  level: number
+  error(...a: unknown[]): void
+  warn(...a: unknown[]): void
+  info(...a: unknown[]): void
+  debug(...a: unknown[]): void
+  withTag(tag: string): Logger
+}
+
+function makeLogger(tag: string, shared: { level: number }): Logger {
+  const emit = (m: Method) => (...a: unknown[]) => {
+    if (LEVELS[m] <= shared.level) (consola().withTag(tag)[m] as (...x: unknown[]) => void)(...a)
+  }
+  return {
+    get level() {
+      return shared.level
+    },
+    set level(v: number) {
+      shared.level = v
+    },
+    error: emit('error'),
+    warn: emit('warn'),
+    info: emit('info'),
+    debug: emit('debug'),
+    withTag: (t: string) => makeLogger(t, shared),
+  }
+}
+
+export const log = makeLogger('ompx', { level: Number(process.env.OMPX_LOG_LEVEL ?? 3) })
 
 export function setVerbose(verbose: boolean | number | undefined): void {
   if (!verbose) return

@@ -9,7 +9,6 @@
  * Fresh nonces on both sides defeat replay, and the distinct "ompx-c"/"ompx-s" labels stop one
  * side's MAC from being reflected as the other's. The secret itself never crosses the wire.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { ActionableError } from '../errors'
 import { log } from '../log'
 import { DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME, type FramedConn, type WireError } from './codec'
@@ -19,9 +18,17 @@ export const SECRET_BYTES = 32
 export const NONCE_BYTES = 32
 export const DEFAULT_AUTH_TIMEOUT_MS = 5000
 
+/**
+ * Crypto comes from Bun's native HMAC and the Web Crypto RNG rather than node:crypto, whose
+ * module alone adds ~7 MB to every launcher and daemon.
+ */
+function randomBytes(n: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(n))
+}
+
 /** A new job secret: 32 random bytes as 64 hex digits (what contact files and daemons carry). */
 export function newSecret(): string {
-  return randomBytes(SECRET_BYTES).toString('hex')
+  return Buffer.from(randomBytes(SECRET_BYTES)).toString('hex')
 }
 
 /** The key bytes of a hex secret. The message never echoes the value: it may be a real secret. */
@@ -39,7 +46,7 @@ export function parseSecret(secret: string | Uint8Array): Uint8Array {
 
 const enc = new TextEncoder()
 function hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const h = createHmac('sha256', key)
+  const h = new Bun.CryptoHasher('sha256', key)
   for (const p of parts) h.update(p)
   return new Uint8Array(h.digest())
 }
@@ -55,9 +62,12 @@ export function serverMac(key: Uint8Array, clientNonce: Uint8Array, serverNonce:
   return hmac(key, enc.encode('ompx-s'), clientNonce, serverNonce)
 }
 
-/** Constant-time comparison (timingSafeEqual throws on length mismatch, so check that first). */
+/** Constant-time comparison: every byte is looked at whatever the first difference. */
 export function macEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b)
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!
+  return diff === 0
 }
 
 export interface HandshakeOptions {
