@@ -84,9 +84,11 @@ export default defineCommand({
       // Signals during daemon start-up end the run; the finally block stops what was started.
       const early = () => hnp.shutdown().then(() => process.exit(130))
       process.once('SIGINT', early).once('SIGTERM', early)
+      const jobid = hnp.newJobId()
+      if (opts['display-map']) process.stdout.write(renderMap(jobid, allocation, req.apps, procs))
       await hnp.startDaemons(allocation.nodes.filter((n) => procs.some((p) => p.node === n.name)), launcher)
       process.off('SIGINT', early).off('SIGTERM', early)
-      status = await runJob(hnp, req, procs, allocation, output, params, opts)
+      status = await runJob(hnp, jobid, req, procs, output, params, opts)
     } finally {
       await hnp.shutdown()
     }
@@ -96,15 +98,13 @@ export default defineCommand({
 
 async function runJob(
   hnp: Hnp,
+  jobid: string,
   req: RunRequest,
   procs: ReturnType<typeof mapJob>,
-  allocation: ReturnType<typeof buildJobAllocation>['allocation'],
   output: Omit<OutputOptions, 'jobid'>,
   params: Awaited<ReturnType<typeof createRuntime>>['params'],
   opts: Record<string, unknown>,
 ): Promise<number> {
-  const jobid = hnp.newJobId()
-  if (opts['display-map']) process.stdout.write(renderMap(jobid, allocation, req.apps, procs))
   hnp.jobs.add(jobid, req.apps, procs)
   hnp.publish()
   const sessionDir = createJobDir(jobid)

@@ -7,6 +7,7 @@ import type { Params } from '../params/params'
 import type { Registry } from '../plugins/registry'
 import type { LauncherPlugin } from '../plugins/types'
 import { buildAllocation, isLocalHost } from '../runtime/allocation'
+import { allocationFromSlurm } from '../runtime/slurm-env'
 import type { Allocation, NodeInfo } from '../runtime/job'
 import { chooseLauncher, markSimulated } from './choose-launcher'
 
@@ -15,11 +16,11 @@ export function buildJobAllocation(
   params: Params,
   opts: Record<string, unknown>,
 ): { allocation: Allocation; launcher: LauncherPlugin } {
-  const allocation = buildAllocation({
-    hosts: opts.host as string[] | undefined,
-    hostfile: opts.hostfile as string | undefined,
-    defaultSlots: availableParallelism(),
-  })
+  const hosts = opts.host as string[] | undefined
+  const hostfile = opts.hostfile as string | undefined
+  // Inside a Slurm allocation with no -H/--hostfile, the allocation is Slurm's (as mpirun does).
+  const slurm = hosts || hostfile ? undefined : allocationFromSlurm(process.env)
+  const allocation = slurm ?? buildAllocation({ hosts, hostfile, defaultSlots: availableParallelism() })
   const named = (opts.launcher as string | undefined) || params.get('launcher') || undefined
   markSimulated(allocation.nodes, named)
   return { allocation, launcher: chooseLauncher(registry, allocation.nodes, named) }
