@@ -15,6 +15,7 @@ if [ -f "$1" ]; then while read -r g; do kill -KILL "-$g" 2>/dev/null; done < "$
 export class Reaper {
   private static instance: Reaper | undefined
   private groups = new Set<number>()
+  private pending = false
   private file: string
   private sidecar: Subprocess<'pipe', 'ignore', 'ignore'>
 
@@ -37,14 +38,24 @@ export class Reaper {
 
   add(pgid: number): void {
     this.groups.add(pgid)
-    this.save()
+    this.schedule()
   }
 
   remove(pgid: number): void {
-    if (this.groups.delete(pgid)) this.save()
+    if (this.groups.delete(pgid)) this.schedule()
   }
 
-  private save(): void {
-    writeFileSync(this.file, [...this.groups].map((g) => `${g}\n`).join(''), { mode: 0o600 })
+  /**
+   * One write per event-loop turn, not two per rank: a launch of 256 ranks would otherwise
+   * rewrite the list 512 times. The window this leaves (a rank started, the list not yet
+   * written, and we are SIGKILLed within the same turn) is far shorter than any kill.
+   */
+  private schedule(): void {
+    if (this.pending) return
+    this.pending = true
+    setImmediate(() => {
+      this.pending = false
+      writeFileSync(this.file, [...this.groups].map((g) => `${g}\n`).join(''), { mode: 0o600 })
+    })
   }
 }
