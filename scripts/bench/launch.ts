@@ -1,8 +1,10 @@
 /**
- * Launch benchmark: wall time and peak RSS of starting N ranks of `true`, for ompx and the peer
- * launchers side by side (Open MPI's mpirun, MPICH's mpiexec.hydra), in one run, on localhost.
+ * Launch benchmark: wall time and peak RSS (VmHWM, and the private part, RssAnon) of starting N
+ * ranks of `true`, for ompx and the peer launchers side by side (Open MPI's mpirun, MPICH's
+ * mpiexec.hydra), in one run, on localhost. Then 4 simulated nodes x 16 ranks (127.0.1.1-4), with
+ * the peak RSS of every node daemon as well.
  *
- *   bun scripts/bench/launch.ts [--runs 5] [--np 1,16,64,256] [--bin dist/ompx]
+ *   bun scripts/bench/launch.ts [--runs 5] [--np 1,16,64,256] [--bin dist/ompx] [--no-multi]
  *                               [--timeout 30] [--warmup 1] [--json] [--mpirun-stock]
  *
  * Peers missing (scripts/install-peers.sh installs them) show "n/a". Every launch is bounded by
@@ -12,7 +14,7 @@
 import { existsSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { resolve } from 'node:path'
-import { GNU_TIME, firstLine, fmtMb, fmtMs, markdownTable, measure, median, type RunResult, which } from './lib'
+import { type DaemonMatch, GNU_TIME, firstLine, fmtMb, fmtMs, markdownTable, measure, median, type RunResult, scratchFile, which } from './lib'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, def: string) => {
@@ -26,6 +28,7 @@ const timeoutMs = Number(opt('timeout', '30')) * 1000
 const warmup = Number(opt('warmup', '1'))
 const json = argv.includes('--json')
 const mpirunStock = argv.includes('--mpirun-stock')
+const multi = !argv.includes('--no-multi')
 // A launcher that hangs keeps hanging: two timeouts end its cell instead of costing 5 x timeout.
 const MAX_TIMEOUTS_PER_CELL = 2
 
@@ -69,11 +72,62 @@ const launchers: Launcher[] = [
 ]
 
 // ---------------------------------------------------------------------------------------------
-// Multi-node case, to be added: 4 simulated nodes x 16 ranks on localhost (ompx's `local`
-// launcher puts each node on 127.0.1.N; mpirun/hydra get a hostfile of those addresses).
-// Return extra cells here; the table and JSON already key cells by a free-form `np` label.
-function multiNodeCases(): { label: string; argv: Record<string, string[] | null> }[] {
-  return [] // not implemented yet
+// Multi-node case: 4 simulated nodes x 16 ranks on localhost, one daemon per node.
+//  - ompx: hostfile `nK slots=16 launcher=local`; each node gets its own `ompx orted` bound to
+//    127.0.1.K.
+//  - mpirun / hydra: --host / -hosts 127.0.1.1:16,...,127.0.1.4:16 with their rsh launcher
+//    pointed at LOCAL_RSH below instead of ssh: it does on this machine what sshd would do on the
+//    node (run the command line through `sh -c`, TMPDIR of its own), so each node gets a real
+//    `orted` / `hydra_pmi_proxy`, minus ssh's own cost. Their out-of-band traffic is pinned to `lo`.
+//    Hydra starts the proxy of the first host (127.0.1.1) itself, without the agent: it sees that
+//    address as local.
+const NODES = 4
+const PER_NODE = 16
+// rsh-compatible agent: skip options, take the host, run the rest as sshd would (joined, via
+// sh -c), with a /tmp of the node's own: the four orteds of one job otherwise race to create the
+// same session directory (/tmp/ompi.<host>.<uid>/jf.<job>) and one fails with EEXIST, about 1 run in 5.
+const LOCAL_RSH = `#!/bin/sh
+while [ $# -gt 0 ]; do case "$1" in -*) shift ;; *) break ;; esac; done
+host=$1
+shift
+export TMPDIR="$(dirname "$0")/node-$host"
+mkdir -p "$TMPDIR"
+exec /bin/sh -c "$*"
+`
+interface MultiCase {
+  label: string
+  run: Record<string, { argv: string[]; env?: Record<string, string>; daemon: DaemonMatch } | null | undefined>
+}
+function multiNodeCases(): MultiCase[] {
+  if (!multi) return []
+  const np = NODES * PER_NODE
+  const hosts = Array.from({ length: NODES }, (_, i) => `127.0.1.${i + 1}:${PER_NODE}`).join(',')
+  const hostfile = scratchFile('hostfile', Array.from({ length: NODES }, (_, i) => `n${i + 1} slots=${PER_NODE} launcher=local\n`).join(''))
+  const agent = scratchFile('local-rsh', LOCAL_RSH, 0o755)
+  const by = (key: string) => launchers.find((l) => l.key === key && l.path)
+  const ompx = by('ompx')
+  const mpirun = by('mpirun')
+  const hydra = by('hydra')
+  return [
+    {
+      label: `${NODES}x${PER_NODE}`,
+      run: {
+        ompx: ompx && {
+          argv: [bin, 'run', '-np', String(np), '--hostfile', hostfile, '--', 'true'],
+          daemon: (comm, args) => comm === 'ompx' && args()[1] === 'orted',
+        },
+        mpirun: mpirun && {
+          argv: ['mpirun', '--mca', 'plm_rsh_agent', agent, '--mca', 'oob_tcp_if_include', 'lo', '--host', hosts, '-np', String(np), 'true'],
+          env: mpirun.env,
+          daemon: (comm) => comm === 'orted',
+        },
+        hydra: hydra && {
+          argv: ['mpiexec.hydra', '-launcher', 'rsh', '-launcher-exec', agent, '-iface', 'lo', '-hosts', hosts, '-n', String(np), 'true'],
+          daemon: (comm) => comm === 'hydra_pmi_proxy',
+        },
+      },
+    },
+  ]
 }
 // ---------------------------------------------------------------------------------------------
 
@@ -86,7 +140,12 @@ interface Cell {
   minWallMs?: number
   maxWallMs?: number
   medianSelfKb?: number
+  medianSelfAnonKb?: number
   medianTreeKb?: number
+  /** Multi-node cells: daemons per run (median), and medians over runs of the per-run max over daemons. */
+  medianDaemons?: number
+  medianDaemonKb?: number
+  medianDaemonAnonKb?: number
 }
 
 if (!existsSync(GNU_TIME)) {
@@ -113,25 +172,32 @@ for (let i = 0; i < Math.max(runs, 3); i++) baseline.push((await measure(['true'
 const harnessMs = median(baseline)
 
 const cells = new Map<string, Cell>()
-for (const np of nps) {
-  for (const l of launchers) cells.set(`${np}/${l.key}`, { np: String(np), launcher: l.key, status: l.path ? 'ok' : 'n/a', runs: [] })
+type Job = { argv: string[]; env?: Record<string, string>; daemon?: DaemonMatch }
+/** `runs` rounds over the launchers that have a job for this label, order rotated every round. */
+async function runCells(label: string, jobs: Record<string, Job | null | undefined>) {
+  for (const l of launchers) cells.set(`${label}/${l.key}`, { np: label, launcher: l.key, status: jobs[l.key] ? 'ok' : 'n/a', runs: [] })
+  const have = present.filter((l) => jobs[l.key])
   for (let r = 0; r < runs; r++) {
     // Rotate the order each round so no launcher always runs right after another's teardown.
-    const order = present.map((_, i) => present[(i + r) % present.length]!)
+    const order = have.map((_, i) => have[(i + r) % have.length]!)
     for (const l of order) {
-      const cell = cells.get(`${np}/${l.key}`)!
+      const cell = cells.get(`${label}/${l.key}`)!
       if (cell.status !== 'ok') continue
-      const res = await measure(l.argv(np), { timeoutMs, env: l.env })
+      const job = jobs[l.key]!
+      const res = await measure(job.argv, { timeoutMs, env: job.env, daemon: job.daemon })
       cell.runs.push(res)
       if (res.timedOut) {
         if (cell.runs.filter((x) => x.timedOut).length >= MAX_TIMEOUTS_PER_CELL) cell.status = 'hang'
       } else if (!res.ok) cell.status = 'fail'
-      log(`np=${np} ${l.key} run ${r + 1}: ${res.timedOut ? 'timeout' : res.ok ? fmtMs(res.wallMs) : `exit ${res.exitCode}`}`)
+      const d = res.daemons ? `, ${res.daemons.count} daemons` : ''
+      log(`np=${label} ${l.key} run ${r + 1}: ${res.timedOut ? 'timeout' : res.ok ? fmtMs(res.wallMs) + d : `exit ${res.exitCode}`}`)
     }
   }
 }
-// The multi-node cells will run here, after the single-node ones.
-if (multiNodeCases().length > 0) log('multi-node cases are not implemented yet: skipped')
+for (const np of nps) await runCells(String(np), Object.fromEntries(present.map((l) => [l.key, { argv: l.argv(np), env: l.env }])))
+// The multi-node cells run after the single-node ones.
+const multiCases = multiNodeCases()
+for (const c of multiCases) await runCells(c.label, c.run)
 
 for (const cell of cells.values()) {
   const good = cell.runs.filter((r) => r.ok)
@@ -143,10 +209,16 @@ for (const cell of cells.values()) {
   cell.medianWallMs = median(walls)
   cell.minWallMs = Math.min(...walls)
   cell.maxWallMs = Math.max(...walls)
-  const selfs = good.flatMap((r) => (r.selfKb === null ? [] : [r.selfKb]))
-  const trees = good.flatMap((r) => (r.treeKb === null ? [] : [r.treeKb]))
-  if (selfs.length) cell.medianSelfKb = median(selfs)
-  if (trees.length) cell.medianTreeKb = median(trees)
+  const med = (xs: (number | null | undefined)[]) => {
+    const ns = xs.filter((x): x is number => typeof x === 'number')
+    return ns.length ? median(ns) : undefined
+  }
+  cell.medianSelfKb = med(good.map((r) => r.selfKb))
+  cell.medianSelfAnonKb = med(good.map((r) => r.selfAnonKb))
+  cell.medianTreeKb = med(good.map((r) => r.treeKb))
+  cell.medianDaemons = med(good.map((r) => r.daemons?.count))
+  cell.medianDaemonKb = med(good.map((r) => r.daemons?.hwmKb))
+  cell.medianDaemonAnonKb = med(good.map((r) => r.daemons?.anonKb))
   // A cell that succeeded sometimes and hung other times keeps its numbers; the note says so.
   if (cell.status !== 'fail') cell.status = 'ok'
 }
@@ -155,6 +227,11 @@ const notes: string[] = [`harness overhead (spawn + GNU time of a bare \`true\`)
 if (present.some((l) => l.key === 'mpirun') && !mpirunStock)
   notes.push('mpirun: OMPI_MCA_odls_base_max_threads=1 (stock Open MPI 4.1 hangs at N >= 32 here; --mpirun-stock to see)')
 for (const l of launchers) if (!l.path) notes.push(`${l.key}: n/a, ${l.missing}`)
+for (const cell of cells.values()) {
+  const counts = new Set(cell.runs.filter((r) => r.ok && r.daemons).map((r) => r.daemons!.count))
+  if (counts.size > 0 && [...counts].some((n) => n !== NODES))
+    notes.push(`${cell.launcher} ${cell.np}: daemons seen per run: ${[...counts].join(', ')} (expected ${NODES})`)
+}
 for (const cell of cells.values()) {
   const bad = cell.runs.filter((r) => !r.ok)
   const hung = bad.filter((r) => r.timedOut).length
@@ -175,17 +252,39 @@ if (json) {
   const out = { date: new Date().toISOString(), machine, versions, runs, timeoutMs, harnessMs, notes, cells: [...cells.values()] }
   console.log(JSON.stringify(out, null, 2))
 } else {
-  const show = (c: Cell, what: 'wall' | 'rss') => {
+  const mb = (kb: number | undefined) => (kb !== undefined ? fmtMb(kb) : '?')
+  const show = (c: Cell, what: 'wall' | 'rss' | 'anon' | 'daemons' | 'drss' | 'danon') => {
     if (c.status !== 'ok') return c.status
-    if (what === 'rss') return c.medianSelfKb !== undefined ? fmtMb(c.medianSelfKb) : '?'
+    if (what === 'rss') return mb(c.medianSelfKb)
+    if (what === 'anon') return mb(c.medianSelfAnonKb)
+    if (what === 'daemons') return c.medianDaemons !== undefined ? String(c.medianDaemons) : '?'
+    if (what === 'drss') return mb(c.medianDaemonKb)
+    if (what === 'danon') return mb(c.medianDaemonAnonKb)
     const hung = c.runs.filter((r) => r.timedOut).length
     return fmtMs(c.medianWallMs!) + (hung ? ` (${hung} hung)` : '')
   }
-  const headers = ['N', ...launchers.flatMap((l) => [`${l.key} wall`, `${l.key} RSS`])]
-  const rows = nps.map((np) => [String(np), ...launchers.flatMap((l) => [show(cells.get(`${np}/${l.key}`)!, 'wall'), show(cells.get(`${np}/${l.key}`)!, 'rss')])])
+  const headers = ['N', ...launchers.flatMap((l) => [`${l.key} wall`, `${l.key} RSS`, `${l.key} private`])]
+  const rows = nps.map((np) => [
+    String(np),
+    ...launchers.flatMap((l) => (['wall', 'rss', 'anon'] as const).map((w) => show(cells.get(`${np}/${l.key}`)!, w))),
+  ])
   console.log(`launch of N x \`true\`, median of ${runs} runs; ${machine.cpus} cores, ${machine.cpu}, Linux ${machine.kernel}, load ${machine.loadavg.join(' ')}, ${new Date().toISOString().slice(0, 10)}`)
   for (const l of present) console.log(`- ${l.key}: ${l.version ?? '?'}`)
   console.log()
   console.log(markdownTable(headers, rows))
+  console.log('\nRSS: peak VmHWM of the launcher process; private: its peak RssAnon (sampled every 2 ms).')
+  if (multiCases.length) {
+    const mh = ['nodes x ranks', 'launcher', 'wall', 'RSS', 'private', 'daemons', 'daemon RSS', 'daemon private']
+    const mrows = multiCases.flatMap((c) =>
+      launchers.map((l) => {
+        const cell = cells.get(`${c.label}/${l.key}`)!
+        return [c.label, l.key, ...(['wall', 'rss', 'anon', 'daemons', 'drss', 'danon'] as const).map((w) => show(cell, w))]
+      }),
+    )
+    console.log(`\n${NODES} simulated nodes x ${PER_NODE} ranks of \`true\` (127.0.1.1-${NODES}), one daemon per node, median of ${runs} runs`)
+    console.log()
+    console.log(markdownTable(mh, mrows))
+    console.log('\ndaemon RSS / private: per run the max over its daemons of each one\'s peak VmHWM / peak RssAnon; median over runs.')
+  }
   if (notes.length) console.log('\n' + notes.map((n) => `- ${n}`).join('\n'))
 }

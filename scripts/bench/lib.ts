@@ -2,9 +2,16 @@
  * Shared helpers for scripts/bench/*: run one command with wall time and peak RSS, clean up
  * everything it started, and print results. Linux only (reads /proc).
  *
- * Peak RSS, two numbers per run (see docs/benchmarks.md for the verification):
+ * Peak RSS, per run (see docs/benchmarks.md for the verification):
  *  - selfKb: VmHWM of the measured process itself, sampled from /proc/<pid>/status while it runs.
  *    VmHWM is a high-water mark, so the last sample is the peak up to a few ms before exit.
+ *  - selfAnonKb: the largest RssAnon seen in the same samples: the private (anonymous) part of
+ *    the resident set. VmHWM also counts file-backed pages of the executable and its libraries
+ *    (RssFile), which every process running the same binary shares through the page cache.
+ *    RssAnon has no kernel high-water mark, so this is a sampled peak (every 2 ms).
+ *  - daemons (only when opts.daemon is given): every process carrying the run's tag that the
+ *    predicate calls a daemon (an `ompx orted`, Open MPI's `orted`, `hydra_pmi_proxy`), with
+ *    their count and the max over them of each one's VmHWM and sampled peak RssAnon.
  *  - treeKb: GNU time's %M, i.e. ru_maxrss from wait4. Linux makes that max(the process's own
  *    peak, the peak of every descendant it reaped, transitively): a max, never a sum, but a fat
  *    helper daemon (hydra_pmi_proxy, an orted) can hide behind it. Bun's own
@@ -16,7 +23,7 @@
  * environment survives setpgid/setsid, so sweeping /proc/*\/environ for the tag finds them all.
  * After a clean exit the tree gets LINGER_MS to finish by itself before anything is killed.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -31,7 +38,11 @@ export interface RunResult {
   exitCode: number | null
   wallMs: number
   selfKb: number | null
+  /** Sampled peak RssAnon of the measured process (private memory). */
+  selfAnonKb: number | null
   treeKb: number | null
+  /** Daemons seen (opts.daemon only): how many, and the max over them of VmHWM / peak RssAnon. */
+  daemons: { count: number; hwmKb: number | null; anonKb: number | null } | null
   /** Processes still carrying the run's tag 2 s after the launcher exited (then killed): "pid comm state". */
   leftovers: string[]
   stderrFirstLine: string
@@ -98,8 +109,23 @@ async function settle(tag: string, graceMs: number): Promise<string[]> {
   return sweep(tag)
 }
 
-/** Peak VmHWM (kB) of the process GNU time forked, once it has exec'd (its comm is no longer "time"). */
-function sampleSelf(timePid: number, state: { pid?: number; kb: number | null }): void {
+interface Peak {
+  kb: number | null
+  anonKb: number | null
+}
+
+/** Fold one /proc/<pid>/status into a peak; false if the process is gone or a zombie (no Vm* lines). */
+function samplePeak(status: string, peak: Peak): boolean {
+  const hwm = /^VmHWM:\s*(\d+) kB$/m.exec(status)
+  if (!hwm) return false
+  peak.kb = Math.max(peak.kb ?? 0, Number(hwm[1]))
+  const anon = /^RssAnon:\s*(\d+) kB$/m.exec(status)
+  if (anon) peak.anonKb = Math.max(peak.anonKb ?? 0, Number(anon[1]))
+  return true
+}
+
+/** Peak VmHWM and RssAnon (kB) of the process GNU time forked, once it has exec'd (its comm is no longer "time"). */
+function sampleSelf(timePid: number, state: Peak & { pid?: number }): void {
   if (state.pid === undefined) {
     const kids = readText(`/proc/${timePid}/task/${timePid}/children`)?.trim()
     if (!kids) return
@@ -108,19 +134,94 @@ function sampleSelf(timePid: number, state: { pid?: number; kb: number | null })
   const status = readText(`/proc/${state.pid}/status`)
   if (!status) return
   const name = /^Name:\s*(.*)$/m.exec(status)?.[1]
-  const hwm = /^VmHWM:\s*(\d+) kB$/m.exec(status)
   // Before exec the pid is time's fork; a zombie has no Vm* lines. Neither is the launcher's peak.
-  if (name === 'time' || !hwm) return
-  state.kb = Math.max(state.kb ?? 0, Number(hwm[1]))
+  if (name === 'time') return
+  samplePeak(status, state)
+}
+
+/** Tells a launch's daemon from its other processes, by comm and argv (read from /proc only if asked). */
+export type DaemonMatch = (comm: string, argv: () => string[]) => boolean
+
+interface DaemonState {
+  match: DaemonMatch
+  needle: Buffer
+  /** Pids without the tag: never looked at again (an environment does not change under us). */
+  untagged: Set<number>
+  /** Tagged pids that are not daemons (yet: a fork may still exec into one), re-checked each scan. */
+  tagged: Set<number>
+  found: Map<number, Peak & { gone: boolean }>
+}
+
+/**
+ * Samples between scans of /proc for new daemons (known ones are sampled every time). 1: hydra's
+ * proxies live a few tens of ms, and scanning every 5th sample (10 ms) missed some of them.
+ */
+const DISCOVER_EVERY = 1
+
+/**
+ * Find new daemons of the run (every DISCOVER_EVERY-th call) and sample the known ones. A daemon
+ * whose parent is a daemon is a fork that has not exec'd its rank yet (orted forks, Bun's
+ * posix_spawn): not counted. VmHWM is a high-water mark, so a daemon found late loses nothing
+ * there as long as it is sampled once; only its RssAnon samples start late.
+ */
+function sampleDaemons(st: DaemonState, discover: boolean): void {
+  if (discover) {
+    // Candidates first, then drop those whose parent is a daemon: /proc need not list a parent
+    // before its child, and both can turn up in the same scan.
+    const candidates = new Map<number, number>() // pid -> ppid
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue
+      const pid = Number(name)
+      if (pid === process.pid || st.untagged.has(pid) || st.found.has(pid)) continue
+      if (!st.tagged.has(pid)) {
+        let env: Buffer
+        try {
+          env = readFileSync(`/proc/${pid}/environ`)
+        } catch {
+          continue
+        }
+        if (!env.includes(st.needle)) {
+          st.untagged.add(pid)
+          continue
+        }
+        st.tagged.add(pid)
+      }
+      const stat = readText(`/proc/${pid}/stat`)
+      const m = stat && /\((.*)\) \S (\d+)/.exec(stat)
+      if (!m) {
+        st.tagged.delete(pid) // gone
+        continue
+      }
+      const argv = () => (readText(`/proc/${pid}/cmdline`) ?? '').split('\0')
+      if (st.match(m[1]!, argv)) candidates.set(pid, Number(m[2]))
+    }
+    for (const [pid, ppid] of candidates) {
+      if (st.found.has(ppid) || candidates.has(ppid)) continue // a daemon's fork, before exec
+      st.tagged.delete(pid)
+      st.found.set(pid, { kb: null, anonKb: null, gone: false })
+    }
+  }
+  for (const [pid, peak] of st.found) {
+    if (peak.gone) continue
+    const status = readText(`/proc/${pid}/status`)
+    if (!status || !samplePeak(status, peak)) peak.gone = true
+  }
 }
 
 /** Run `cmd` under GNU time with a timeout; measure it; kill anything it left behind. */
-export async function measure(cmd: string[], opts: { timeoutMs: number; env?: Record<string, string> }): Promise<RunResult> {
+export async function measure(
+  cmd: string[],
+  opts: { timeoutMs: number; env?: Record<string, string>; daemon?: DaemonMatch },
+): Promise<RunResult> {
   const tag = `OMPX_BENCH_TAG=${process.pid}.${++seq}.${Math.random().toString(36).slice(2)}`
   const rssFile = join(scratch, `rss-${seq}`)
   const [k, v] = tag.split('=') as [string, string]
   const env = { ...process.env, ...opts.env, [k]: v }
-  const self: { pid?: number; kb: number | null } = { kb: null }
+  const self: Peak & { pid?: number } = { kb: null, anonKb: null }
+  const daemons: DaemonState | null = opts.daemon
+    ? { match: opts.daemon, needle: Buffer.from(tag), untagged: new Set(), tagged: new Set(), found: new Map() }
+    : null
+  let tick = 0
   live.add(tag)
   const t0 = performance.now()
   const proc = Bun.spawn([GNU_TIME, '-f', '%M', '-o', rssFile, '--', ...cmd], {
@@ -139,6 +240,7 @@ export async function measure(cmd: string[], opts: { timeoutMs: number; env?: Re
   const deadline = t0 + opts.timeoutMs
   while (!done && performance.now() < deadline) {
     sampleSelf(proc.pid, self)
+    if (daemons) sampleDaemons(daemons, tick++ % DISCOVER_EVERY === 0)
     await Promise.race([exited, Bun.sleep(SAMPLE_MS)])
   }
   const timedOut = !done
@@ -159,10 +261,28 @@ export async function measure(cmd: string[], opts: { timeoutMs: number; env?: Re
     exitCode: proc.exitCode,
     wallMs,
     selfKb: self.kb,
+    selfAnonKb: self.anonKb,
     treeKb,
+    daemons: daemons && {
+      count: daemons.found.size,
+      hwmKb: maxOrNull([...daemons.found.values()].map((d) => d.kb)),
+      anonKb: maxOrNull([...daemons.found.values()].map((d) => d.anonKb)),
+    },
     leftovers,
     stderrFirstLine: err.split('\n').find((l) => l.trim() !== '')?.trim() ?? '',
   }
+}
+
+function maxOrNull(xs: (number | null)[]): number | null {
+  const ns = xs.filter((x): x is number => x !== null)
+  return ns.length ? Math.max(...ns) : null
+}
+
+/** Write a file into the benchmark's scratch directory (removed at exit); returns its path. */
+export function scratchFile(name: string, text: string, mode = 0o644): string {
+  const path = join(scratch, name)
+  writeFileSync(path, text, { mode })
+  return path
 }
 
 export function median(xs: number[]): number {
