@@ -14,6 +14,16 @@ import type { DaemonLaunchRequest, DaemonProcess, HostApi, LauncherPlugin } from
 import type { SpawnedDaemon } from '../../src/runtime/launch-process'
 import { REPO } from '../helpers'
 
+const sshdPidFile = join(process.env.OMPX_TEST_SSHD_DIR ?? join(REPO, '.cache/test-sshd'), 'sshd.pid')
+/** Whether a test sshd was already up: then it is someone else's, and we leave it running. */
+const sshdWasRunning = (() => {
+  try {
+    const pid = readFileSync(sshdPidFile, 'utf8').trim()
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sshd'
+  } catch {
+    return false
+  }
+})()
 const setup = Bun.spawnSync(['bash', join(REPO, 'scripts/setup-test-sshd.sh')], { stdout: 'pipe', stderr: 'pipe' })
 const sshdOk = setup.exitCode === 0
 if (!sshdOk) console.warn(`ssh launcher e2e skipped: the test sshd cannot run here:\n${setup.stderr.toString().trim()}`)
@@ -85,6 +95,8 @@ function procsHolding(text: string): string[] {
 
 afterAll(() => {
   rmSync(work, { recursive: true, force: true })
+  // No daemon outlives the tests: stop the sshd if this file started it.
+  if (sshdOk && !sshdWasRunning) Bun.spawnSync(['bash', join(REPO, 'scripts/setup-test-sshd.sh'), '--stop'], { stdout: 'ignore', stderr: 'ignore' })
 })
 
 describe.skipIf(!sshdOk)('ssh launcher over a real sshd', () => {
