@@ -115,6 +115,7 @@ export class Hnp {
     })
     this.daemons.push(...procs)
     const timeoutSec = this.opts.params.getNumber('daemon_start_timeout') ?? 60
+    let timer: Timer | undefined
     const failure = new Promise<never>((_, reject) => {
       for (const p of procs) {
         p.exited.then((code) => {
@@ -124,12 +125,16 @@ export class Hnp {
           }
         })
       }
-      setTimeout(() => {
+      timer = setTimeout(() => {
         const missing = [...this.waiting.keys()].join(', ')
         reject(new ActionableError(`daemons on ${missing} did not register within ${timeoutSec} s (daemon_start_timeout)`))
-      }, timeoutSec * 1000).unref()
+      }, timeoutSec * 1000)
     })
-    await Promise.race([Promise.all(registered), failure])
+    try {
+      await Promise.race([Promise.all(registered), failure])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** End every daemon and the listener; nothing of ours stays behind. */

@@ -43,12 +43,13 @@ export function cleanStaleSessions(): void {
   for (const name of readdirSync(root)) {
     const m = /^(?:job-(\d+)\.\d+|nodes-(\d+)|reap-(\d+)\.pgids)$/.exec(name)
     const pid = Number(m?.[1] ?? m?.[2] ?? m?.[3])
-    if (!m || pid === process.pid || isRunning(pid)) continue
+    if (!m || pid === process.pid || pidAlive(pid)) continue
     rmSync(join(root, name), { recursive: true, force: true })
   }
 }
 
-function isRunning(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, it is just not ours). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -38,10 +38,10 @@ export class QueuedWriter {
 
   constructor(private fd: number) {}
 
+  /** `bytes` becomes ours: callers pass buffers they do not reuse (stream chunks, fresh encodes). */
   write(bytes: Uint8Array): void {
     if (bytes.length === 0 || this.broken) return
-    // Copy: callers may hand us views into buffers they reuse.
-    this.parts.push(Uint8Array.from(bytes))
+    this.parts.push(bytes)
     this.size += bytes.length
     this.draining ??= this.drain()
   }

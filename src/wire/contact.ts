@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'
-import { sessionRoot } from '../hnp/session'
+import { pidAlive, sessionRoot } from '../hnp/session'
 import { log } from '../log'
 import { parseSecret } from './auth'
 
@@ -68,11 +68,7 @@ export function readContact(path: string): HnpContact {
 
 /** Whether the pid is alive AND still an ompx process (pids get reused after a crash). */
 export function isLiveHnp(c: Pick<HnpContact, 'pid' | 'exe'>): boolean {
-  try {
-    process.kill(c.pid, 0)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
-  }
+  if (!pidAlive(c.pid)) return false
   let cmdline: string
   try {
     cmdline = readFileSync(`/proc/${c.pid}/cmdline`, 'utf8')

@@ -26,7 +26,12 @@ const sshdWasRunning = (() => {
 })()
 const setup = Bun.spawnSync(['bash', join(REPO, 'scripts/setup-test-sshd.sh')], { stdout: 'pipe', stderr: 'pipe' })
 const sshdOk = setup.exitCode === 0
-if (!sshdOk) console.warn(`ssh launcher e2e skipped: the test sshd cannot run here:\n${setup.stderr.toString().trim()}`)
+if (!sshdOk) {
+  const why = `the test sshd cannot run here:\n${setup.stderr.toString().trim()}`
+  // CI installs and runs it (scripts/setup-test-sshd.sh); there, a skip would hide a broken launcher.
+  if (process.env.CI) throw new Error(`ssh launcher e2e: ${why}`)
+  console.warn(`ssh launcher e2e skipped: ${why}`)
+}
 const sshDir = process.env.OMPX_TEST_SSHD_DIR ?? join(REPO, '.cache/test-sshd')
 const sshConfig = join(sshDir, 'ssh_config')
 
