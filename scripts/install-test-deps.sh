@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond node + npm, idempotently (a second run does
 # nothing). Called by `npm test` before the tests, so CI and a bare machine need no manual step.
-# Today: a C compiler for the C fixtures. Later issues add criu, mpich and openssh-server here.
+# Today: a C compiler for the C fixtures. The ssh tests install and start their private sshd
+# themselves (scripts/setup-test-sshd.sh); criu and mpich come here with the issues that test them.
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
