@@ -10,6 +10,9 @@ export const subCommands = {
   orted: () => import('./commands/orted').then((m) => m.default),
   ps: () => import('./commands/ps').then((m) => m.default),
   hnp: () => import('./commands/hnp').then((m) => m.default),
+  shim: () => import('./commands/shim').then((m) => m.default),
+  checkpoint: () => import('./commands/checkpoint').then((m) => m.default),
+  restart: () => import('./commands/restart').then((m) => m.default),
 }
 
 export default defineCommand({

@@ -4,11 +4,14 @@
  */
 import { definePlugin } from '../../src/plugins/types'
 
-export default definePlugin(() => ({
+const WHY = "crs 'none' is selected: this job was started without a checkpoint/restart service (start it with --mca crs self or --mca crs criu)"
+
+export default definePlugin((host) => ({
   kind: 'crs',
   name: 'none',
-  priority: 0,
+  priority: 50,
   description: 'No checkpoint/restart: jobs run normally but cannot be checkpointed',
-  notCheckpointable: () =>
-    "crs 'none' is selected: this job was started without a checkpoint/restart service (use --mca crs self or criu)",
+  needsApp: false,
+  notCheckpointable: () => WHY,
+  capture: () => Promise.reject(new host.ActionableError(WHY)),
 }))

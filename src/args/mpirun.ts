@@ -80,14 +80,14 @@ export function parseExports(list: string[], env: Record<string, string | undefi
   return out
 }
 
-function parseStdin(value: string | undefined): RunRequest['stdin'] {
+export function parseStdin(value: string | undefined): RunRequest['stdin'] {
   if (value === undefined || value === 'rank') return { kind: 'rank', rank: 0 }
   if (value === 'all' || value === 'none') return { kind: value }
   if (/^\d+$/.test(value)) return { kind: 'rank', rank: Number(value) }
   throw new ActionableError(`--stdin takes a rank number, "all" or "none", got "${value}"`)
 }
 
-function parseTimeout(value: unknown): number | undefined {
+export function parseTimeout(value: unknown): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0) throw new ActionableError(`--timeout takes a positive number of seconds, got "${value}"`)

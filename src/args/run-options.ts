@@ -40,6 +40,14 @@ export const launchOptions: OptionSpec[] = [
   { name: 'quiet', aliases: ['q'], description: 'Suppress ompx messages other than errors' },
 ]
 
-export const jobOptions: OptionSpec[] = [...placementOptions, ...ioOptions, ...controlOptions, ...launchOptions, ...runtimeOptions]
+export const crOptions: OptionSpec[] = [
+  { name: 'ckpt-interval', arity: 1, valueHint: 'time', description: 'Take a checkpoint every interval (30s, 5m, 1h; needs --mca crs self or criu)' },
+  { name: 'keep', arity: 1, valueHint: 'N', description: 'Keep only the newest N snapshots of the job (sstore_base_keep)' },
+  { name: 'enable-recovery', description: 'When a rank or node dies, restart the job from its last snapshot' },
+  { name: 'max-restarts', arity: 1, valueHint: 'N', description: 'Give up recovering after N restarts (default 3)' },
+  { name: 'recovery-delay', arity: 1, valueHint: 'seconds', description: 'Wait this long before restarting a failed job (default 1)' },
+]
+
+export const jobOptions: OptionSpec[] = [...placementOptions, ...ioOptions, ...controlOptions, ...crOptions, ...launchOptions, ...runtimeOptions]
 
 export const runOptions: OptionSpec[] = [...perAppOptions, ...jobOptions]

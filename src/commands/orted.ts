@@ -42,9 +42,9 @@ export default defineCommand({
       else process.exit(1)
     })
     process.title = `ompx orted ${node}`
-    const { registry } = await createRuntime(scanned)
+    const { registry, params } = await createRuntime(scanned)
     const channel = await clientConnect(registry, o.hnp, secret, 'orted')
-    orted = new Orted(channel, { node, address: o.bind ?? '127.0.0.1', nodeDir: o['node-dir-root'] ? join(o['node-dir-root'], node) : undefined })
+    orted = new Orted(channel, { node, address: o.bind ?? '127.0.0.1', nodeDir: o['node-dir-root'] ? join(o['node-dir-root'], node) : undefined, registry, params })
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => orted!.end(`caught ${sig}`, 1))
     orted.start()
     if (lifelineClosed) orted.end('the launcher closed our stdin (HNP gone)', 1)

@@ -4,21 +4,18 @@
  * `--hnp` it submits the job to a running `ompx hnp` instead.
  */
 import { defineCommand } from 'citty'
-import { parseRunArgs, type RunRequest } from '../args/mpirun'
-import { controlOptions, ioOptions, launchOptions, perAppOptions, placementOptions, runOptions } from '../args/run-options'
+import { parseRunArgs } from '../args/mpirun'
+import { controlOptions, crOptions, ioOptions, launchOptions, perAppOptions, placementOptions, runOptions } from '../args/run-options'
 import { runtimeOptions } from '../args/shared'
 import type { HelpDoc } from './_help'
 import { toCittyArgs } from '../args/scan'
 import { ActionableError } from '../errors'
-import { buildJobAllocation, hnpAddress, launcherFlagsToParams } from '../hnp/allocate'
-import { renderMap } from '../hnp/display-map'
-import { Hnp } from '../hnp/hnp'
-import { JobRunner } from '../hnp/job-runner'
+import { crSettings } from '../args/cr-options'
+import { buildJobAllocation, launcherFlagsToParams } from '../hnp/allocate'
+import { runLocalJob } from '../hnp/local-job'
 import type { OutputOptions } from '../hnp/output'
 import { mapJob } from '../hnp/plan-job'
 import { preflightApp } from '../hnp/preflight'
-import { createJobDir, removeJobDir } from '../hnp/session'
-import { installJobSignals } from '../hnp/signals'
 import { createRuntime } from '../runtime/context'
 import { submitJob } from '../tools/submit-client'
 import { applyCommon } from './_command'
@@ -32,6 +29,7 @@ const RUN_HELP: Partial<HelpDoc> = {
     { title: 'Placement', options: placementOptions },
     { title: 'Input and output', options: ioOptions },
     { title: 'Job control', options: controlOptions },
+    { title: 'Checkpoint and recovery', options: crOptions },
     { title: 'Daemons', options: launchOptions },
     { title: 'Runtime', options: runtimeOptions },
   ],
@@ -55,6 +53,7 @@ export default defineCommand({
     await applyCommon(cmd, req.job, runOptions, RUN_HELP)
     const { opts } = req.job
     launcherFlagsToParams(opts)
+    const cr = crSettings(opts)
     const { params, registry } = await createRuntime(req.job)
     const output: Omit<OutputOptions, 'jobid'> = {
       tag: Boolean(opts['tag-output']),
@@ -67,6 +66,7 @@ export default defineCommand({
 
     if (opts.hnp) {
       if (opts.host || opts.hostfile) throw new ActionableError('--hnp runs on the HNP\'s own nodes; drop -H/--hostfile')
+      if (cr.intervalSec || cr.recovery) throw new ActionableError('--ckpt-interval and --enable-recovery apply to jobs ompx run starts itself; start the ompx hnp with them instead of --hnp')
       if (opts.stdin !== undefined && opts.stdin !== 'none') throw new ActionableError('stdin is not forwarded to jobs submitted with --hnp; use --stdin none')
       for (const app of req.apps) preflightApp(app, process.env)
       const options = { mapBy, oversubscribe, timeoutSec: req.timeoutSec, errmgrContinue: params.getBool('errmgr_continue'), displayMap: Boolean(opts['display-map']) }
@@ -77,54 +77,20 @@ export default defineCommand({
     const stdinRank = req.stdin.kind === 'rank' ? req.stdin.rank : undefined
     const procs = mapJob(registry, params, allocation, req.apps, { mapBy, oversubscribe, stdinRank })
     for (const app of req.apps) preflightApp(app, process.env)
-
-    const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes) })
-    let status = 1
-    try {
-      // Signals during daemon start-up end the run; the finally block stops what was started.
-      const early = () => hnp.shutdown().then(() => process.exit(130))
-      process.once('SIGINT', early).once('SIGTERM', early)
-      const jobid = hnp.newJobId()
-      if (opts['display-map']) process.stdout.write(renderMap(jobid, allocation, req.apps, procs))
-      await hnp.startDaemons(allocation.nodes.filter((n) => procs.some((p) => p.node === n.name)), launcher)
-      process.off('SIGINT', early).off('SIGTERM', early)
-      status = await runJob(hnp, jobid, req, procs, output, params, opts)
-    } finally {
-      await hnp.shutdown()
-    }
+    const status = await runLocalJob({
+      registry,
+      params,
+      allocation,
+      launcher,
+      apps: req.apps,
+      procs,
+      output,
+      stdin: req.stdin,
+      timeoutSec: req.timeoutSec,
+      displayMap: Boolean(opts['display-map']),
+      quiet: Boolean(opts.quiet),
+      cr,
+    })
     process.exit(status)
   },
 })
-
-async function runJob(
-  hnp: Hnp,
-  jobid: string,
-  req: RunRequest,
-  procs: ReturnType<typeof mapJob>,
-  output: Omit<OutputOptions, 'jobid'>,
-  params: Awaited<ReturnType<typeof createRuntime>>['params'],
-  opts: Record<string, unknown>,
-): Promise<number> {
-  hnp.jobs.add(jobid, req.apps, procs)
-  hnp.publish()
-  const sessionDir = createJobDir(jobid)
-  const runner = new JobRunner({
-    jobid,
-    apps: req.apps,
-    procs,
-    sessionDir,
-    output: { ...output, jobid },
-    stdin: req.stdin,
-    timeoutSec: req.timeoutSec,
-    errmgrContinue: params.getBool('errmgr_continue'),
-    killGraceSec: params.getNumber('kill_grace') ?? 5,
-    quiet: Boolean(opts.quiet),
-    nodes: hnp.nodes,
-    onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
-    onRankExit: (e) => hnp.jobs.exited(jobid, e),
-  })
-  installJobSignals(runner)
-  const status = await runner.run()
-  removeJobDir(sessionDir)
-  return status
-}

@@ -5,6 +5,7 @@
  */
 import type { Daemon, LaunchSpec } from '../orted/local-daemon'
 import type { Channel } from '../wire/channel'
+import { NODE_TO_HNP, type HnpToNode, type NodeToHnp } from '../wire/messages'
 import type { NodeHandle, JobEvents } from './node-pool'
 
 export interface HeartbeatConfig {
@@ -31,6 +32,7 @@ export class DaemonLink implements NodeHandle {
     channel.on('orted.exit', (m) => this.jobs.get(m.jobid)?.exited(m))
     channel.on('orted.launched', (m) => this.jobs.get(m.jobid)?.launchedPids(m.pids))
     channel.on('orted.error', (m) => (m.jobid ? this.jobs.get(m.jobid)?.failed(m.message) : undefined))
+    for (const t of NODE_TO_HNP) channel.on(t, ((m: NodeToHnp) => this.jobs.get(m.jobid)?.events.report?.(m)) as never)
     channel.on('pong', () => (this.lastSeen = Date.now()))
     channel.onClose(() => this.lose('its daemon closed the connection (daemon killed or crashed)'))
     this.timer = setInterval(() => {
@@ -84,10 +86,18 @@ class RemoteJobDaemon implements Daemon {
     readonly events: JobEvents,
   ) {}
 
-  launch(specs: LaunchSpec[]): void {
+  async launch(specs: LaunchSpec[]): Promise<void> {
     for (const s of specs) this.alive.add(s.proc.rank)
-    const procs = specs.map((s) => ({ ...s.proc, argv: s.argv, cwd: s.cwd, env: s.env, stdin: s.stdin }))
+    const procs = specs.map((s) => ({ ...s.proc, argv: s.argv, cwd: s.cwd, env: s.env, stdin: s.stdin, restart: s.restart, crs: s.crs }))
     this.channel.send({ t: 'hnp.launch', jobid: this.jobid, procs })
+  }
+
+  deliver(msg: HnpToNode): void {
+    this.channel.send(msg)
+  }
+
+  drained(): Promise<void> {
+    return this.channel.drained()
   }
 
   launchedPids(pids: [number, number][]): void {

@@ -18,6 +18,7 @@ import { serve } from '../wire/server'
 import { VERSION } from '../version'
 import { DaemonLink } from './daemon-link'
 import { JobTable } from './job-table'
+import { serveCheckpointTools, type Coordinators } from './snapc/tool-service'
 import { InProcessNode, type NodeHandle } from './node-pool'
 import { cleanStaleSessions, sessionRoot } from './session'
 import { isThisHost } from './this-host'
@@ -42,8 +43,10 @@ export class Hnp {
   private jobSeq = 0
   /** Node-local directories of simulated nodes (each daemon uses <root>/<node>). */
   private readonly nodeDirRoot = join(sessionRoot(), `nodes-${process.pid}`)
+  /** Checkpoint/restart state of each running job, for checkpoint tools. */
+  readonly coordinators: Coordinators = new Map()
   /** Extra handlers for tool connections (ompx hnp adds submit/stop). */
-  toolHandlers: ((ch: Channel) => void)[] = []
+  toolHandlers: ((ch: Channel) => void)[] = [serveCheckpointTools(this.coordinators)]
 
   private constructor(private opts: HnpOptions) {}
 
@@ -101,8 +104,9 @@ export class Hnp {
    * `ompx orted` started by the launcher. Resolves once all have registered.
    */
   async startDaemons(nodes: NodeInfo[], launcher: LauncherPlugin): Promise<void> {
-    const remote = nodes.filter((n) => !isThisHost(n))
-    for (const n of nodes) if (isThisHost(n)) this.nodes.set(n.name, new InProcessNode(n.name))
+    const remote = nodes.filter((n) => !isThisHost(n) && !this.nodes.has(n.name))
+    const { registry, params } = this.opts
+    for (const n of nodes) if (isThisHost(n) && !this.nodes.has(n.name)) this.nodes.set(n.name, new InProcessNode(n.name, { nodeDirRoot: this.nodeDirRoot, registry, params }))
     if (remote.length === 0) return
     const registered = remote.map((n) => new Promise<DaemonLink>((resolve) => this.waiting.set(n.name, { resolve })))
     const procs = await launcher.launch({

@@ -10,6 +10,7 @@ import type { AppContext, ProcInfo } from '../runtime/job'
 import { describeExit, FailureLedger, isFailure, signalNumber } from './errmgr'
 import type { NodeHandle } from './node-pool'
 import { OutputRouter, type OutputOptions, type OutputSink } from './output'
+import { JobCoordinator, type CoordinatorSpec } from './snapc/job-coordinator'
 
 export interface JobSpec {
   jobid: string
@@ -29,6 +30,8 @@ export interface JobSpec {
   /** Called with each rank's pid once its node reports the launch. */
   onLaunched?(rank: number, pid: number): void
   onRankExit?(e: RankExit): void
+  /** Checkpoint/restart set-up of the job (CRS, snapshot target, restart images). */
+  cr: CoordinatorSpec
 }
 
 /** Exit status for a job killed by --timeout (ETIMEDOUT, as the issue and scripts expect). */
@@ -42,15 +45,33 @@ export class JobRunner {
   private aborting: null | { status?: number } = null
   private killTimer?: Timer
   private done!: (status: number) => void
+  /** Checkpoints, app coordinators and restart images of this job. */
+  readonly coord: JobCoordinator
+  /** Why the job was aborted by a failure (a rank died, a node was lost): recovery may restart it. */
+  failure?: string
+  /** The user ended the job (a signal): never recover from that. */
+  interrupted = false
 
   constructor(private spec: JobSpec) {
+    this.coord = new JobCoordinator(spec.cr, {
+      jobid: spec.jobid,
+      procs: () => this.spec.procs,
+      deliver: (node, msg) => this.daemons.get(node)?.deliver(msg),
+      broadcast: (msg) => {
+        for (const d of this.daemons.values()) d.deliver(msg)
+      },
+      signal: (sig, ranks) => this.signalRanks(sig, ranks),
+      endAfterCheckpoint: () => this.endAfterCheckpoint(),
+      ending: () => this.aborting !== null,
+      say: (msg) => this.say(msg),
+    })
     this.router = spec.router ?? new OutputRouter(spec.output)
     // Our stdout's reader is gone (`ompx run ... | head`): like mpirun dying of SIGPIPE, end the
     // job rather than let ranks produce output nobody can see.
     this.router.onBroken?.(() => this.abort(128 + signalNumber('SIGPIPE')))
   }
 
-  run(): Promise<number> {
+  async run(): Promise<number> {
     const finished = new Promise<number>((resolve) => (this.done = resolve))
     const byNode = new Map<string, LaunchSpec[]>()
     for (const proc of this.spec.procs) {
@@ -67,21 +88,33 @@ export class JobRunner {
           sessionDir: this.spec.sessionDir,
         }),
         stdin: this.readsStdin(proc.rank),
+        crs: this.spec.cr.crs,
       })
       byNode.set(proc.node, list)
     }
     for (const [node, specs] of byNode) {
       const handle = this.spec.nodes.get(node)
       if (!handle) throw new Error(`no daemon for node ${node}`)
-      const daemon = handle.attach(this.spec.jobid, {
-        output: (rank, stream, chunk) => this.router.data(rank, stream, chunk),
-        exit: (info) => this.onExit(info),
-        lost: (lostNode, reason) => this.onNodeLost(lostNode, reason),
-        launched: (rank, pid) => this.spec.onLaunched?.(rank, pid),
-      })
+      const daemon = handle.attach(
+        this.spec.jobid,
+        {
+          output: (rank, stream, chunk) => this.router.data(rank, stream, chunk),
+          exit: (info) => this.onExit(info),
+          lost: (lostNode, reason) => this.onNodeLost(lostNode, reason),
+          launched: (rank, pid) => this.spec.onLaunched?.(rank, pid),
+          report: (msg) => this.coord.report(msg),
+        },
+        this.spec.sessionDir,
+      )
       this.daemons.set(node, daemon)
-      daemon.launch(specs)
+      for (const s of specs) s.restart = this.coord.restartOf(s.proc, daemon)
     }
+    // Restarted ranks on nodes that cannot read the global store get their images first.
+    await this.coord.stageImages(this.daemons)
+    for (const [node, specs] of byNode) {
+      this.daemons.get(node)!.launch(specs).catch((err) => this.launchFailed(node, specs, err))
+    }
+    this.coord.start()
     this.forwardStdin()
     if (this.spec.timeoutSec) {
       setTimeout(() => {
@@ -94,6 +127,7 @@ export class JobRunner {
 
   /** SIGINT/SIGTERM from the user: terminate gracefully; a second one kills at once. */
   interrupt(sig: NodeJS.Signals): void {
+    this.interrupted = true
     if (this.aborting) {
       this.say(`${sig} again: killing ${ranks(this.runningCount())} now`)
       this.signalAll('SIGKILL')
@@ -108,11 +142,43 @@ export class JobRunner {
     for (const d of this.daemons.values()) d.signal(sig)
   }
 
+  private signalRanks(sig: NodeJS.Signals, ranks?: number[]): void {
+    if (!ranks) return this.signalAll(sig)
+    for (const [node, d] of this.daemons) {
+      const mine = ranks.filter((r) => this.spec.procs[r]?.node === node)
+      if (mine.length) d.signal(sig, mine)
+    }
+  }
+
+  /** This node could not start its ranks (program missing there): they count as failed to start. */
+  private launchFailed(node: string, specs: LaunchSpec[], err: unknown): void {
+    this.say(`node ${node}: ${err instanceof Error ? err.message : String(err)}`)
+    for (const s of specs) this.onExit({ rank: s.proc.rank, pid: 0, node, code: 127, signal: null })
+  }
+
+  /**
+   * `ompx checkpoint --term`: the ranks were released with TERM and finish on their own; the
+   * job ends with status 0. Stragglers get SIGTERM after kill_grace, then SIGKILL.
+   */
+  private endAfterCheckpoint(): void {
+    if (this.aborting) return
+    this.aborting = { status: 0 }
+    this.say(`job ${this.spec.jobid} terminating after its checkpoint (--term)`)
+    const grace = this.spec.killGraceSec * 1000
+    this.killTimer = setTimeout(() => {
+      this.signalAll('SIGTERM')
+      this.killTimer = setTimeout(() => this.signalAll('SIGKILL'), grace)
+      this.killTimer.unref()
+    }, grace)
+    this.killTimer.unref()
+  }
+
   private onExit(e: RankExit): void {
     this.router.end(e.rank, 'stdout')
     this.router.end(e.rank, 'stderr')
     this.exited++
     this.spec.onRankExit?.(e)
+    this.coord.rankGone(e.rank)
     const wasAborting = this.aborting !== null
     this.ledger.record(e, wasAborting)
     if (isFailure(e) && !wasAborting) {
@@ -120,6 +186,7 @@ export class JobRunner {
         this.say(`${describeExit(e)}; the other ranks continue (errmgr_continue)`)
       } else {
         const others = this.runningCount()
+        this.failure = describeExit(e)
         this.say(`${describeExit(e)}; aborting the job${others ? ` (terminating ${ranks(others, 'other ')})` : ''}`)
         this.abort()
       }
@@ -132,10 +199,12 @@ export class JobRunner {
     const daemon = this.daemons.get(node)
     const lost = daemon?.running() ?? []
     if (lost.length === 0 && this.exited === this.spec.procs.length) return
+    if (!this.aborting) this.failure = `node ${node} lost`
     this.say(`node ${node} lost: ${reason}; ${ranks(lost.length)} there ${lost.length === 1 ? 'is' : 'are'} gone; aborting the job`)
     this.abort(this.aborting?.status ?? 1)
     daemon?.forget?.(lost)
     for (const rank of lost) {
+      this.coord.rankGone(rank)
       this.router.end(rank, 'stdout')
       this.router.end(rank, 'stderr')
       this.exited++
@@ -152,6 +221,9 @@ export class JobRunner {
   }
 
   private async finish(): Promise<void> {
+    // A --term checkpoint may still be syncing to the global store: its daemons must stay up.
+    await this.coord.settled()
+    this.coord.stop()
     clearTimeout(this.killTimer)
     for (const node of this.daemons.keys()) this.spec.nodes.get(node)?.detach(this.spec.jobid)
     await this.router.close()

@@ -3,7 +3,10 @@
  * The HNP's own node is served in-process; every other node by an `ompx orted` over the wire
  * (daemon-link.ts). Job code never cares which.
  */
+import { join } from 'node:path'
 import { LocalDaemon, type Daemon, type DaemonEvents } from '../orted/local-daemon'
+import type { Params } from '../params/params'
+import type { Registry } from '../plugins/registry'
 
 export interface JobEvents extends DaemonEvents {
   /** The node's daemon died or went silent: its ranks are gone. */
@@ -14,7 +17,8 @@ export interface NodeHandle {
   readonly node: string
   /** Local pid of the daemon serving this node (ours when in-process). */
   readonly pid: number
-  attach(jobid: string, events: JobEvents): Daemon
+  /** `sessionDir`: the job's session directory on the HNP (in-process nodes use it for ranks). */
+  attach(jobid: string, events: JobEvents, sessionDir: string): Daemon
   /** Forget a finished job's state on this node. */
   detach(jobid: string): void
 }
@@ -23,10 +27,14 @@ export class InProcessNode implements NodeHandle {
   readonly pid = process.pid
   private jobs = new Map<string, LocalDaemon>()
 
-  constructor(readonly node: string) {}
+  constructor(
+    readonly node: string,
+    private ctx: { nodeDirRoot: string; registry: Registry; params: Params },
+  ) {}
 
-  attach(jobid: string, events: JobEvents): Daemon {
-    const d = new LocalDaemon(this.node, events)
+  attach(jobid: string, events: JobEvents, sessionDir: string): Daemon {
+    const { nodeDirRoot, registry, params } = this.ctx
+    const d = new LocalDaemon(this.node, events, { jobid, nodeDir: join(nodeDirRoot, this.node), sessionDir, registry, params })
     this.jobs.set(jobid, d)
     return d
   }

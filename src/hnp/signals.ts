@@ -5,7 +5,7 @@
  */
 import type { JobRunner } from './job-runner'
 
-export function installJobSignals(runner: JobRunner): void {
+export function installJobSignals(runner: Pick<JobRunner, 'interrupt' | 'signalAll'>): void {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => runner.interrupt(sig))
   for (const sig of ['SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => runner.signalAll(sig))
   process.on('SIGCONT', () => runner.signalAll('SIGCONT'))

@@ -16,6 +16,7 @@ import { JobRunner } from './job-runner'
 import { mapJob } from './plan-job'
 import { preflightApp } from './preflight'
 import { createJobDir, removeJobDir } from './session'
+import { coordinatorSpec } from './snapc/plan'
 
 export interface SubmitContext {
   hnp: Hnp
@@ -74,9 +75,12 @@ async function runSubmitted(
     nodes: hnp.nodes,
     onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
     onRankExit: (e) => hnp.jobs.exited(jobid, e),
+    cr: coordinatorSpec({ registry, params, jobid, apps, procs, allocation, launcher: params.get('launcher') ?? '' }),
   })
   mine.set(jobid, runner)
+  hnp.coordinators.set(jobid, runner.coord)
   const status = await runner.run()
+  hnp.coordinators.delete(jobid)
   mine.delete(jobid)
   hnp.jobs.remove(jobid)
   hnp.publish()

@@ -4,8 +4,12 @@
  * the wire protocol, so the HNP talks to every node through the `Daemon` interface.
  */
 import type { Subprocess } from 'bun'
+import type { Params } from '../params/params'
+import type { Registry } from '../plugins/registry'
 import type { ProcInfo } from '../runtime/job'
+import type { HnpToNode, MessageOf, NodeToHnp } from '../wire/messages'
 import { Reaper } from './reaper'
+import { LocalSnapc } from './snapc/local-snapc'
 
 export interface LaunchSpec {
   proc: ProcInfo
@@ -14,6 +18,21 @@ export interface LaunchSpec {
   env: Record<string, string>
   /** Whether this rank reads forwarded stdin. */
   stdin: boolean
+  /** Set when the rank restarts from a snapshot image (see LocalSnapc.rankEnv). */
+  restart?: { dir: string; staged: boolean }
+  /** The job's CRS. */
+  crs?: string
+}
+
+/** What a node needs to coordinate a job's checkpoints (absent: plain launching only). */
+export interface JobNodeContext {
+  jobid: string
+  nodeDir: string
+  sessionDir: string
+  registry: Registry
+  params: Params
+  /** File chunks to the HNP with flow control; default: report() and go on. */
+  sendFile?(msg: MessageOf<'orted.file'>): Promise<void>
 }
 
 export interface RankExit {
@@ -31,11 +50,18 @@ export interface DaemonEvents {
   exit(info: RankExit): void
   /** The rank is running with this pid (on its node). */
   launched?(rank: number, pid: number): void
+  /** Checkpoint and app-coordinator traffic for the HNP. */
+  report?(msg: NodeToHnp): void
 }
 
 export interface Daemon {
   readonly node: string
-  launch(specs: LaunchSpec[]): void
+  /** Start ranks; rejects when a program cannot be started on this node. */
+  launch(specs: LaunchSpec[]): Promise<void>
+  /** Checkpoint and app-coordinator traffic from the HNP. */
+  deliver(msg: HnpToNode): void
+  /** Resolves when what was delivered has been handed on (flow control for big transfers). */
+  drained?(): Promise<void>
   pids(): Map<number, number>
   signal(sig: NodeJS.Signals, ranks?: number[]): void
   stdin(rank: number, data: Uint8Array | null): void
@@ -48,19 +74,34 @@ export class LocalDaemon implements Daemon {
   private procs = new Map<number, { sub: Subprocess<'pipe' | 'ignore', 'pipe', 'pipe'>; spec: LaunchSpec }>()
   private alive = new Set<number>()
   private stdinClosed = new Set<number>()
+  private snapc?: LocalSnapc
 
   constructor(
     readonly node: string,
     private events: DaemonEvents,
-  ) {}
+    ctx?: JobNodeContext,
+  ) {
+    if (ctx) {
+      const report = (m: NodeToHnp) => this.events.report?.(m)
+      this.snapc = new LocalSnapc({
+        ...ctx,
+        node,
+        report,
+        sendFile: ctx.sendFile ?? ((m) => (report(m), Promise.resolve())),
+        pidOf: (rank) => (this.alive.has(rank) ? this.procs.get(rank)?.sub.pid : undefined),
+      })
+    }
+  }
 
-  launch(specs: LaunchSpec[]): void {
+  async launch(specs: LaunchSpec[]): Promise<void> {
+    await this.snapc?.start()
     for (const spec of specs) {
+      const env = this.snapc ? { ...spec.env, ...(await this.snapc.rankEnv(spec.proc.rank, spec.restart)) } : spec.env
       // Each rank leads its own process group (setsid) so a signal reaches everything it forked,
       // and a terminal's Ctrl-C reaches only us: we decide what the ranks get.
       const sub = Bun.spawn(spec.argv, {
         cwd: spec.cwd,
-        env: spec.env,
+        env,
         stdin: spec.stdin ? 'pipe' : 'ignore',
         stdout: 'pipe',
         stderr: 'pipe',
@@ -78,6 +119,7 @@ export class LocalDaemon implements Daemon {
         // Anything the rank left behind in its process group goes with it.
         this.killGroup(sub.pid, 'SIGKILL')
         Reaper.get().remove(sub.pid)
+        if (this.alive.size === 0) this.snapc?.close()
         this.events.exit({
           rank,
           pid: sub.pid,
@@ -91,6 +133,10 @@ export class LocalDaemon implements Daemon {
 
   private async pump(rank: number, stream: 'stdout' | 'stderr', readable: ReadableStream<Uint8Array>) {
     for await (const chunk of readable) this.events.output(rank, stream, chunk)
+  }
+
+  deliver(msg: HnpToNode): void {
+    this.snapc?.handle(msg)
   }
 
   pids(): Map<number, number> {

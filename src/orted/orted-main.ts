@@ -5,17 +5,23 @@
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Channel } from '../wire/channel'
+import { tmpdir } from 'node:os'
+import { errorMessage } from '../errors'
 import { log } from '../log'
-import { LocalDaemon, type LaunchSpec } from './local-daemon'
-import type { LaunchSpecWire } from '../wire/messages'
+import type { Params } from '../params/params'
+import type { Registry } from '../plugins/registry'
+import type { Channel } from '../wire/channel'
+import { HNP_TO_NODE, type HnpToNode, type LaunchSpecWire } from '../wire/messages'
 import { VERSION } from '../version'
+import { LocalDaemon, type LaunchSpec } from './local-daemon'
 
 export interface OrtedOptions {
   node: string
   address: string
   /** Node-local directory: per-job session dirs of this node's ranks live here. */
   nodeDir?: string
+  registry: Registry
+  params: Params
 }
 
 export class Orted {
@@ -29,7 +35,8 @@ export class Orted {
 
   start(): void {
     const ch = this.channel
-    ch.on('hnp.launch', (m) => this.launch(m.jobid, m.procs))
+    ch.on('hnp.launch', (m) => void this.launch(m.jobid, m.procs))
+    for (const t of HNP_TO_NODE) ch.on(t, ((m: HnpToNode) => this.job(m.jobid).deliver(m)) as never)
     ch.on('hnp.signal', (m) => this.jobs.get(m.jobid)?.signal(m.signal as NodeJS.Signals, m.ranks))
     ch.on('hnp.stdin', (m) => this.jobs.get(m.jobid)?.stdin(m.rank, m.data ?? null))
     ch.on('hnp.kill-job', (m) => this.jobs.get(m.jobid)?.signal('SIGKILL'))
@@ -39,29 +46,59 @@ export class Orted {
     ch.send({ t: 'orted.register', node: this.opts.node, pid: process.pid, version: VERSION, address: this.opts.address })
   }
 
-  private launch(jobid: string, procs: LaunchSpecWire[]): void {
-    const sessionDir = this.opts.nodeDir ? join(this.opts.nodeDir, `job-${jobid}`) : undefined
-    if (sessionDir) mkdirSync(sessionDir, { recursive: true, mode: 0o700 })
-    const daemon = new LocalDaemon(this.opts.node, {
-      output: (rank, stream, data) => this.channel.send({ t: 'orted.output', jobid, rank, stream, data }),
-      exit: (e) => {
-        this.channel.send({ t: 'orted.exit', jobid, rank: e.rank, pid: e.pid, node: e.node, code: e.code, signal: e.signal })
-        if (daemon.running().length === 0) this.jobs.delete(jobid)
+  private get nodeDir(): string {
+    return this.opts.nodeDir ?? join(tmpdir(), `ompx-node-${this.opts.node}`)
+  }
+
+  /** This node's state for a job; created by the first message about it (restart staging may precede the launch). */
+  private job(jobid: string): LocalDaemon {
+    let daemon = this.jobs.get(jobid)
+    if (daemon) return daemon
+    const sessionDir = join(this.nodeDir, `job-${jobid}`)
+    daemon = new LocalDaemon(
+      this.opts.node,
+      {
+        output: (rank, stream, data) => this.channel.send({ t: 'orted.output', jobid, rank, stream, data }),
+        exit: (e) => {
+          this.channel.send({ t: 'orted.exit', jobid, rank: e.rank, pid: e.pid, node: e.node, code: e.code, signal: e.signal })
+          if (daemon!.running().length === 0) this.jobs.delete(jobid)
+        },
+        report: (m) => this.channel.send(m),
       },
-    })
+      {
+        jobid,
+        nodeDir: this.nodeDir,
+        sessionDir,
+        registry: this.opts.registry,
+        params: this.opts.params,
+        sendFile: async (m) => {
+          this.channel.send(m)
+          await this.channel.drained()
+        },
+      },
+    )
     this.jobs.set(jobid, daemon)
+    return daemon
+  }
+
+  private async launch(jobid: string, procs: LaunchSpecWire[]): Promise<void> {
+    const sessionDir = join(this.nodeDir, `job-${jobid}`)
+    mkdirSync(sessionDir, { recursive: true, mode: 0o700 })
+    const daemon = this.job(jobid)
     const specs: LaunchSpec[] = procs.map((p) => ({
       proc: { rank: p.rank, app: p.app, node: p.node, localRank: p.localRank, localSize: p.localSize, nodeRank: p.nodeRank },
       argv: p.argv,
       cwd: p.cwd,
-      env: sessionDir ? { ...p.env, OMPX_SESSION_DIR: sessionDir } : p.env,
+      env: { ...p.env, OMPX_SESSION_DIR: sessionDir },
       stdin: p.stdin,
+      restart: p.restart,
+      crs: p.crs,
     }))
     try {
-      daemon.launch(specs)
+      await daemon.launch(specs)
     } catch (err) {
       // The HNP checked the program, but this node may differ (a remote host without it).
-      this.channel.send({ t: 'orted.error', jobid, message: `node ${this.opts.node}: ${(err as Error).message}` })
+      this.channel.send({ t: 'orted.error', jobid, message: `node ${this.opts.node}: ${errorMessage(err)}` })
       daemon.signal('SIGKILL')
       return
     }

@@ -58,6 +58,28 @@ export const CORE_PARAMS: ParamDef[] = [
     description: 'Address the HNP listens on for daemons and tools (default 127.0.0.1 when every node is on this machine)',
   },
   {
+    key: 'sstore_base_global_snapshot_dir',
+    default: '',
+    description: 'Directory of global snapshots on the HNP (empty: ~/.ompx/snapshots; created 0700)',
+  },
+  {
+    key: 'sstore_base_keep',
+    type: 'number',
+    default: '0',
+    description: 'Keep only the newest N finished checkpoints of a job, deleting older ones after each commit (0: keep all)',
+  },
+  {
+    key: 'sstore_base_checksum',
+    default: 'crc32',
+    description: 'Checksum of snapshot files: crc32 (fast, catches corruption) or sha256 (also tampering)',
+  },
+  {
+    key: 'snapc_base_timeout',
+    type: 'number',
+    default: '300',
+    description: 'Seconds a checkpoint may take; one not finished by then is abandoned (older snapshots stay intact)',
+  },
+  {
     key: 'plugin_path',
     default: '',
     description: 'Extra plugin directories, colon-separated (searched after --plugin-dir and OMPX_PLUGIN_PATH)',

@@ -3,6 +3,7 @@
  * --compile` bundles them; `file` is only for messages if a built-in ever fails validation.
  */
 import crsNone from '../../plugins/crs/none'
+import crsSelf from '../../plugins/crs/self'
 import launcherLocal from '../../plugins/launcher/local'
 import launcherSlurm from '../../plugins/launcher/slurm'
 import launcherSsh from '../../plugins/launcher/ssh'
@@ -10,6 +11,8 @@ import mapperNode from '../../plugins/mapper/node'
 import mapperPpr from '../../plugins/mapper/ppr'
 import mapperSeq from '../../plugins/mapper/seq'
 import mapperSlot from '../../plugins/mapper/slot'
+import sstoreCentral from '../../plugins/sstore/central'
+import sstoreStage from '../../plugins/sstore/stage'
 import transportTcp from '../../plugins/transport/tcp'
 import transportUnix from '../../plugins/transport/unix'
 import type { PluginFactory } from './types'
@@ -21,6 +24,7 @@ export interface BuiltinPlugin {
 
 export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { file: 'plugins/crs/none.ts', factory: crsNone },
+  { file: 'plugins/crs/self.ts', factory: crsSelf },
   { file: 'plugins/mapper/slot.ts', factory: mapperSlot },
   { file: 'plugins/mapper/node.ts', factory: mapperNode },
   { file: 'plugins/mapper/ppr.ts', factory: mapperPpr },
@@ -30,4 +34,6 @@ export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { file: 'plugins/launcher/slurm.ts', factory: launcherSlurm },
   { file: 'plugins/transport/tcp.ts', factory: transportTcp },
   { file: 'plugins/transport/unix.ts', factory: transportUnix },
+  { file: 'plugins/sstore/central.ts', factory: sstoreCentral },
+  { file: 'plugins/sstore/stage.ts', factory: sstoreStage },
 ]

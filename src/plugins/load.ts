@@ -158,7 +158,10 @@ export async function runFactory(factory: PluginFactory, params: Params, file: s
 }
 
 const REQUIRED: Record<PluginKind, { key: string; type: 'function' | 'string[]' }[]> = {
-  crs: [{ key: 'notCheckpointable', type: 'function' }],
+  crs: [
+    { key: 'notCheckpointable', type: 'function' },
+    { key: 'capture', type: 'function' },
+  ],
   mapper: [{ key: 'map', type: 'function' }],
   launcher: [
     { key: 'accepts', type: 'function' },
@@ -169,7 +172,10 @@ const REQUIRED: Record<PluginKind, { key: string; type: 'function' | 'string[]' 
     { key: 'listen', type: 'function' },
     { key: 'connect', type: 'function' },
   ],
-  sstore: [{ key: 'globalDir', type: 'function' }],
+  sstore: [
+    { key: 'rankDir', type: 'function' },
+    { key: 'push', type: 'function' },
+  ],
 }
 
 /** Why `x` is not a usable plugin, or null when it is. */

@@ -95,11 +95,42 @@ export interface LauncherPlugin extends PluginBase<'launcher'> {
 
 // ---- crs -----------------------------------------------------------------------------------
 
+/** A rank's app coordinator as its daemon holds it (src/orted/snapc): what CRS `self` drives. */
+export interface AppCoordinatorHandle {
+  /** Stage 2 for `self`: the app writes its state into `dir`; rejects with the app's reason. */
+  capture(dir: string): Promise<void>
+}
+
+/** One rank's capture, run by the rank's daemon after every rank of the job is prepared. */
+export interface CaptureRequest {
+  rank: number
+  node: string
+  /** Host pid of the rank's process (the process the daemon started). */
+  pid: number
+  /** Empty directory the image goes into (the sstore's local snapshot dir of this rank). */
+  dir: string
+  /** Checkpoint options: term, stop. */
+  options: string[]
+  /** The rank's app coordinator, when it connected and passed INIT; null otherwise. */
+  app: AppCoordinatorHandle | null
+}
+
+export interface CaptureResult {
+  /** Whatever restore needs later (criu: version, options, namespace root); kept in the rank's metadata. */
+  info?: Record<string, unknown>
+}
+
 export interface CrsPlugin extends PluginBase<'crs'> {
   /** Null when jobs using this CRS can be checkpointed; otherwise the reason they cannot. */
   notCheckpointable(): string | null
+  /**
+   * True when checkpoints go through the rank's app coordinator (stage 1 PREP, stage 2 CAPTURE):
+   * a rank without one makes the job not checkpointable. False for transparent CRSs (criu).
+   */
+  needsApp: boolean
+  /** Capture one rank into `req.dir`. Throws (ActionableError or Error) with the reason on failure. */
+  capture(req: CaptureRequest): Promise<CaptureResult>
 }
-
 // ---- transport -----------------------------------------------------------------------------
 
 /** A raw, unauthenticated byte stream; src/wire adds framing and the HMAC handshake on top. */
@@ -126,12 +157,44 @@ export interface TransportPlugin extends PluginBase<'transport'> {
   connect(uri: string): Promise<RawConn>
 }
 
-// ---- sstore (shape filled in by the checkpoint issue) -----------------------------------------
+// ---- sstore --------------------------------------------------------------------------------
 
-export interface SStorePlugin extends PluginBase<'sstore'> {
-  globalDir(): string
+/** Which local snapshot: rank `rank` of sequence `seq` of global snapshot `ref`. */
+export interface SnapshotLocation {
+  /** The HNP's global snapshot directory (sstore_base_global_snapshot_dir). */
+  globalDir: string
+  /** ompx_global_snapshot_<id>.ckpt */
+  ref: string
+  seq: number
+  rank: number
+  /** This node's local directory (node-local scratch; the stage store writes here first). */
+  nodeDir: string
 }
 
+/** A file of a local snapshot: path relative to the rank dir, size, checksum ("crc32:1a2b3c4d"). */
+export interface SnapshotFileInfo {
+  path: string
+  size: number
+  sum: string
+}
+
+/** How a node hands snapshot bytes to the HNP (over the transport, or in-process). */
+export interface SnapshotSink {
+  /** Send one chunk of `path`; `codec` says how `data` is encoded. Resolves when it may send more. */
+  write(path: string, offset: number, data: Uint8Array, codec: 'raw' | 'zstd', last: boolean): Promise<void>
+}
+
+export interface SStorePlugin extends PluginBase<'sstore'> {
+  /** Where the CRS writes this rank's image on its node. */
+  rankDir(loc: SnapshotLocation): string
+  /**
+   * True when `rankDir` already is the global store (shared file system): nothing to transfer.
+   * False: `push` moves the files, and ranks may be released before it finishes.
+   */
+  direct: boolean
+  /** Move a captured local snapshot to the global store; removes the local copy when done. */
+  push(loc: SnapshotLocation, files: SnapshotFileInfo[], sink: SnapshotSink): Promise<void>
+}
 export interface PluginByKind {
   crs: CrsPlugin
   mapper: MapperPlugin

@@ -13,6 +13,9 @@ import type { Message, MessageOf, MessageType, Role } from './messages'
 
 type Handler<T extends MessageType> = (m: MessageOf<T>) => void
 
+/** Default for Channel.drained(): two 4 MiB file chunks in flight keep the pipe full. */
+export const DEFAULT_MAX_QUEUED_BYTES = 8 * 1024 * 1024
+
 export class Channel implements FrameSink {
   private handlers = new Map<MessageType, Set<Handler<any>>>()
   private anyHandlers = new Set<(m: Message) => void>()
@@ -42,6 +45,27 @@ export class Channel implements FrameSink {
   /** Queue a message (never blocks; big ones are flushed as the socket drains). False if closed. */
   send(msg: Message): boolean {
     return this.fc.send(msg)
+  }
+
+  /** Bytes queued for sending that the transport has not taken yet. */
+  get queuedBytes(): number {
+    return this.fc.queuedBytes
+  }
+
+  /**
+   * Flow control for bulk transfers: `send(...)` then `await drained()` keeps at most
+   * `maxQueuedBytes` waiting in memory. Rejects (WireError) once the connection is closed.
+   */
+  drained(maxQueuedBytes = DEFAULT_MAX_QUEUED_BYTES): Promise<void> {
+    return this.fc.drained(maxQueuedBytes)
+  }
+
+  /**
+   * Stop reading from the peer (TCP backpressure) until the returned function is called, e.g.
+   * while received file chunks wait for the disk. Holds nest; reading resumes after the last.
+   */
+  holdReading(): () => void {
+    return this.fc.holdReading()
   }
 
   /** Handle every message of one type; returns a function that removes the handler. */

@@ -7,6 +7,7 @@
 import { decode, encode } from '@msgpack/msgpack'
 import type { RawConn } from '../plugins/types'
 import { validateMessage, type Message } from './messages'
+import { hasFlowControl } from './socket'
 
 /** Largest body accepted once authenticated; a 10 MB output chunk fits with room to spare. */
 export const DEFAULT_MAX_FRAME = 64 * 1024 * 1024
@@ -150,6 +151,7 @@ export class FramedConn {
   private queue: Event[] = []
   private ending = false
   private ended = false
+  private holds = 0
 
   constructor(
     readonly raw: RawConn,
@@ -199,6 +201,39 @@ export class FramedConn {
     if (this.ending) return
     this.ending = true
     this.raw.close()
+  }
+
+  /** Bytes sent but not yet taken by the kernel (0 when the transport does not say). */
+  get queuedBytes(): number {
+    return hasFlowControl(this.raw) ? this.raw.queuedBytes : 0
+  }
+
+  /**
+   * Resolves once at most `maxQueuedBytes` wait to be sent: how a bulk sender keeps memory
+   * bounded (send, then await this). Rejects when the connection is or becomes closed, since
+   * nothing more will be sent. Transports without flow control resolve at once.
+   */
+  async drained(maxQueuedBytes: number): Promise<void> {
+    if (this.closed) throw new WireError(`connection to ${this.remote} is closed`)
+    if (!hasFlowControl(this.raw) || this.raw.queuedBytes <= maxQueuedBytes) return
+    await this.raw.whenQueuedBelow(maxQueuedBytes)
+    if (this.closed) throw new WireError(`connection to ${this.remote} closed while sending`)
+  }
+
+  /**
+   * Stop reading from the peer until the returned release function is called (every holder must
+   * release before reading resumes). Frames already received are still delivered.
+   */
+  holdReading(): () => void {
+    const raw = this.raw
+    if (!hasFlowControl(raw)) return () => {}
+    if (this.holds++ === 0) raw.pauseReading()
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      if (--this.holds === 0) raw.resumeReading()
+    }
   }
 
   private emit(ev: Event): void {

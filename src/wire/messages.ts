@@ -112,6 +112,10 @@ const launchSpec = shape({
   cwd: str,
   env: recordOf(str),
   stdin: bool,
+  /** Set when the rank restarts from a snapshot: where its image is (see sstore restart staging). */
+  restart: optional(shape({ dir: str, staged: bool })),
+  /** The job's CRS (it may change how a rank is started and captured). */
+  crs: optional(str),
 })
 export type LaunchSpecWire = FieldT<typeof launchSpec>
 
@@ -136,6 +140,24 @@ const submitOptions = shape({
 export type SubmitApp = FieldT<typeof submitApp>
 export type SubmitOptions = FieldT<typeof submitOptions>
 
+/** One file of a local snapshot, as recorded in metadata (see src/sstore/types.ts). */
+const snapshotFile = shape({ path: str, size: num, sum: str })
+/** What a node reports about one rank's local snapshot once it is captured. */
+const rankSnapshot = shape({
+  rank: num,
+  node: str,
+  crs: str,
+  files: arrayOf(snapshotFile),
+  bytes: num,
+  captureMs: num,
+  info: optional(recordOf(unknown_)),
+})
+export type RankSnapshotWire = FieldT<typeof rankSnapshot>
+
+/** Where a checkpoint's local snapshots go: enough for a node to run its sstore plugin. */
+const storeSpec = shape({ sstore: str, globalDir: str, ref: str, seq: num, crs: str })
+export type StoreSpec = FieldT<typeof storeSpec>
+
 // ---- the catalog -----------------------------------------------------------------------------
 
 export const CATALOG = {
@@ -156,6 +178,43 @@ export const CATALOG = {
   'hnp.stdin': { jobid: str, rank: num, data: nullable(bytes) },
   'hnp.kill-job': { jobid: str },
   'hnp.shutdown': {},
+  // checkpoint protocol, hnp <-> node (src/hnp/snapc, src/orted/snapc)
+  'hnp.ckpt': {
+    jobid: str,
+    op: oneOf('prep', 'capture', 'release', 'abort'),
+    store: storeSpec,
+    /** Ranks taking part (each node acts on those it runs). */
+    ranks: arrayOf(num),
+    options: arrayOf(str),
+    /** For release: continue | term ; for abort: why. */
+    text: optional(str),
+  },
+  'orted.ckpt': {
+    jobid: str,
+    rank: num,
+    seq: num,
+    /** prep: stage-1 answer; captured: image written locally; synced: image is in the global store. */
+    op: oneOf('prep', 'captured', 'synced'),
+    status: oneOf('ok', 'stall', 'null', 'error'),
+    message: optional(str),
+    snapshot: optional(rankSnapshot),
+  },
+  /** A rank's app-coordinator request forwarded to the HNP (INIT/FIN barriers, kv, request_op). */
+  'orted.app': {
+    jobid: str,
+    rank: num,
+    id: num,
+    op: oneOf('init', 'fin', 'put', 'get', 'barrier', 'checkpoint'),
+    key: optional(str),
+    value: optional(bytes),
+    term: optional(bool),
+  },
+  'hnp.app': { jobid: str, rank: num, id: num, ok: bool, value: optional(bytes), text: optional(str) },
+  /** A rank's app coordinator connected to / left its daemon. */
+  'orted.app-link': { jobid: str, rank: num, up: bool },
+  /** File transfer for the stage sstore (node -> hnp) and restart staging (hnp -> node). */
+  'orted.file': { jobid: str, ref: str, seq: num, rank: num, path: str, offset: num, data: bytes, codec: oneOf('raw', 'zstd'), last: bool },
+  'hnp.file': { jobid: str, rank: num, path: str, offset: num, data: bytes, codec: oneOf('raw', 'zstd'), last: bool },
   // liveness, either direction
   ping: { seq: num },
   pong: { seq: num },
@@ -171,6 +230,11 @@ export const CATALOG = {
   'hnp.job-exit': { jobid: str, status: num },
   'tool.signal': { jobid: str, signal: str },
   'tool.stop': {},
+  'tool.checkpoint': { jobid: optional(str), term: bool, stop: bool, status: bool },
+  'hnp.ckpt-status': { jobid: str, state: str, ref: str, seq: num, elapsed: num },
+  'hnp.ckpt-done': { jobid: str, ref: str, seq: num, dir: str, bytes: num, timing: recordOf(num) },
+  'tool.snapshots': { jobid: optional(str) },
+  'hnp.snapshots': { jobid: str, ref: str, dir: str, crs: str },
   error: { message: str },
 } satisfies Record<string, Shape>
 
@@ -196,3 +260,10 @@ export function validateMessage(m: unknown): string | null {
   for (const [k, f] of Object.entries(s)) if (f.optional && m[k] === null) delete m[k]
   return null
 }
+
+/** What the HNP sends a node about one job's checkpoints and app coordinators. */
+export type HnpToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.file'>
+/** What a node reports to the HNP about them. */
+export type NodeToHnp = MessageOf<'orted.ckpt'> | MessageOf<'orted.app'> | MessageOf<'orted.app-link'> | MessageOf<'orted.file'>
+export const HNP_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.file'] as const
+export const NODE_TO_HNP = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.file'] as const

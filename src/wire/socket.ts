@@ -9,8 +9,29 @@ import type { RawConn } from '../plugins/types'
 /** After close(), how long queued bytes and the peer's FIN may take before the socket is cut. */
 const CLOSE_GRACE_MS = 5000
 
-export class SocketConn implements RawConn {
+/**
+ * Optional flow control a RawConn may offer (SocketConn does; external transports need not).
+ * Bulk senders wait for the outgoing queue to shrink; bulk receivers stop reading while their
+ * disk catches up, so the peer sees TCP backpressure instead of us buffering without limit.
+ */
+export interface FlowControl {
+  /** Bytes accepted by write() that the kernel has not taken yet. */
+  readonly queuedBytes: number
+  /** Resolves once queuedBytes <= limit, or when the connection closes. */
+  whenQueuedBelow(limit: number): Promise<void>
+  pauseReading(): void
+  resumeReading(): void
+}
+
+export function hasFlowControl(conn: RawConn): conn is RawConn & FlowControl {
+  const c = conn as Partial<FlowControl>
+  return typeof c.whenQueuedBelow === 'function' && typeof c.pauseReading === 'function' && typeof c.resumeReading === 'function'
+}
+
+export class SocketConn implements RawConn, FlowControl {
   private queue: Uint8Array[] = []
+  private queued = 0
+  private drainWaiters: { limit: number; resolve: () => void }[] = []
   private dataCb: ((b: Uint8Array) => void) | null = null
   private closeCbs: ((err?: Error) => void)[] = []
   /** Chunks that arrived before anyone listened (between accept and onData). */
@@ -29,11 +50,32 @@ export class SocketConn implements RawConn {
     if (this.queue.length > 0) {
       // Something is already waiting: writing now would overtake it.
       this.queue.push(bytes.slice())
+      this.queued += bytes.length
       return
     }
     const n = this.socket.write(bytes)
     if (n < 0) return // closed under us; the close handler reports it
-    if (n < bytes.length) this.queue.push(bytes.slice(n))
+    if (n < bytes.length) {
+      this.queue.push(bytes.slice(n))
+      this.queued += bytes.length - n
+    }
+  }
+
+  get queuedBytes(): number {
+    return this.queued
+  }
+
+  whenQueuedBelow(limit: number): Promise<void> {
+    if (this.queued <= limit || this.closed) return Promise.resolve()
+    return new Promise((resolve) => this.drainWaiters.push({ limit, resolve }))
+  }
+
+  pauseReading(): void {
+    if (!this.closed) this.socket.pause()
+  }
+
+  resumeReading(): void {
+    if (!this.closed) this.socket.resume()
   }
 
   onData(cb: (bytes: Uint8Array) => void): void {
@@ -69,13 +111,23 @@ export class SocketConn implements RawConn {
       const head = this.queue[0]!
       const n = this.socket.write(head)
       if (n < 0) return
+      this.queued -= Math.min(n, head.length)
       if (n < head.length) {
         this.queue[0] = head.subarray(n)
+        this.wakeDrainWaiters()
         return
       }
       this.queue.shift()
     }
+    this.wakeDrainWaiters()
     if (this.closing) this.socket.end()
+  }
+
+  private wakeDrainWaiters(): void {
+    if (this.drainWaiters.length === 0) return
+    const still = this.drainWaiters.filter((w) => this.queued > w.limit && !this.closed)
+    for (const w of this.drainWaiters) if (!still.includes(w)) w.resolve()
+    this.drainWaiters = still
   }
 
   handleClose(err?: Error): void {
@@ -83,6 +135,8 @@ export class SocketConn implements RawConn {
     this.closed = true
     this.closeErr = err
     this.queue = []
+    this.queued = 0
+    this.wakeDrainWaiters()
     for (const cb of this.closeCbs.splice(0)) cb(err)
   }
 }

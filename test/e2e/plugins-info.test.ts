@@ -23,7 +23,7 @@ const tsDir = dirWith('ts', {
       map: () => [] })`,
 })
 const jsDir = dirWith('js', {
-  'mine.js': `export default (host) => ({ kind: 'crs', name: 'mine', priority: 7, description: 'js crs', notCheckpointable: () => null })`,
+  'mine.js': `export default (host) => ({ kind: 'crs', name: 'mine', priority: 7, description: 'js crs', needsApp: false, notCheckpointable: () => null, capture: async () => ({}) })`,
 })
 const brokenDir = dirWith('broken', { 'bad.ts': `throw new Error('exploded at import')` })
 const home = dirWith('home', {})
@@ -77,7 +77,7 @@ describe('ompx info', () => {
     expect(r.stdout).toContain(`${tsDir}  (--plugin-dir; 1 files)`)
     expect(r.stdout).toContain(join(home, '.ompx', 'plugins'))
     const json = JSON.parse((await run(['info', '--json'])).stdout)
-    expect(json.plugins).toMatchObject({ crs: 1, mapper: 4, launcher: 3, transport: 2, sstore: 0 })
+    expect(json.plugins).toMatchObject({ crs: 2, mapper: 4, launcher: 3, transport: 2, sstore: 2 })
   })
 
   test('--param shows value and source: cli, env, file, default', async () => {

@@ -25,8 +25,8 @@ const SOURCES = {
       },
     })`,
   // A working crs in plain JavaScript, async factory.
-  'crs-mine.js': `export default async (host) => ({ kind: 'crs', name: 'mine', priority: 50,
-      description: 'test crs', notCheckpointable: () => host.param('crs_mine_reason') ?? null })`,
+  'crs-mine.js': `export default async (host) => ({ kind: 'crs', name: 'mine', priority: 60,
+      description: 'test crs', needsApp: false, notCheckpointable: () => host.param('crs_mine_reason') ?? null, capture: async () => ({}) })`,
   'broken.ts': `throw new Error('exploded while importing')`,
   'garbage.mjs': `export default () => 'not a plugin'`,
 }
@@ -100,7 +100,7 @@ describe('external plugins', () => {
   test('an array factory keeps its valid plugins and reports the invalid one', async () => {
     const dir = dirWith({
       'two.js': `export default () => [
-        { kind: 'crs', name: 'ok', priority: 1, notCheckpointable: () => null },
+        { kind: 'crs', name: 'ok', priority: 1, notCheckpointable: () => null, capture: async () => ({}) },
         { kind: 'crs', name: 'bad', priority: 1 },
         { kind: 'scheduler', name: 'x', priority: 1 }]`,
     })
@@ -113,7 +113,7 @@ describe('external plugins', () => {
   })
 
   test('an external plugin overrides the built-in of the same kind and name', async () => {
-    const dir = dirWith({ 'none.js': `export default () => ({ kind: 'crs', name: 'none', priority: 0, description: 'mine', notCheckpointable: () => 'custom' })` })
+    const dir = dirWith({ 'none.js': `export default () => ({ kind: 'crs', name: 'none', priority: 0, description: 'mine', notCheckpointable: () => 'custom', capture: async () => ({}) })` })
     const reg = await load(params(), [dir])
     const e = reg.entry('crs', 'none')!
     expect(e).toMatchObject({ source: join(dir, 'none.js'), overrides: 'built-in', description: 'mine' })
@@ -126,7 +126,7 @@ describe('select', () => {
   const dir = dirWith({ 'crs-mine.js': SOURCES['crs-mine.js'] })
 
   test('by name, by the <kind> param, else by priority', async () => {
-    expect((await load(params(), [dir])).select('crs').name).toBe('mine') // priority 50 > none's 0
+    expect((await load(params(), [dir])).select('crs').name).toBe('mine') // priority 60 > none's 50
     expect((await load(params({ cli: [['crs', 'none']] }), [dir])).select('crs').name).toBe('none')
     expect((await load(params({ cli: [['crs', 'none']] }), [dir])).select('crs', 'mine').name).toBe('mine')
     expect((await load(params())).select('mapper').name).toBe('slot')
@@ -138,7 +138,7 @@ describe('select', () => {
       new ActionableError('no mapper plugin named "foo" (available: node, ppr, seq, slot)'),
     )
     const viaEnv = await load(params({ env: { OMPX_MCA_crs: 'criu' } }))
-    expect(() => viaEnv.select('crs')).toThrow('no crs plugin named "criu" (set by OMPX_MCA_crs; available: none)')
+    expect(() => viaEnv.select('crs')).toThrow('no crs plugin named "criu" (set by OMPX_MCA_crs; available: none, self)')
   })
 
   test('crs none explains why a job is not checkpointable', async () => {

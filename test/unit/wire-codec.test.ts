@@ -15,6 +15,7 @@ function rawFrame(body: Uint8Array): Uint8Array {
 const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]))
 
 const proc = { rank: 0, app: 0, node: 'n1', localRank: 0, localSize: 1, nodeRank: 0, argv: ['./a', 'x'], cwd: '/tmp', env: { A: '1' }, stdin: true }
+const store = { sstore: 'central', globalDir: '/s', ref: 'ompx_global_snapshot_1.1.ckpt', seq: 2, crs: 'self' }
 const SAMPLES: Message[] = [
   { t: 'hello', v: 1, nonce: new Uint8Array(32).fill(7) },
   { t: 'auth', v: 1, role: 'tool', nonce: new Uint8Array(32), mac: new Uint8Array(32).fill(1) },
@@ -49,6 +50,29 @@ const SAMPLES: Message[] = [
   { t: 'tool.signal', jobid: '1.2', signal: 'SIGTERM' },
   { t: 'hnp.job-exit', jobid: '1.2', status: 0 },
   { t: 'tool.stop' },
+  { t: 'hnp.launch', jobid: '1.3', procs: [{ ...proc, restart: { dir: '/s/0/rank_0', staged: false }, crs: 'self' }] },
+  { t: 'hnp.ckpt', jobid: '1.1', op: 'prep', store, ranks: [0, 1], options: ['term'] },
+  { t: 'hnp.ckpt', jobid: '1.1', op: 'release', store, ranks: [0, 1], options: [], text: 'continue' },
+  { t: 'orted.ckpt', jobid: '1.1', rank: 1, seq: 2, op: 'prep', status: 'stall' },
+  {
+    t: 'orted.ckpt',
+    jobid: '1.1',
+    rank: 1,
+    seq: 2,
+    op: 'captured',
+    status: 'ok',
+    snapshot: { rank: 1, node: 'n2', crs: 'self', files: [{ path: 'state.bin', size: 3, sum: 'crc32:0000abcd' }], bytes: 3, captureMs: 4, info: { v: '1' } },
+  },
+  { t: 'orted.app', jobid: '1.1', rank: 0, id: 7, op: 'put', key: 'k', value: new Uint8Array([1, 2]) },
+  { t: 'hnp.app', jobid: '1.1', rank: 0, id: 7, ok: true, text: '2 ompx_global_snapshot_1.1.ckpt' },
+  { t: 'orted.app-link', jobid: '1.1', rank: 0, up: true },
+  { t: 'orted.file', jobid: '1.1', ref: 'r', seq: 0, rank: 1, path: 'a/b', offset: 0, data: new Uint8Array(3), codec: 'zstd', last: true },
+  { t: 'hnp.file', jobid: '1.1', rank: 1, path: 'a', offset: 4, data: new Uint8Array(1), codec: 'raw', last: false },
+  { t: 'tool.checkpoint', jobid: '1.1', term: false, stop: true, status: true },
+  { t: 'hnp.ckpt-status', jobid: '1.1', state: 'Running', ref: 'r', seq: -1, elapsed: 12.5 },
+  { t: 'hnp.ckpt-done', jobid: '1.1', ref: 'r', seq: 0, dir: '/s', bytes: 10, timing: { running: 1 } },
+  { t: 'tool.snapshots' },
+  { t: 'hnp.snapshots', jobid: '1.1', ref: 'r', dir: '/s', crs: 'self' },
   { t: 'error', message: 'nope' },
 ]
 

@@ -1,0 +1,99 @@
+/**
+ * `ompx restart [options] <ref>` (ompi-restart): start a job again from a global snapshot — the
+ * latest finished seq or `--seq N` — after verifying every file's checksum. By default on the
+ * nodes and with the mapping it had; -H/--hostfile/--map-by/--launcher move it elsewhere.
+ */
+import { defineCommand } from 'citty'
+import { dirname } from 'node:path'
+import { crSettings } from '../args/cr-options'
+import { parseStdin, parseTimeout } from '../args/mpirun'
+import { controlOptions, crOptions, ioOptions, launchOptions, placementOptions } from '../args/run-options'
+import { toCittyArgs, type OptionSpec } from '../args/scan'
+import { runtimeOptions } from '../args/shared'
+import { ActionableError } from '../errors'
+import { buildJobAllocation, launcherFlagsToParams } from '../hnp/allocate'
+import { runLocalJob } from '../hnp/local-job'
+import { globalDirOf } from '../hnp/snapc/plan'
+import { restartPlacement, restartApps } from '../hnp/restart-plan'
+import { createRuntime } from '../runtime/context'
+import { GlobalSnapshot } from '../sstore/global-snapshot'
+import { renderSnapshotInfo, renderShowme } from '../tools/restart-output'
+import { parseCommand } from './_command'
+
+const restartOnly: OptionSpec[] = [
+  { name: 'seq', arity: 1, valueHint: 'N', description: 'Restart from this checkpoint of the snapshot (default: the latest finished)' },
+  { name: 'info', aliases: ['i'], description: 'Show the snapshot (apps, nodes, checkpoints) and exit' },
+  { name: 'showme', description: 'Print the equivalent ompx run command and exit' },
+]
+const jobSpecs = [...placementOptions, ...ioOptions, ...controlOptions, ...crOptions, ...launchOptions.filter((o) => o.name !== 'hnp')]
+const specs: OptionSpec[] = [...restartOnly, ...jobSpecs, ...runtimeOptions]
+
+export default defineCommand({
+  meta: { name: 'restart', description: 'Restart a job from a snapshot: ompx restart [options] <ref>' },
+  args: () => toCittyArgs(specs, { ref: 'Snapshot reference (ompx_global_snapshot_<id>.ckpt) or its path' }),
+  async run({ rawArgs, cmd }) {
+    const scanned = await parseCommand(cmd, rawArgs, specs, {
+      maxPositionals: 1,
+      help: {
+        usage: 'ompx restart [options] <ref>',
+        sections: [
+          { title: 'Snapshot', options: restartOnly },
+          { title: 'Where and how to run (as for ompx run)', options: jobSpecs },
+          { title: 'Runtime', options: runtimeOptions },
+        ],
+        examples: ['ompx restart ompx_global_snapshot_4242.1.ckpt', 'ompx restart --seq 2 -H n3:2,n4:2 --launcher local ompx_global_snapshot_4242.1.ckpt'],
+        notes: ['Ranks see OMPX_RESTART=1 and OMPX_RESTART_DIR (their image); SDK apps get onRestart(dir).'],
+      },
+    })
+    const o = scanned.opts
+    const given = scanned.rest[0]
+    if (!given) throw new ActionableError('ompx restart needs a snapshot reference (ompx checkpoint printed it; ompx checkpoint -l <pid> lists them)')
+    const seqWanted = o.seq === undefined ? undefined : Number(o.seq)
+    if (seqWanted !== undefined && !(Number.isInteger(seqWanted) && seqWanted >= 0)) throw new ActionableError(`--seq takes a checkpoint number (0, 1, ...), got "${o.seq}"`)
+
+    // Find the snapshot first: the parameters it recorded are the base of this run's.
+    const first = await createRuntime(scanned)
+    const snap = GlobalSnapshot.resolve(given, globalDirOf(first.params))
+    const meta = snap.committed!
+    const seq = seqWanted === undefined ? snap.latest() : snap.get(seqWanted)
+    if (!seq) throw new ActionableError(`snapshot ${snap.ref} has no finished checkpoint to restart from`)
+    if (o.info) return void process.stdout.write(renderSnapshotInfo(snap, meta, seq))
+
+    const userMca = (o.mca as [string, string][] | undefined) ?? []
+    o.mca = [...Object.entries(meta.params).filter(([k]) => k !== 'launcher' || !o.launcher), ...userMca]
+    launcherFlagsToParams(o)
+    const cr = crSettings(o)
+    const { registry, params } = await createRuntime(scanned)
+    const apps = restartApps(meta)
+    const placed = Boolean(o.host || o.hostfile)
+    if (!placed) o.host = meta.nodes.map((n) => `${n.name}:${n.slots}`)
+    const { allocation, launcher } = buildJobAllocation(registry, params, o)
+    const procs = restartPlacement(registry, params, allocation, apps, seq, { mapBy: o['map-by'] as string | undefined, oversubscribe: Boolean(o.oversubscribe) })
+    if (o.showme) return void process.stdout.write(renderShowme(snap, seq, apps, procs, params, launcher.name))
+
+    await snap.verify(seq.seq)
+    const status = await runLocalJob({
+      registry,
+      params,
+      allocation,
+      launcher,
+      apps,
+      procs,
+      output: {
+        tag: Boolean(o['tag-output']),
+        timestamp: Boolean(o['timestamp-output']),
+        mergeStderr: Boolean(o['merge-stderr-to-stdout']),
+        outputFilename: o['output-filename'] as string | undefined,
+      },
+      stdin: parseStdin(o.stdin as string | undefined),
+      timeoutSec: parseTimeout(o.timeout),
+      displayMap: Boolean(o['display-map']),
+      quiet: Boolean(o.quiet),
+      cr,
+      ref: snap.ref,
+      globalDir: dirname(snap.dir),
+      restart: { seq, rankDir: (rank) => snap.rankDir(seq.seq, rank) },
+    })
+    process.exit(status)
+  },
+})

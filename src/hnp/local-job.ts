@@ -1,0 +1,105 @@
+/**
+ * One job run by an HNP of its own — `ompx run` and `ompx restart` both end here: start the HNP
+ * and the node daemons, run the job, and (with --enable-recovery) start it again from its last
+ * snapshot when a rank or a node dies, on the nodes that are left.
+ */
+import type { RunRequest } from '../args/mpirun'
+import { ActionableError } from '../errors'
+import type { Params } from '../params/params'
+import type { Registry } from '../plugins/registry'
+import type { LauncherPlugin } from '../plugins/types'
+import type { Allocation, AppContext, ProcInfo } from '../runtime/job'
+import type { CrSettings } from '../args/cr-options'
+import { renderMap } from './display-map'
+import { Hnp } from './hnp'
+import { hnpAddress } from './allocate'
+import { JobRunner } from './job-runner'
+import type { OutputOptions } from './output'
+import { createJobDir, removeJobDir } from './session'
+import { installJobSignals } from './signals'
+import { coordinatorSpec } from './snapc/plan'
+import type { RestartImages } from './snapc/job-coordinator'
+import { recoveryPlan } from './recovery'
+
+export interface LocalJob {
+  registry: Registry
+  params: Params
+  allocation: Allocation
+  launcher: LauncherPlugin
+  apps: AppContext[]
+  procs: ProcInfo[]
+  output: Omit<OutputOptions, 'jobid'>
+  stdin: RunRequest['stdin']
+  timeoutSec?: number
+  displayMap: boolean
+  quiet: boolean
+  cr: CrSettings
+  /** Restart: the snapshot to continue and the images to start from. */
+  ref?: string
+  restart?: RestartImages
+  /** Where that snapshot lives, when not in sstore_base_global_snapshot_dir. */
+  globalDir?: string
+}
+
+export async function runLocalJob(job: LocalJob): Promise<number> {
+  const { registry, params, allocation } = job
+  const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes) })
+  let current: JobRunner | undefined
+  let interrupted = false
+  installJobSignals({
+    interrupt: (sig) => (current ? current.interrupt(sig) : void (interrupted = true)),
+    signalAll: (sig) => current?.signalAll(sig),
+  })
+  try {
+    // Signals during daemon start-up end the run; the finally block stops what was started.
+    const early = () => hnp.shutdown().then(() => process.exit(130))
+    process.once('SIGINT', early).once('SIGTERM', early)
+    let jobid = hnp.newJobId()
+    if (job.displayMap) process.stdout.write(renderMap(jobid, allocation, job.apps, job.procs))
+    await hnp.startDaemons(allocation.nodes.filter((n) => job.procs.some((p) => p.node === n.name)), job.launcher)
+    process.off('SIGINT', early).off('SIGTERM', early)
+
+    let { procs, restart, ref } = job
+    for (let restarts = 0; ; restarts++) {
+      const spec = coordinatorSpec({ registry, params, jobid, apps: job.apps, procs, allocation, launcher: job.launcher.name, ref, restart, intervalSec: job.cr.intervalSec, globalDir: job.globalDir })
+      if ((job.cr.intervalSec || job.cr.recovery) && restarts === 0) requireCheckpointable(registry, spec.crs)
+      current = new JobRunner({
+        jobid,
+        apps: job.apps,
+        procs,
+        sessionDir: createJobDir(jobid),
+        output: { ...job.output, jobid },
+        stdin: restarts === 0 ? job.stdin : { kind: 'none' },
+        timeoutSec: job.timeoutSec,
+        errmgrContinue: params.getBool('errmgr_continue'),
+        killGraceSec: params.getNumber('kill_grace') ?? 5,
+        quiet: job.quiet,
+        nodes: hnp.nodes,
+        onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
+        onRankExit: (e) => hnp.jobs.exited(jobid, e),
+        cr: spec,
+      })
+      hnp.jobs.add(jobid, job.apps, procs)
+      hnp.coordinators.set(jobid, current.coord)
+      hnp.publish()
+      const status = await current.run()
+      hnp.coordinators.delete(jobid)
+      hnp.jobs.remove(jobid)
+      removeJobDir(createJobDir(jobid))
+      const failure = current.failure
+      if (!job.cr.recovery || !failure || interrupted || current.interrupted) return status
+      const next = await recoveryPlan({ hnp, job, procs, failure, restarts, spec, say: (m) => process.stderr.write(`ompx run: ${m}\n`) })
+      if (!next) return status
+      ;({ procs, restart, ref } = next)
+      jobid = hnp.newJobId()
+    }
+  } finally {
+    current = undefined
+    await hnp.shutdown()
+  }
+}
+
+function requireCheckpointable(registry: Registry, crs: string): void {
+  const why = registry.select('crs', crs).notCheckpointable()
+  if (why) throw new ActionableError(`--ckpt-interval and --enable-recovery need a checkpointable job: ${why}`)
+}

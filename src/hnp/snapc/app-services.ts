@@ -1,0 +1,120 @@
+/**
+ * What the runtime offers ranks through their app coordinators, job-wide: the INIT and FIN
+ * barriers (a job is checkpointable between them), a key-value store with blocking get, named
+ * barriers, and app-initiated checkpoint requests. Requests arrive from the daemons as
+ * `orted.app`; answers go back as `hnp.app` to the rank's daemon.
+ */
+import { errorMessage } from '../../errors'
+import type { MessageOf } from '../../wire/messages'
+
+export interface AppServicesPort {
+  size: number
+  reply(rank: number, id: number, ok: boolean, value?: Uint8Array, text?: string): void
+  /** An app asked for a checkpoint (request_op); resolves with "<seq> <ref>". */
+  checkpoint(term: boolean): Promise<string>
+  /** Whether a checkpoint is running now (FIN waits for it: FIN_ACK). */
+  checkpointRunning(): boolean
+}
+
+type Pending = { rank: number; id: number }
+
+export class AppServices {
+  /** Ranks whose app coordinator is connected to their daemon. */
+  readonly linked = new Set<number>()
+  readonly inited = new Set<number>()
+  readonly finalized = new Set<number>()
+  private kv = new Map<string, Uint8Array>()
+  private getters = new Map<string, Pending[]>()
+  private barriers = new Map<string, Pending[]>()
+  private initWaiters: Pending[] = []
+  private finWaiters: Pending[] = []
+
+  constructor(
+    private port: AppServicesPort,
+    kv?: Record<string, string>,
+  ) {
+    // After a restart the store holds what the ranks had put when the snapshot was taken.
+    for (const [k, v] of Object.entries(kv ?? {})) this.kv.set(k, Buffer.from(v, 'base64'))
+  }
+
+  /** Every rank passed INIT: the job may be checkpointed (if its CRS allows). */
+  get allInited(): boolean {
+    return this.inited.size === this.port.size
+  }
+
+  link(rank: number, up: boolean): void {
+    if (up) this.linked.add(rank)
+    else this.linked.delete(rank)
+  }
+
+  request(m: MessageOf<'orted.app'>): void {
+    const { rank, id } = m
+    const ok = (value?: Uint8Array, text?: string) => this.port.reply(rank, id, true, value, text)
+    switch (m.op) {
+      case 'init':
+        this.inited.add(rank)
+        this.initWaiters.push({ rank, id })
+        if (this.allInited) this.release(this.initWaiters.splice(0))
+        return
+      case 'fin':
+        this.finalized.add(rank)
+        if (this.port.checkpointRunning()) this.finWaiters.push({ rank, id })
+        else ok()
+        return
+      case 'put': {
+        if (!m.key) return this.port.reply(rank, id, false, undefined, 'PUT needs a key')
+        this.kv.set(m.key, m.value ?? new Uint8Array())
+        const waiting = this.getters.get(m.key) ?? []
+        this.getters.delete(m.key)
+        for (const w of waiting) this.port.reply(w.rank, w.id, true, this.kv.get(m.key))
+        return ok()
+      }
+      case 'get': {
+        if (!m.key) return this.port.reply(rank, id, false, undefined, 'GET needs a key')
+        const v = this.kv.get(m.key)
+        if (v) return ok(v)
+        const list = this.getters.get(m.key) ?? []
+        list.push({ rank, id })
+        this.getters.set(m.key, list)
+        return
+      }
+      case 'barrier': {
+        const name = m.key ?? ''
+        const list = this.barriers.get(name) ?? []
+        list.push({ rank, id })
+        if (list.length >= this.port.size) {
+          this.barriers.delete(name)
+          this.release(list)
+        } else this.barriers.set(name, list)
+        return
+      }
+      case 'checkpoint':
+        this.port.checkpoint(Boolean(m.term)).then(
+          (text) => ok(undefined, text),
+          (err) => this.port.reply(rank, id, false, undefined, errorMessage(err)),
+        )
+    }
+  }
+
+  /** A checkpoint ended: ranks that finalized meanwhile get their FIN_ACK now. */
+  checkpointEnded(): void {
+    this.release(this.finWaiters.splice(0))
+  }
+
+  /** A rank is gone: it will never INIT, FIN or answer; forget its pending requests. */
+  rankGone(rank: number): void {
+    this.linked.delete(rank)
+    this.finalized.add(rank)
+  }
+
+  /** The kv store as saved in a snapshot (base64 values). */
+  snapshotKv(): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const [k, v] of this.kv) out[k] = Buffer.from(v).toString('base64')
+    return out
+  }
+
+  private release(list: Pending[]): void {
+    for (const w of list) this.port.reply(w.rank, w.id, true)
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * The global coordinator (snapc "global"): one per job, in the HNP. Drives a checkpoint across
+ * the job's nodes — stage 1 PREP on every rank, stage 2 capture once all are quiesced, sync to
+ * the global store, commit of global.json (written last, atomically), stage 3 release — and
+ * abandons it cleanly when anything fails: the seq is never listed, older snapshots untouched.
+ */
+import { rmSync } from 'node:fs'
+import { ActionableError, errorMessage } from '../../errors'
+import type { Registry } from '../../plugins/registry'
+import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
+import type { ProcInfo } from '../../runtime/job'
+import { FileReceiver } from '../../sstore/file-receiver'
+import { GlobalSnapshot } from '../../sstore/global-snapshot'
+import type { GlobalMeta, SeqMeta } from '../../sstore/types'
+import type { HnpToNode, MessageOf } from '../../wire/messages'
+import type { AppServices } from './app-services'
+import { CkptRound, type CkptOptions, type CkptResult, type Progress } from './ckpt-round'
+
+export interface JobPort {
+  jobid: string
+  procs(): ProcInfo[]
+  broadcast(msg: HnpToNode): void
+  signal(sig: NodeJS.Signals, ranks?: number[]): void
+  /** --term: the ranks were told to finish; the job ends with status 0. */
+  endAfterCheckpoint(): void
+  /** The job is being torn down (failure, signal, timeout). */
+  ending(): boolean
+}
+
+export interface SnapshotPlan {
+  globalDir: string
+  ref: string
+  crs: string
+  sstore: string
+  keep: number
+  timeoutSec: number
+  /** Everything of global.json except the seqs (apps, nodes, params...). */
+  base: Omit<GlobalMeta, 'seqs'>
+}
+
+export class GlobalSnapc {
+  private round?: CkptRound
+  private snapshot?: GlobalSnapshot
+  private receivers = new Map<number, FileReceiver>()
+  private timer?: Timer
+
+  constructor(
+    private port: JobPort,
+    private services: AppServices,
+    private registry: Registry,
+    readonly plan: SnapshotPlan,
+  ) {}
+
+  get inProgress(): boolean {
+    return this.round !== undefined
+  }
+
+  private get crs(): CrsPlugin {
+    return this.registry.select('crs', this.plan.crs)
+  }
+
+  private get sstore(): SStorePlugin {
+    return this.registry.select('sstore', this.plan.sstore)
+  }
+
+  /** Null when a checkpoint could start now, else why not (one line for the user). */
+  whyNot(): string | null {
+    const why = this.crs.notCheckpointable()
+    if (why) return `job ${this.port.jobid} is not checkpointable: ${why}`
+    if (this.port.ending()) return `job ${this.port.jobid} is ending; no checkpoint taken`
+    const ranks = this.port.procs().map((p) => p.rank)
+    const gone = ranks.find((r) => this.services.finalized.has(r))
+    if (gone !== undefined) return `job ${this.port.jobid} is not checkpointable: rank ${gone} has finalized or exited`
+    if (this.crs.needsApp) {
+      const waiting = ranks.filter((r) => !this.services.inited.has(r))
+      if (waiting.length) return `job ${this.port.jobid} is not checkpointable yet: ${waiting.length === 1 ? `rank ${waiting[0]} has` : `ranks ${waiting.slice(0, 8).join(',')} have`} not reached the INIT barrier (ompx/app init() or ompx shim)`
+    }
+    return null
+  }
+
+  /** Take a checkpoint; resolves when it is committed (Finished), rejects with the reason otherwise. */
+  request(opts: CkptOptions, progress?: Progress): Promise<CkptResult> {
+    if (this.round) throw new ActionableError(`checkpoint in progress for job ${this.port.jobid} (seq ${this.round.seq}); try again when it has finished`)
+    const why = this.whyNot()
+    if (why) throw new ActionableError(why)
+    const snap = this.openSnapshot()
+    const ranks = this.port.procs().map((p) => p.rank)
+    const round = (this.round = new CkptRound(snap.nextSeq(), ranks, opts, progress))
+    round.state('Requested')
+    this.timer = setTimeout(() => this.fail(`not finished within ${this.plan.timeoutSec} s (snapc_base_timeout)`), this.plan.timeoutSec * 1000)
+    this.send('prep')
+    round.state('Pending')
+    return round.done
+  }
+
+  /** Follow the checkpoint in progress (a second tool with -s). */
+  follow(p: Progress): boolean {
+    this.round?.follow(p)
+    return this.round !== undefined
+  }
+
+  latest(): SeqMeta | undefined {
+    try {
+      return this.snapshot?.latest() ?? GlobalSnapshot.tryOpen(this.plan.globalDir, this.plan.ref)?.latest()
+    } catch {
+      return undefined
+    }
+  }
+
+  private openSnapshot(): GlobalSnapshot {
+    this.snapshot ??= GlobalSnapshot.tryOpen(this.plan.globalDir, this.plan.ref) ?? GlobalSnapshot.create(this.plan.globalDir, this.plan.ref)
+    return this.snapshot
+  }
+
+  private send(op: MessageOf<'hnp.ckpt'>['op'], text?: string): void {
+    const r = this.round!
+    const store = { sstore: this.plan.sstore, globalDir: this.plan.globalDir, ref: this.plan.ref, seq: r.seq, crs: this.plan.crs }
+    this.port.broadcast({ t: 'hnp.ckpt', jobid: this.port.jobid, op, store, ranks: r.ranks, options: r.options, text })
+  }
+
+  /** A daemon's report on one rank. */
+  report(m: MessageOf<'orted.ckpt'>): void {
+    const r = this.round
+    if (!r || r.failed || m.seq !== r.seq) return
+    if (m.status === 'null' || m.status === 'error') {
+      return this.fail(m.status === 'null' ? `not checkpointable: ${m.message ?? `rank ${m.rank} answered NULL`}` : (m.message ?? `rank ${m.rank} failed`))
+    }
+    if (m.op === 'prep') {
+      if (m.status === 'stall') return void r.stalled.add(m.rank)
+      r.stalled.delete(m.rank)
+      r.prepped.add(m.rank)
+      if (r.all(r.prepped)) {
+        r.mark('prepped')
+        r.state('Running')
+        this.send('capture')
+      }
+    } else if (m.op === 'captured' && m.snapshot) {
+      r.captured.set(m.rank, m.snapshot)
+      if (r.all(r.captured)) {
+        r.mark('captured')
+        // A stage store syncs in the background: ranks go on meanwhile, unless they are to
+        // terminate — then only a committed snapshot may let them go.
+        if (!this.sstore.direct && !r.opts.term) this.release(r)
+      }
+    } else if (m.op === 'synced') {
+      void this.synced(r, m.rank)
+    }
+  }
+
+  /** A chunk of a staged local snapshot, arriving at the HNP (after the rank's `captured` report). */
+  file(m: MessageOf<'orted.file'>): void {
+    const r = this.round
+    if (!r || r.failed || m.seq !== r.seq || m.ref !== this.plan.ref) return
+    let rx = this.receivers.get(m.rank)
+    if (!rx) {
+      const expected = r.captured.get(m.rank)?.files
+      if (!expected) return this.fail(`rank ${m.rank} sent snapshot data before reporting its capture`)
+      this.receivers.set(m.rank, (rx = new FileReceiver(this.snapshot!.rankDir(r.seq, m.rank), { expected })))
+    }
+    rx.write(m).catch((err) => this.fail(`storing rank ${m.rank}'s ${m.path}: ${errorMessage(err)}`))
+  }
+
+  /** A rank's local snapshot is in the global store: for a stage store, once its files are verified on disk. */
+  private async synced(r: CkptRound, rank: number): Promise<void> {
+    const rx = this.receivers.get(rank)
+    if (rx) {
+      try {
+        await rx.finish()
+      } catch (err) {
+        return this.fail(`rank ${rank}'s snapshot arrived damaged: ${errorMessage(err)}`)
+      }
+      this.receivers.delete(rank)
+    }
+    if (r.failed) return
+    r.synced.add(rank)
+    if (r.all(r.synced) && r.all(r.captured)) void this.commit(r)
+  }
+
+  /** Every rank's image is safely written (and, for a direct store, committed): said once. */
+  private established(r: CkptRound): void {
+    if (r.established) return
+    r.established = true
+    r.state('Checkpoint Established')
+  }
+
+  private release(r: CkptRound): void {
+    if (r.released) return
+    r.released = true
+    this.established(r)
+    this.send('release', r.opts.term ? 'term' : 'continue')
+    r.mark('released')
+    r.state('Continuing')
+    if (r.opts.term) this.port.endAfterCheckpoint()
+  }
+
+  private async commit(r: CkptRound): Promise<void> {
+    r.mark('synced')
+    const procs = this.port.procs().map((p) => ({ rank: p.rank, app: p.app, node: p.node }))
+    try {
+      const ranks = [...r.captured.values()].sort((a, b) => a.rank - b.rank)
+      const seq: SeqMeta = {
+        seq: r.seq,
+        started: r.started,
+        finished: Date.now(),
+        crs: this.plan.crs,
+        sstore: this.plan.sstore,
+        options: r.options,
+        bytes: r.bytes(),
+        timing: {},
+        ranks,
+        procs,
+        kv: this.services.snapshotKv(),
+      }
+      seq.timing = r.timing()
+      await this.snapshot!.commit(seq, this.plan.base)
+      r.mark('committed')
+    } catch (err) {
+      return this.fail(`committing ${this.plan.ref}: ${errorMessage(err)}`)
+    }
+    this.established(r)
+    if (this.sstore.direct || r.opts.term) this.release(r)
+    if (r.opts.stop) this.port.signal('SIGSTOP')
+    // Retention is housekeeping: a failure here must not fail a good checkpoint.
+    if (this.plan.keep > 0) await this.snapshot!.prune(this.plan.keep).catch(() => {})
+    this.finish()
+    r.state('Finished')
+    r.resolve({ ref: this.plan.ref, seq: r.seq, dir: this.snapshot!.dir, bytes: r.bytes(), timing: r.timing() })
+  }
+
+  /** A rank exited or a node was lost: a checkpoint that still needs them cannot succeed. */
+  rankGone(rank: number): void {
+    const r = this.round
+    if (!r || r.failed) return
+    if (r.released && r.opts.term) return
+    if (r.ranks.includes(rank) && !(r.released && r.captured.has(rank))) this.fail(`rank ${rank} exited during the checkpoint`)
+  }
+
+  private fail(why: string): void {
+    const r = this.round
+    if (!r || r.failed) return
+    r.failed = true
+    if (!r.released) this.send('abort', why)
+    for (const rx of this.receivers.values()) void rx.abort(why)
+    this.receivers.clear()
+    // Not listed in global.json, so invisible already; remove the debris now.
+    if (this.snapshot) rmSync(this.snapshot.seqDir(r.seq), { recursive: true, force: true })
+    this.finish()
+    r.state('Error')
+    r.reject(new ActionableError(`checkpoint of job ${this.port.jobid} failed: ${why}; no snapshot was taken${this.latestNote()}`))
+  }
+
+  private latestNote(): string {
+    const last = this.latest()
+    return last ? ` (the last good one, seq ${last.seq} of ${this.plan.ref}, is intact)` : ''
+  }
+
+  private finish(): void {
+    clearTimeout(this.timer)
+    this.round = undefined
+    this.services.checkpointEnded()
+  }
+
+  /** Wait for a checkpoint in flight (the job may not tear down its nodes under it). */
+  async settled(): Promise<void> {
+    await this.round?.done.catch(() => {})
+  }
+}

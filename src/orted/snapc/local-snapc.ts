@@ -1,0 +1,212 @@
+/**
+ * The local coordinator (snapc "local" in Open MPI): one per job per node. It owns the job's
+ * app-coordinator socket on this node, passes app requests (INIT/FIN, kv, request_op) up to the
+ * HNP and answers back down, and runs this node's share of a checkpoint: stage 1 (PREP through
+ * each rank's app coordinator), stage 2 (CRS capture into the sstore's local dir, checksums,
+ * push to the global store) and stage 3 (release). The global coordinator decides; this only
+ * carries out and reports, so an in-process node and an `ompx orted` behave the same.
+ */
+import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { errorMessage } from '../../errors'
+import type { Params } from '../../params/params'
+import { callPlugin, type Registry } from '../../plugins/registry'
+import type { CrsPlugin, SnapshotLocation, SnapshotSink, SStorePlugin } from '../../plugins/types'
+import { FileReceiver } from '../../sstore/file-receiver'
+import { sealRankDir } from '../../sstore/local-snapshot'
+import type { HnpToNode, MessageOf, NodeToHnp } from '../../wire/messages'
+import { AppServer } from './app-server'
+import { RankTokens } from './rank-tokens'
+
+export interface LocalSnapcContext {
+  jobid: string
+  node: string
+  /** Node-local scratch dir (stage store, restart staging). */
+  nodeDir: string
+  /** The job's session dir on this node: the app socket lives here. */
+  sessionDir: string
+  registry: Registry
+  params: Params
+  report(msg: NodeToHnp): void
+  /** Send one file chunk to the HNP; resolves when more may be sent (flow control). */
+  sendFile(msg: MessageOf<'orted.file'>): Promise<void>
+  /** Host pid of a rank of this job on this node, while it runs. */
+  pidOf(rank: number): number | undefined
+}
+
+type Ckpt = MessageOf<'hnp.ckpt'>
+
+export class LocalSnapc {
+  private server?: AppServer
+  private readonly tokens = new RankTokens()
+  private readonly restartDirs = new Map<number, string>()
+  private readonly staging = new Map<number, FileReceiver>()
+  /** Ranks of this node taking part in the checkpoint in progress. */
+  private inCkpt = new Set<number>()
+  private ckptSeq = -1
+
+  constructor(private ctx: LocalSnapcContext) {}
+
+  get socketPath(): string {
+    return join(this.ctx.sessionDir, 'coord.sock')
+  }
+
+  /** Listen before any rank starts, so a fast rank never finds the socket missing. */
+  async start(): Promise<void> {
+    if (this.server) return
+    mkdirSync(this.ctx.sessionDir, { recursive: true, mode: 0o700 })
+    const { jobid, report } = this.ctx
+    this.server = await AppServer.listen({
+      path: this.socketPath,
+      token: (rank) => this.tokens.get(rank),
+      restartDir: (rank) => this.restartDirs.get(rank) ?? null,
+      events: {
+        linked: (rank) => report({ t: 'orted.app-link', jobid, rank, up: true }),
+        unlinked: (rank) => report({ t: 'orted.app-link', jobid, rank, up: false }),
+        request: (rank, r) => report({ t: 'orted.app', jobid, rank, id: r.id, op: r.op, key: r.key, value: r.value, term: r.term }),
+        prep: (rank, status, message) => {
+          if (this.inCkpt.has(rank)) report({ t: 'orted.ckpt', jobid, rank, seq: this.ckptSeq, op: 'prep', status, message })
+        },
+      },
+    })
+  }
+
+  /**
+   * Variables a rank needs to reach us (and to know it was restarted). A staged image must be
+   * complete and on disk before its rank starts.
+   */
+  async rankEnv(rank: number, restart?: { dir: string; staged: boolean }): Promise<Record<string, string>> {
+    const env: Record<string, string> = { OMPX_COORD_SOCK: this.socketPath, OMPX_COORD_TOKEN: this.tokens.issue(rank) }
+    if (restart) {
+      const dir = restart.staged ? this.stagingDir(rank) : restart.dir
+      const rx = this.staging.get(rank)
+      this.staging.delete(rank)
+      if (rx) await rx.finish()
+      this.restartDirs.set(rank, dir)
+      Object.assign(env, { OMPX_RESTART: '1', OMPX_RESTART_DIR: dir })
+    }
+    return env
+  }
+
+  handle(msg: HnpToNode): void {
+    if (msg.t === 'hnp.app') {
+      this.server?.reply(msg.rank, msg.id, msg.ok, msg.value, msg.text)
+    } else if (msg.t === 'hnp.file') {
+      // Restart staging: the rank's image arrives before its launch.
+      let rx = this.staging.get(msg.rank)
+      if (!rx) this.staging.set(msg.rank, (rx = new FileReceiver(this.stagingDir(msg.rank))))
+      void rx.write(msg)
+    } else this.checkpoint(msg)
+  }
+
+  /** Ranks of this job on this node, in checkpoint order. */
+  private localRanks(msg: Ckpt): number[] {
+    return msg.ranks.filter((r) => this.ctx.pidOf(r) !== undefined)
+  }
+
+  private checkpoint(msg: Ckpt): void {
+    const { jobid } = this.ctx
+    const ranks = this.localRanks(msg)
+    switch (msg.op) {
+      case 'prep': {
+        this.inCkpt = new Set(ranks)
+        this.ckptSeq = msg.store.seq
+        const crs = this.crs(msg.store.crs)
+        for (const rank of ranks) {
+          if (!crs.needsApp) {
+            this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq: msg.store.seq, op: 'prep', status: 'ok' })
+          } else if (!this.server?.linked(rank)) {
+            const message = `rank ${rank} has no app coordinator (it did not call init() of the ompx SDK and does not run under ompx shim)`
+            this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq: msg.store.seq, op: 'prep', status: 'null', message })
+          } else this.server.ckpt(rank, msg.store.seq, msg.options, msg.store.ref)
+        }
+        return
+      }
+      case 'capture':
+        for (const rank of ranks) void this.captureRank(msg, rank)
+        return
+      case 'release': {
+        const state = msg.text === 'term' ? 'TERM' : 'CONTINUE'
+        if (this.crs(msg.store.crs).needsApp) for (const rank of ranks) this.server?.release(rank, state)
+        this.inCkpt.clear()
+        return
+      }
+      case 'abort':
+        for (const rank of this.inCkpt) this.server?.abort(rank, msg.text ?? 'checkpoint abandoned')
+        this.inCkpt.clear()
+        // A stage store's half-written local images are worthless now.
+        if (!this.sstore(msg.store.sstore).direct) {
+          for (const rank of ranks) rmSync(this.rankDir(msg, rank), { recursive: true, force: true })
+        }
+    }
+  }
+
+  /** Stage 2 for one rank: capture, seal (checksums + ompx-rank.json), then push to the global store. */
+  private async captureRank(msg: Ckpt, rank: number): Promise<void> {
+    const { jobid, node } = this.ctx
+    const seq = msg.store.seq
+    const crs = this.crs(msg.store.crs)
+    const sstore = this.sstore(msg.store.sstore)
+    const loc = this.location(msg, rank)
+    const dir = this.rankDir(msg, rank)
+    const fail = (op: 'captured' | 'synced', err: unknown) =>
+      this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op, status: 'error', message: `rank ${rank} on ${node}: ${errorMessage(err)}` })
+    let files
+    try {
+      rmSync(dir, { recursive: true, force: true })
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      const t0 = performance.now()
+      const pid = this.ctx.pidOf(rank)
+      if (pid === undefined) throw new Error('the rank is no longer running')
+      const app = crs.needsApp && this.server ? { capture: (d: string) => this.server!.capture(rank, d) } : null
+      const result = await callPlugin(crs, () => crs.capture({ rank, node, pid, dir, options: msg.options, app }))
+      const algo = (this.ctx.params.get('sstore_base_checksum') || 'crc32') as 'crc32' | 'sha256'
+      const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs: Math.round(performance.now() - t0), info: result.info }, algo)
+      files = meta.files
+      this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'captured', status: 'ok', snapshot: meta })
+    } catch (err) {
+      return fail('captured', err)
+    }
+    try {
+      if (!sstore.direct) {
+        const sink: SnapshotSink = {
+          write: (path, offset, data, codec, last) => this.ctx.sendFile({ t: 'orted.file', jobid, ref: loc.ref, seq, rank, path, offset, data, codec, last }),
+        }
+        await callPlugin(sstore, () => sstore.push(loc, files, sink))
+      }
+      this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'synced', status: 'ok' })
+    } catch (err) {
+      fail('synced', err)
+    }
+  }
+
+  private location(msg: Ckpt, rank: number): SnapshotLocation {
+    const { globalDir, ref, seq } = msg.store
+    return { globalDir, ref, seq, rank, nodeDir: this.ctx.nodeDir }
+  }
+
+  private rankDir(msg: Ckpt, rank: number): string {
+    const sstore = this.sstore(msg.store.sstore)
+    return callPlugin(sstore, () => sstore.rankDir(this.location(msg, rank)))
+  }
+
+  private stagingDir(rank: number): string {
+    return join(this.ctx.nodeDir, 'restart', `job-${this.ctx.jobid}`, `rank_${rank}`)
+  }
+
+  private crs(name: string): CrsPlugin {
+    return this.ctx.registry.select('crs', name)
+  }
+
+  private sstore(name: string): SStorePlugin {
+    return this.ctx.registry.select('sstore', name)
+  }
+
+  /** The job is over on this node: stop listening, drop tokens and staged images. */
+  close(): void {
+    this.server?.close()
+    this.server = undefined
+    for (const rx of this.staging.values()) void rx.abort()
+    rmSync(join(this.ctx.nodeDir, 'restart', `job-${this.ctx.jobid}`), { recursive: true, force: true })
+  }
+}

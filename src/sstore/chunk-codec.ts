@@ -1,0 +1,63 @@
+/**
+ * Per-chunk encoding of snapshot transfers and the checks a receiver applies to what a peer
+ * sends: relative paths that stay inside the target dir, and zstd chunks inflated only up to a
+ * bound (a hostile or broken peer must not make us inflate a small chunk into gigabytes).
+ */
+import { promisify } from 'node:util'
+import { zstdDecompress as zstdDecompressCb, type ZstdOptions } from 'node:zlib'
+
+const zstdDecompress = promisify(zstdDecompressCb) as (data: Uint8Array, opts: ZstdOptions) => Promise<Buffer>
+
+/** What travels for one chunk of one file (orted.file / hnp.file carry the same fields). */
+export interface FileChunk {
+  path: string
+  offset: number
+  data: Uint8Array
+  codec: 'raw' | 'zstd'
+  last: boolean
+}
+
+/** Chunks sent by sendFiles: 4 MiB is large enough to amortise per-message costs on every hop. */
+export const TRANSFER_CHUNK_BYTES = 4 * 1024 * 1024
+/** Largest chunk a receiver accepts (raw or decompressed). */
+export const MAX_CHUNK_BYTES = 16 * 1024 * 1024
+
+/**
+ * Why `path` may not be written under a root dir, or null when it may: relative posix paths of
+ * plain names only, so joining it to the root can never leave the root.
+ */
+export function badRelPath(path: string): string | null {
+  if (typeof path !== 'string' || path === '') return 'is empty'
+  if (path.length > 4096) return 'is too long'
+  if (path.includes('\0')) return 'contains a NUL byte'
+  if (path.startsWith('/')) return 'is absolute'
+  if (path.includes('\\')) return 'contains a backslash'
+  for (const part of path.split('/')) {
+    if (part === '') return 'has an empty component'
+    if (part === '.' || part === '..') return `has a "${part}" component`
+    if (part.length > 255) return 'has a component longer than 255 bytes'
+  }
+  return null
+}
+
+/** Compress with zstd when that makes the chunk smaller; otherwise send it raw. */
+export async function encodeChunk(data: Uint8Array, level: number): Promise<{ data: Uint8Array; codec: 'raw' | 'zstd' }> {
+  if (data.length === 0) return { data, codec: 'raw' }
+  const z = await Bun.zstdCompress(data, { level })
+  return z.length < data.length ? { data: z, codec: 'zstd' } : { data, codec: 'raw' }
+}
+
+/** Decode a received chunk; throws Error with the reason when it is not acceptable. */
+export async function decodeChunk(data: Uint8Array, codec: 'raw' | 'zstd', maxBytes = MAX_CHUNK_BYTES): Promise<Uint8Array> {
+  if (codec === 'raw') {
+    if (data.length > maxBytes) throw new Error(`chunk of ${data.length} bytes exceeds ${maxBytes}`)
+    return data
+  }
+  try {
+    // maxOutputLength stops inflating at the limit (Bun.zstdDecompress has no such bound, and a
+    // few bytes of crafted frames can expand to gigabytes).
+    return await zstdDecompress(data, { maxOutputLength: maxBytes })
+  } catch (err) {
+    throw new Error(`bad zstd chunk (${(err as Error).message})`)
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Glue between file transfers and where the bytes go: a SnapshotSink over a wire channel (a
+ * daemon pushing to the HNP, the HNP staging a restart to a daemon), a SnapshotSink straight into
+ * a FileReceiver (the HNP's own node, in-process), and the receiving side of a channel, which
+ * stops reading from the peer while chunks wait for the disk. Memory stays bounded end to end.
+ */
+import type { SnapshotSink } from '../plugins/types'
+import { DEFAULT_MAX_QUEUED_BYTES, type Channel } from '../wire/channel'
+import { WireError } from '../wire/codec'
+import type { Message } from '../wire/messages'
+import type { FileChunk } from './chunk-codec'
+import type { FileReceiver } from './file-receiver'
+
+/** How many received bytes may wait for the disk before we stop reading from the peer. */
+export const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024
+
+/**
+ * Send each chunk as the message `toMessage` builds (orted.file / hnp.file with the ids the
+ * receiver routes by), then wait until the channel's queue is back under `maxQueuedBytes`.
+ */
+export function channelSink(ch: Channel, toMessage: (c: FileChunk) => Message, maxQueuedBytes = DEFAULT_MAX_QUEUED_BYTES): SnapshotSink {
+  return {
+    async write(path, offset, data, codec, last) {
+      if (!ch.send(toMessage({ path, offset, data, codec, last }))) {
+        throw new WireError(`connection to ${ch.remote} closed during the snapshot transfer`)
+      }
+      await ch.drained(maxQueuedBytes)
+    },
+  }
+}
+
+/** A sink writing straight into a receiver in this process; the last chunk resolves once on disk. */
+export function receiverSink(receiver: FileReceiver, maxPendingBytes = DEFAULT_MAX_PENDING_BYTES): SnapshotSink {
+  return {
+    async write(path, offset, data, codec, last) {
+      const done = receiver.write({ path, offset, data, codec, last })
+      if (last) return done
+      done.catch(() => {}) // a failure makes the next write (or finish) reject with the same error
+      await receiver.whenPendingBelow(maxPendingBytes)
+    },
+  }
+}
+
+/**
+ * Hand a chunk that arrived on `ch` to `receiver`. While more than `maxPendingBytes` wait for the
+ * disk, reading from `ch` is held, so the sender sees TCP backpressure and its drained() waits.
+ * Resolves/rejects like receiver.write (the caller reports a failure and aborts the transfer).
+ */
+export function receiveFromChannel(ch: Channel, receiver: FileReceiver, chunk: FileChunk, maxPendingBytes = DEFAULT_MAX_PENDING_BYTES): Promise<void> {
+  const done = receiver.write(chunk)
+  if (receiver.pendingBytes > maxPendingBytes) {
+    const release = ch.holdReading()
+    void receiver.whenPendingBelow(maxPendingBytes / 2).then(release)
+  }
+  return done
+}
