@@ -8,6 +8,7 @@ import { cp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'
+import { RANK_META } from '../sstore/types'
 
 /** The file the program creates when its state is complete; never part of an image. */
 export const DONE_FILE = 'done'
@@ -38,13 +39,14 @@ export class WorkDir {
   async restoreFrom(imageDir: string): Promise<void> {
     if (resolve(imageDir) === resolve(this.path)) return
     if (!existsSync(imageDir)) throw new Error(`the restart image ${imageDir} does not exist`)
-    await copyEntries(imageDir, this.path)
+    // The snapshot's own metadata is not the program's: it would come back in the next image.
+    await copyEntries(imageDir, this.path, [DONE_FILE, RANK_META])
   }
 
   /** After the program signalled `done`: everything but `done` goes into the snapshot dir. */
   async saveTo(dir: string): Promise<void> {
     mkdirSync(dir, { recursive: true })
-    await copyEntries(this.path, dir)
+    await copyEntries(this.path, dir, [DONE_FILE])
   }
 
   remove(): void {
@@ -56,9 +58,9 @@ export class WorkDir {
   }
 }
 
-async function copyEntries(from: string, to: string): Promise<void> {
+async function copyEntries(from: string, to: string, skip: string[]): Promise<void> {
   for (const name of readdirSync(from)) {
-    if (name === DONE_FILE) continue
+    if (skip.includes(name)) continue
     await cp(join(from, name), join(to, name), { recursive: true, force: true })
   }
 }

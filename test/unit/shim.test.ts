@@ -4,7 +4,7 @@
  * messages, exit status and signal propagation, and that nothing is left behind.
  */
 import { afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AppServer, type AppRequest } from '../../src/orted/snapc/app-server'
@@ -116,6 +116,14 @@ describe.each([
     expect(again.stdout).toStartWith(`rank 0 restarted at ${i}\nrank 0 count ${i! + 1}\n`)
     expect(again.stdout).toEndWith(`rank 0 done ${sumTo(20)}\n`)
   })
+})
+
+test('a restart copies the image, not the snapshot metadata, into OMPX_CKPT_DIR', async () => {
+  restartDir = join(dir, 'image')
+  mkdirSync(join(restartDir, 'sub'), { recursive: true })
+  for (const f of ['state', 'sub/more', 'ompx-rank.json', 'done']) writeFileSync(join(restartDir, f), f)
+  const r = await shim(['--', 'sh', '-c', 'cd "$OMPX_CKPT_DIR" && echo "$OMPX_RESTART $OMPX_RESTART_DIR" && find . -type f | sort']).done()
+  expect(r.stdout).toBe(`1 ${restartDir}\n./state\n./sub/more\n`)
 })
 
 test('RELEASE TERM: the program is terminated and the shim exits 0', async () => {

@@ -59,6 +59,8 @@ export class AppServer {
   static async listen(opts: AppServerOptions): Promise<AppServer> {
     const srv = new AppServer(opts)
     const { path } = opts
+    // sun_path holds 108 bytes on Linux (104 on macOS), NUL included.
+    if (Buffer.byteLength(path) > 103) throw new Error(`unix socket path ${path} is longer than 103 bytes; use a shorter TMPDIR`)
     if (existsSync(path)) {
       if (!lstatSync(path).isSocket()) throw new Error(`${path} exists and is not a socket`)
       unlinkSync(path) // a per-job path: a leftover of a daemon that died
