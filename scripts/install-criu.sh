@@ -1,59 +1,88 @@
 #!/usr/bin/env bash
 # Makes a working criu available and prints ONE line on stdout: the command to run it.
 #   CRIU=$(scripts/install-criu.sh) && "$CRIU" check
-# Everything else goes to stderr. Exits non-zero, with the reason, when no working criu can be had.
+# Quiet on success: stderr gets a line only when something is fetched or installed, for a
+# warning, or, on failure (exit 1), every candidate tried and why it was not used.
 #
-# Tried in order, stopping at the first criu whose `criu check` passes:
+# A criu is "working" when `criu check` says "Looks good". On Linux >= 6.16 it must also be
+# >= 4.2: older ones pass `criu check` but cannot dump any process holding a TCP/UDP socket
+# there (docs/criu.md). Tried in order, stopping at the first working one:
 #   1. $OMPX_CRIU if set, else a criu already on PATH.
-#   2. Debian's own package (`apt-get install -y criu` when missing; skipped when that would
-#      upgrade an installed package, or when OMPX_CRIU_NO_SYSTEM=1).
-#   3. The criu of Debian's next release (trixie, OMPX_CRIU_SUITE to change), fetched with
-#      `apt-get download` through a PRIVATE apt sources/lists/cache dir (never /etc/apt nor the
-#      system's package state), extracted with `dpkg-deb -x` into <repo>/.cache/criu/root together
-#      with that release's libc and every library in criu's Depends closure, and run through that
-#      release's own dynamic loader: <repo>/.cache/criu/bin/criu is a small sh wrapper doing
-#        exec <root>/.../ld-linux-x86-64.so.2 --library-path <libdirs> <root>/usr/sbin/criu "$@"
-#      A second run with the cache present checks the wrapper and prints it, without apt.
+#   2. The cached wrapper <repo>/.cache/criu/bin/criu of an earlier run of the same suite.
+#   3. Debian's own package (`apt-get install -y criu` when missing and new enough; skipped when
+#      that would upgrade an installed package, or when OMPX_CRIU_NO_SYSTEM=1).
+#   4. The criu of another Debian suite, fetched with `apt-get download` through a PRIVATE apt
+#      sources/lists/cache dir (never /etc/apt nor the system's package state), extracted with
+#      `dpkg-deb -x` into <cache>/root with that suite's libc and every library in criu's Depends
+#      closure, and run through that suite's own dynamic loader: <cache>/bin/criu is a small sh
+#      wrapper doing  exec <root>/.../ld-linux-x86-64.so.2 --library-path <libdirs> <root>/usr/sbin/criu "$@"
+#      Suite: sid (criu 4.2.x) on Linux >= 6.16, trixie (4.1.x, stable) before; if that one
+#      fails, the other. OMPX_CRIU_SUITE=<suite> forces one suite.
+#   5. A criu from steps 1-3 that passes `criu check` but is too old for inet sockets, with a
+#      warning: better than none for programs without sockets.
 # Why: Debian 12's criu 3.17 fails `criu check` on recent kernels (vDSO error); trixie's 4.1.1
-# works but needs glibc >= 2.38, hence its own loader + libs instead of installing it. See docs/criu.md.
+# works but needs glibc >= 2.38, hence its own loader + libs instead of installing it.
 #
 # Environment: OMPX_CRIU (a criu to try first), OMPX_CRIU_CACHE (default <repo>/.cache/criu),
-# OMPX_CRIU_SUITE (default trixie), OMPX_CRIU_MIRROR (default: derived from the apt sources of
-# this machine), OMPX_CRIU_NO_SYSTEM=1 (skip step 2), OMPX_CRIU_REFRESH=1 (re-fetch step 3).
+# OMPX_CRIU_SUITE (default: see step 4), OMPX_CRIU_MIRROR (default: derived from the apt sources
+# of this machine), OMPX_CRIU_NO_SYSTEM=1 (skip step 3), OMPX_CRIU_REFRESH=1 (re-fetch step 4).
 set -euo pipefail
 
 log() { echo "install-criu: $*" >&2; }
-die() { echo "install-criu: error: $*" >&2; exit 1; }
+die() {
+  echo "install-criu: error: $*" >&2
+  [ ${#notes[@]} -eq 0 ] || printf 'install-criu:   tried %s\n' "${notes[@]}" >&2
+  exit 1
+}
+notes=()                 # every candidate that was not used, and why: printed only on failure
+note() { notes+=("$*"); }
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${OMPX_CRIU_CACHE:-$repo/.cache/criu}
-suite=${OMPX_CRIU_SUITE:-trixie}
 is_root=0
 [ "$(id -u)" = 0 ] && is_root=1
 
-# criu_ok CMD: true when `CMD check` says "Looks good". Logs the first error lines otherwise.
+# ver_ge A B: version A >= B (dpkg-style strings; sort -V is good enough for criu's x.y.z).
+ver_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+kernel=$(uname -r)
+new_kernel=0
+ver_ge "${kernel%%-*}" 6.16 && new_kernel=1
+# Suites to fetch from, in order (step 4).
+if [ -n "${OMPX_CRIU_SUITE:-}" ]; then suites=("$OMPX_CRIU_SUITE")
+elif [ "$new_kernel" = 1 ]; then suites=(sid trixie)
+else suites=(trixie sid); fi
+
+# criu_ok CMD: true when `CMD check` says "Looks good"; otherwise notes why.
 criu_ok() {
   local cmd=$1 out rc=0
-  [ -x "$cmd" ] || return 1
+  [ -x "$cmd" ] || { note "$cmd: not found"; return 1; }
   out=$(timeout 60 "$cmd" check 2>&1) || rc=$?
-  if [ "$rc" = 0 ] && grep -q 'Looks good' <<<"$out"; then
-    return 0
-  fi
-  log "$cmd check failed (exit $rc):"
-  grep -m4 -iE 'error|fail|not found|need|denied' <<<"$out" | sed 's/^/    /' >&2 || true
+  if [ "$rc" = 0 ] && grep -q 'Looks good' <<<"$out"; then return 0; fi
+  note "$cmd: criu check failed (exit $rc): $(grep -m1 -iE 'error|fail|not found|need|denied' <<<"$out" | sed 's/^([^)]*) //' || true)"
+  return 1
+}
+
+criu_version() { "$1" --version 2>/dev/null | awk '/^Version:/ {print $2; exit}'; }
+
+# adequate CMD: new enough for this kernel (>= 4.2 on Linux >= 6.16).
+adequate() {
+  [ "$new_kernel" = 0 ] && return 0
+  local v; v=$(criu_version "$1")
+  ver_ge "${v:-0}" 4.2 && return 0
+  note "$1: criu ${v:-?} passes criu check but cannot dump TCP/UDP sockets on Linux $kernel (needs >= 4.2)"
+  limited=${limited:-$1}
   return 1
 }
 
 found() { # found CMD: print it as the answer and stop
-  log "using $1"
   printf '%s\n' "$1"
   exit 0
 }
 
-not_root_hint() {
-  [ "$is_root" = 1 ] || die "not root (uid $(id -u)): criu check/dump/restore and the install need root; rerun as root${1:+ ($1)}"
-}
+# consider CMD: use it if it works and is new enough.
+consider() { criu_ok "$1" && adequate "$1" && found "$1"; return 0; }
 
+limited=""               # a criu that passes check but is too old for inet sockets (step 5)
 tried=""
 # ---------------------------------------------------------------- 1. existing criu
 if [ -n "${OMPX_CRIU:-}" ]; then
@@ -61,63 +90,64 @@ if [ -n "${OMPX_CRIU:-}" ]; then
   case $c in */*) ;; *) c=$(command -v "$c" || true) ;; esac
   if [ -n "$c" ]; then
     tried="$tried $(readlink -f "$c")"
-    criu_ok "$c" && found "$c"
+    consider "$c"
   else
-    log "OMPX_CRIU=$OMPX_CRIU not found"
+    note "OMPX_CRIU=$OMPX_CRIU: not found"
   fi
 fi
 if c=$(command -v criu 2>/dev/null); then
   rc=$(readlink -f "$c")
-  case " $tried " in *" $rc "*) ;; *) tried="$tried $rc"; criu_ok "$c" && found "$c" ;; esac
+  case " $tried " in *" $rc "*) ;; *) tried="$tried $rc"; consider "$c" ;; esac
 fi
 
-# The cached wrapper of an earlier run (which exists only because steps 1-2 failed then) is checked
-# before step 2, so that a second run does not touch apt.
+# ---------------------------------------------------------------- 2. the cache of an earlier run
+# Checked before step 3 so that a second run is quick and does not touch apt. A cache of
+# another suite than the first wanted one is refetched (OMPX_CRIU_SUITE changed, or an older
+# default), unless fetching fails: then it is still used (step 4's fallback).
 wrapper=$cache/bin/criu
-had_wrapper=0
-# A cache made for another suite (OMPX_CRIU_SUITE changed) is rebuilt.
-[ "$(cat "$cache/suite" 2>/dev/null)" = "$suite" ] || OMPX_CRIU_REFRESH=1
-if [ -x "$wrapper" ] && [ "${OMPX_CRIU_REFRESH:-0}" != 1 ]; then
-  had_wrapper=1
-  criu_ok "$wrapper" && found "$wrapper"
+cached_suite=$(cat "$cache/suite" 2>/dev/null || true)
+if [ -x "$wrapper" ] && [ "${OMPX_CRIU_REFRESH:-0}" != 1 ] && [ "$cached_suite" = "${suites[0]}" ]; then
+  consider "$wrapper"
 fi
 
-# ---------------------------------------------------------------- 2. Debian's own package
+# ---------------------------------------------------------------- 3. Debian's own package
+debian_candidate() { apt-cache policy criu 2>/dev/null | awk '/Candidate:/ {print $2; exit}'; }
 if [ "${OMPX_CRIU_NO_SYSTEM:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; then
   if dpkg-query -W -f='${Status}' criu 2>/dev/null | grep -q 'install ok installed'; then
     for c in /usr/sbin/criu /usr/bin/criu; do
       [ -x "$c" ] || continue
       case " $tried " in *" $(readlink -f "$c") "*) continue ;; esac
-      criu_ok "$c" && found "$c"
+      consider "$c"
     done
-    log "Debian's criu $(dpkg-query -W -f='${Version}' criu) is installed but does not pass criu check"
   elif [ "$is_root" = 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    if ! apt-cache policy criu 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-      log "apt-get update (no criu candidate known)"
-      apt-get update -qq >&2 || log "apt-get update failed"
+    cand=$(debian_candidate)
+    if ! [[ $cand =~ ^[0-9] ]]; then
+      apt-get update -qq >&2 || note "apt-get update failed"
+      cand=$(debian_candidate)
     fi
     # Never upgrade an installed package: a simulated install listing "Inst pkg [oldversion]"
     # would replace something already there.
     sim=$(apt-get install -s -y --no-install-recommends criu 2>&1) || sim="FAILED $sim"
-    if grep -q '^FAILED' <<<"$sim"; then
-      log "Debian's criu cannot be installed: $(tail -n1 <<<"$sim")"
+    if ! [[ $cand =~ ^[0-9] ]] || grep -q '^FAILED' <<<"$sim"; then
+      note "Debian's criu: cannot be installed: $(tail -n1 <<<"$sim")"
+    elif [ "$new_kernel" = 1 ] && ! ver_ge "${cand#*:}" 4.2; then
+      note "Debian's criu $cand: too old for Linux $kernel (needs >= 4.2), not installed"
     elif grep -qE '^Inst [^ ]+ \[' <<<"$sim"; then
-      log "skipping Debian's criu: installing it would upgrade: $(grep -E '^Inst [^ ]+ \[' <<<"$sim" | awk '{print $2}' | tr '\n' ' ')"
+      note "Debian's criu: installing it would upgrade $(grep -E '^Inst [^ ]+ \[' <<<"$sim" | awk '{print $2}' | tr '\n' ' ')"
     else
       mkdir -p "$cache"
-      log "apt-get install criu (Debian's package; output in $cache/apt-install.log)"
+      log "apt-get install criu ($cand, Debian's package; output in $cache/apt-install.log)"
       if apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends criu >"$cache/apt-install.log" 2>&1; then
         for c in /usr/sbin/criu /usr/bin/criu; do
-          [ -x "$c" ] && { criu_ok "$c" && found "$c"; break; }
+          [ -x "$c" ] && { consider "$c"; break; }
         done
-        log "Debian's criu $(dpkg-query -W -f='${Version}' criu 2>/dev/null) does not pass criu check; trying $suite's"
       else
-        log "apt-get install criu failed:"; tail -n5 "$cache/apt-install.log" | sed 's/^/    /' >&2
+        note "Debian's criu: apt-get install failed: $(tail -n1 "$cache/apt-install.log")"
       fi
     fi
   else
-    log "not root: cannot apt-get install criu"
+    note "Debian's criu: not root, cannot apt-get install it"
   fi
 fi
 

@@ -318,3 +318,49 @@ export function markdownTable(headers: string[], rows: string[][]): string {
 
 export const fmtMs = (ms: number) => (ms < 100 ? ms.toFixed(1) : ms.toFixed(0)) + ' ms'
 export const fmtMb = (kb: number) => (kb / 1024).toFixed(1) + ' MB'
+
+// ---------------------------------------------------------------------------------------------
+// For benchmarks that talk to a job while it runs (scripts/bench/checkpoint.ts).
+
+/**
+ * A run tag for a process tree started outside measure() (a job the benchmark talks to while it
+ * runs): put `env` into its environment. An interrupted benchmark sweeps it like measure()'s
+ * runs; `done()` gives the tree `graceMs` to go away by itself, then kills the rest and returns
+ * it as "pid comm state".
+ */
+export function tagRun(): { env: Record<string, string>; done(graceMs?: number): Promise<string[]> } {
+  const tag = `OMPX_BENCH_TAG=${process.pid}.${++seq}.${Math.random().toString(36).slice(2)}`
+  const [k, v] = tag.split('=') as [string, string]
+  live.add(tag)
+  return {
+    env: { [k]: v },
+    async done(graceMs = LINGER_MS) {
+      const left = await settle(tag, graceMs)
+      live.delete(tag)
+      return left
+    },
+  }
+}
+
+/** VmHWM (peak so far) and current RssAnon of a running process, in kB; null once it is gone. */
+export function memOf(pid: number): { hwmKb: number; anonKb: number | null } | null {
+  const peak: Peak = { kb: null, anonKb: null }
+  const status = readText(`/proc/${pid}/status`)
+  if (!status || !samplePeak(status, peak)) return null
+  return { hwmKb: peak.kb!, anonKb: peak.anonKb }
+}
+
+export function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length
+}
+
+/** Sample standard deviation (n - 1); 0 for fewer than two values. */
+export function stdev(xs: number[]): number {
+  if (xs.length < 2) return 0
+  const m = mean(xs)
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1))
+}
+
+/** Throughput in MB/s, MB = 10^6 bytes (what dd prints). */
+export const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
+export const fmtRate = (mbPerS: number) => `${mbPerS.toFixed(0)} MB/s`

@@ -75,6 +75,8 @@ export class LocalDaemon implements Daemon {
   private alive = new Set<number>()
   private stdinClosed = new Set<number>()
   private snapc?: LocalSnapc
+  /** Stdin that arrived while the app socket was still being set up (before the spawn). */
+  private earlyStdin = new Map<number, (Uint8Array | null)[]>()
 
   constructor(
     readonly node: string,
@@ -112,6 +114,8 @@ export class LocalDaemon implements Daemon {
       this.procs.set(rank, { sub, spec })
       this.alive.add(rank)
       this.events.launched?.(rank, sub.pid)
+      for (const data of this.earlyStdin.get(rank) ?? []) this.stdin(rank, data)
+      this.earlyStdin.delete(rank)
       const pumps = [this.pump(rank, 'stdout', sub.stdout), this.pump(rank, 'stderr', sub.stderr)]
       // Report the exit only after both pipes hit EOF, so no output is lost when ranks exit fast.
       Promise.all([sub.exited, ...pumps]).then(() => {
@@ -169,6 +173,12 @@ export class LocalDaemon implements Daemon {
   }
 
   stdin(rank: number, data: Uint8Array | null): void {
+    if (!this.procs.has(rank)) {
+      const q = this.earlyStdin.get(rank) ?? []
+      q.push(data)
+      this.earlyStdin.set(rank, q)
+      return
+    }
     const p = this.procs.get(rank)
     if (!p || !this.alive.has(rank) || typeof p.sub.stdin !== 'object' || !p.sub.stdin) return
     const sink = p.sub.stdin
