@@ -58,7 +58,8 @@ criu_ok() {
   [ -x "$cmd" ] || { note "$cmd: not found"; return 1; }
   out=$(timeout 60 "$cmd" check 2>&1) || rc=$?
   if [ "$rc" = 0 ] && grep -q 'Looks good' <<<"$out"; then return 0; fi
-  note "$cmd: criu check failed (exit $rc): $(grep -m1 -iE 'error|fail|not found|need|denied' <<<"$out" | sed 's/^([^)]*) //' || true)"
+  # The first error that is not a helper's exit status ("exited, status=1") says why.
+  note "$cmd: criu check failed (exit $rc): $(grep -iE 'error|fail|not found|need|denied' <<<"$out" | grep -vE 'exited, status=|RLIMIT_NOFILE' | head -n1 | sed 's/^([^)]*) //' || true)"
   return 1
 }
 
@@ -106,9 +107,18 @@ fi
 # default), unless fetching fails: then it is still used (step 4's fallback).
 wrapper=$cache/bin/criu
 cached_suite=$(cat "$cache/suite" 2>/dev/null || true)
-if [ -x "$wrapper" ] && [ "${OMPX_CRIU_REFRESH:-0}" != 1 ] && [ "$cached_suite" = "${suites[0]}" ]; then
-  consider "$wrapper"
-fi
+use_cache() {
+  [ -x "$wrapper" ] && [ "${OMPX_CRIU_REFRESH:-0}" != 1 ] && [ "$cached_suite" = "${suites[0]}" ] || return 0
+  if [ -n "${OMPX_CRIU_SUITE:-}" ]; then
+    # A suite the user chose is used even if too old for sockets here, with a warning.
+    criu_ok "$wrapper" && { adequate "$wrapper" || warn_limited "$wrapper"; found "$wrapper"; }
+  else
+    consider "$wrapper"
+  fi
+  return 0
+}
+warn_limited() { log "warning: using $1 (criu $(criu_version "$1")): it cannot dump processes holding TCP/UDP sockets on Linux $kernel"; }
+use_cache
 
 # ---------------------------------------------------------------- 3. Debian's own package
 debian_candidate() { apt-cache policy criu 2>/dev/null | awk '/Candidate:/ {print $2; exit}'; }
@@ -151,17 +161,23 @@ if [ "${OMPX_CRIU_NO_SYSTEM:-0}" != 1 ] && command -v apt-get >/dev/null 2>&1; t
   fi
 fi
 
-# ---------------------------------------------------------------- 3. next release's criu, private
-not_root_hint "no working criu found so far"
+# ---------------------------------------------------------------- 4. another suite's criu, private
+last_resort() { # step 5, or the failure report
+  if [ -n "$limited" ]; then
+    warn_limited "$limited"
+    found "$limited"
+  fi
+  die "$1"
+}
+[ "$is_root" = 1 ] || last_resort "not root (uid $(id -u)): criu check/dump/restore and the install need root; rerun as root"
 command -v dpkg-deb >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
-  || die "no working criu, and no apt-get/dpkg-deb to fetch $suite's (not a Debian-like system?)"
+  || last_resort "no working criu, and no apt-get/dpkg-deb to fetch one (not a Debian-like system?)"
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9 # another run may be filling the cache: wait for it, then use what it made
-if [ "$had_wrapper" = 0 ] && [ -x "$wrapper" ] && [ "${OMPX_CRIU_REFRESH:-0}" != 1 ] && criu_ok "$wrapper"; then
-  found "$wrapper"
-fi
+cached_suite=$(cat "$cache/suite" 2>/dev/null || true)
+use_cache
 
 # The mirror: the URI of the apt source that serves this system's own release suite
 # (one-line .list files and deb822 .sources files), with its Signed-By keyring.
@@ -198,75 +214,101 @@ find_mirror() {
   done
 }
 mirror_line=""
-if [ -n "$codename" ]; then
-  mirror_line=$(find_mirror | head -n1)
-fi
+[ -n "$codename" ] && mirror_line=$(find_mirror | head -n1)
 mirror=${OMPX_CRIU_MIRROR:-${mirror_line%%$'\t'*}}
 keyring=""
 [ -n "$mirror_line" ] && keyring=${mirror_line#*$'\t'}
 [ -n "$keyring" ] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-[ -n "$mirror" ] || die "no working criu, and no apt source for '$codename' in /etc/apt/sources.list* to derive a Debian mirror from (set OMPX_CRIU_MIRROR)"
+[ -n "$mirror" ] || last_resort "no working criu, and no apt source for '$codename' in /etc/apt/sources.list* to derive a Debian mirror from (set OMPX_CRIU_MIRROR)"
 mirror=${mirror%/}
-log "fetching $suite's criu from $mirror (keyring $keyring) into $cache"
 
 # A private apt: its own sources list, lists dir and cache; /etc/apt/apt.conf.d (proxy etc.) and
 # the trusted keyrings still apply. Nothing here writes to /etc/apt, /var/lib/apt or /var/cache/apt.
+# An empty dpkg status: what is installed on this system (Debian 12's criu 3.17, say) must not
+# be mistaken for the suite's package.
 papt=$cache/apt
-mkdir -p "$papt/lists/partial" "$papt/cache/archives/partial" "$papt/debs" "$papt/preferences.d"
-signed=""
-[ -f "$keyring" ] && signed="[signed-by=$keyring] "
-printf 'deb %s%s %s main\n' "$signed" "$mirror" "$suite" >"$papt/sources.list"
 aopts=(-o "Dir::Etc::sourcelist=$papt/sources.list" -o "Dir::Etc::sourceparts=-"
        -o "Dir::State::Lists=$papt/lists" -o "Dir::Cache=$papt/cache"
        -o "Dir::Etc::preferences=$papt/preferences" -o "Dir::Etc::preferencesparts=$papt/preferences.d"
+       -o "Dir::State::status=$papt/status"
        -o "Acquire::Languages=none" -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root")
-apt-get "${aopts[@]}" -qq update >&2 || die "apt-get update of the private $suite list failed (mirror $mirror)"
-ver=$(apt-cache "${aopts[@]}" show criu 2>/dev/null | awk '/^Version:/ {print $2; exit}')
-[ -n "$ver" ] || die "$suite has no criu package at $mirror"
-# criu and the closure of its Depends/Pre-Depends (libc6 of $suite included: its loader + libc).
-mapfile -t pkgs < <(apt-cache "${aopts[@]}" depends --recurse --no-recommends --no-suggests \
-  --no-conflicts --no-breaks --no-replaces --no-enhances criu 2>/dev/null | grep -v '^[ <]' | sort -u)
-printf '%s\n' "${pkgs[@]}" | grep -qx libc6 || pkgs+=(libc6)
-log "criu $ver + ${#pkgs[@]} packages: ${pkgs[*]}"
-rm -f "$papt/debs"/*.deb
-(cd "$papt/debs" && apt-get "${aopts[@]}" -qq download "${pkgs[@]}" >&2) \
-  || die "apt-get download from $suite failed"
 
-# Extract into a fresh root, then swap it in.
-new=$cache/root.new
-rm -rf "$new"
-mkdir -p "$new"
-for d in "$papt/debs"/*.deb; do dpkg-deb -x "$d" "$new"; done
-[ -x "$new/usr/sbin/criu" ] || die "extracted packages hold no usr/sbin/criu"
-
-root=$cache/root
-# The loader: a real file (not the usr/lib64 symlink) named ld-linux*.so.* next to libc.so.6.
-ldso=$(find "$new" -name 'ld-linux*.so*' -type f 2>/dev/null | head -n1)
-[ -n "$ldso" ] || die "no ld-linux*.so* in $suite's libc6"
-ldso=${ldso#"$new"}
-# Library dirs: every dir holding a lib*.so* (the multiarch dir, possibly lib/ of non-merged-usr).
-libdirs=$(find "$new" \( -name 'lib*.so' -o -name 'lib*.so.*' \) \( -type f -o -type l \) -printf '%h\n' 2>/dev/null \
-  | sort -u | grep -vE '/(gconv|compel|engines-[0-9]+|ossl-modules|pkcs11)(/|$)' | sed "s|^$new||")
-libpath=$(for d in $libdirs; do printf '%s:' "$root$d"; done)
-libpath=${libpath%:}
-
-rm -rf "$root"
-mv "$new" "$root"
-mkdir -p "$cache/bin"
-cat >"$wrapper.tmp" <<EOF
+# fetch SUITE: download SUITE's criu and its Depends closure, extract it next to the current
+# cache, check it, and only then swap it in and (re)write the wrapper. Notes why on failure,
+# leaving an existing cache as it was.
+fetch() {
+  local suite=$1 ver new=$cache/root.new root=$cache/root ldso libdirs libpath d out rc
+  local -a pkgs
+  mkdir -p "$papt/lists/partial" "$papt/cache/archives/partial" "$papt/debs" "$papt/preferences.d"
+  : >"$papt/status"
+  local signed=""
+  [ -f "$keyring" ] && signed="[signed-by=$keyring] "
+  printf 'deb %s%s %s main\n' "$signed" "$mirror" "$suite" >"$papt/sources.list"
+  # apt-get update may exit 0 on a mirror it could not reach: the list file is what counts.
+  out=$(apt-get "${aopts[@]}" -qq update 2>&1) || true
+  if ! compgen -G "$papt/lists/*_Packages*" >/dev/null; then
+    note "$suite: could not fetch its package list from $mirror: $(grep -m1 -E '^(E|W|Err):' <<<"$out" || tail -n1 <<<"$out")"; return 1
+  fi
+  ver=$(apt-cache "${aopts[@]}" show criu 2>/dev/null | awk '/^Version:/ {print $2; exit}')
+  [ -n "$ver" ] || { note "$suite: no criu package at $mirror"; return 1; }
+  # criu and the closure of its Depends/Pre-Depends (the suite's libc6 included: loader + libc).
+  mapfile -t pkgs < <(apt-cache "${aopts[@]}" depends --recurse --no-recommends --no-suggests \
+    --no-conflicts --no-breaks --no-replaces --no-enhances criu 2>/dev/null | grep -v '^[ <]' | sort -u)
+  printf '%s\n' "${pkgs[@]}" | grep -qx libc6 || pkgs+=(libc6)
+  log "fetching $suite's criu $ver and ${#pkgs[@]} packages from $mirror into $cache"
+  rm -f "$papt/debs"/*.deb
+  if ! out=$(cd "$papt/debs" && apt-get "${aopts[@]}" -qq download "${pkgs[@]}" 2>&1); then
+    note "$suite: apt-get download failed: $(tail -n1 <<<"$out")"; return 1
+  fi
+  rm -rf "$new"
+  mkdir -p "$new"
+  for d in "$papt/debs"/*.deb; do dpkg-deb -x "$d" "$new"; done
+  [ -x "$new/usr/sbin/criu" ] || { note "$suite: the packages hold no usr/sbin/criu"; return 1; }
+  # The loader: a real file (not the usr/lib64 symlink) named ld-linux*.so.* next to libc.so.6.
+  ldso=$(find "$new" -name 'ld-linux*.so*' -type f 2>/dev/null | head -n1)
+  [ -n "$ldso" ] || { note "$suite: no ld-linux*.so* in its libc6"; return 1; }
+  ldso=${ldso#"$new"}
+  # Library dirs: every dir holding a lib*.so* (the multiarch dir, possibly lib/ of non-merged-usr).
+  libdirs=$(find "$new" \( -name 'lib*.so' -o -name 'lib*.so.*' \) \( -type f -o -type l \) -printf '%h\n' 2>/dev/null \
+    | sort -u | grep -vE '/(gconv|compel|engines-[0-9]+|ossl-modules|pkcs11)(/|$)' | sed "s|^$new||")
+  # Check it where it was extracted, before it replaces anything: libraries resolved, criu check.
+  libpath=$(for d in $libdirs; do printf '%s:' "$new$d"; done)
+  if out=$("$new$ldso" --library-path "${libpath%:}" --list "$new/usr/sbin/criu" 2>&1 | grep 'not found'); then
+    note "$suite: libraries not resolved for criu $ver: $out"; return 1
+  fi
+  rc=0
+  out=$(timeout 60 "$new$ldso" --library-path "${libpath%:}" "$new/usr/sbin/criu" check 2>&1) || rc=$?
+  if [ "$rc" != 0 ] || ! grep -q 'Looks good' <<<"$out"; then
+    note "$suite: criu $ver fails criu check (exit $rc): $(grep -m1 -iE 'error|fail' <<<"$out" | sed 's/^([^)]*) //' || true)"
+    return 1
+  fi
+  libpath=$(for d in $libdirs; do printf '%s:' "$root$d"; done)
+  rm -rf "$root"
+  mv "$new" "$root"
+  mkdir -p "$cache/bin"
+  cat >"$wrapper.tmp" <<WRAPPER
 #!/bin/sh
 # criu $ver from Debian $suite, run by that release's own loader and libraries
 # (written by scripts/install-criu.sh; see docs/criu.md).
-exec "$root$ldso" --library-path "$libpath" "$root/usr/sbin/criu" "\$@"
-EOF
-chmod 755 "$wrapper.tmp"
-mv "$wrapper.tmp" "$wrapper"
-echo "$suite" >"$cache/suite"
+exec "$root$ldso" --library-path "${libpath%:}" "$root/usr/sbin/criu" "\$@"
+WRAPPER
+  chmod 755 "$wrapper.tmp"
+  mv "$wrapper.tmp" "$wrapper"
+  echo "$suite" >"$cache/suite"
+  # Keep the .debs (provenance); drop the private package lists and caches (~40 MB).
+  rm -rf "$papt/lists" "$papt/cache"
+  return 0
+}
 
-# Anything the loader cannot resolve is a missing package in the Depends closure.
-missing=$("$root$ldso" --library-path "$libpath" --list "$root/usr/sbin/criu" 2>&1 | grep 'not found' || true)
-[ -z "$missing" ] || die "libraries not resolved for $suite's criu:"$'\n'"$missing"
-criu_ok "$wrapper" || die "$suite's criu $ver (in $wrapper) does not pass criu check either; no working criu"
-# Keep the .debs (provenance); drop the private package lists and caches (~40 MB).
-rm -rf "$papt/lists" "$papt/cache"
-found "$wrapper"
+for suite in "${suites[@]}"; do
+  if fetch "$suite" && criu_ok "$wrapper"; then
+    [ "$suite" = "${suites[0]}" ] || log "note: using $suite's criu ($(criu_version "$wrapper")): ${suites[0]}'s did not work"
+    adequate "$wrapper" && found "$wrapper"
+    # The suite the user asked for: used with a warning.
+    [ -n "${OMPX_CRIU_SUITE:-}" ] && { warn_limited "$wrapper"; found "$wrapper"; }
+  fi
+done
+rm -rf "$cache/root.new" "$papt/lists" "$papt/cache"
+# A cache from an earlier run of another suite is better than nothing.
+[ -x "$wrapper" ] && criu_ok "$wrapper" && { adequate "$wrapper" && found "$wrapper"; }
+last_resort "no working criu could be found or fetched"

@@ -1,0 +1,143 @@
+/**
+ * `criu restore` of a dumped tree, returning the same handle as launchUnderCriu.
+ *
+ * - criu runs WITHOUT -d: it stays the parent of the restored root and reaps it, so the tree can
+ *   never become a zombie nobody waits for (pid 1 of this machine is not a reaper one can count
+ *   on), and its exit marks the end of the tree. It returns 0 whatever the program did, so the
+ *   exit status comes from the root's status channel (launch.ts), re-attached like stdio.
+ * - The restored root keeps the parent-death signal unshare gave it (SIGKILL): when this criu
+ *   process dies, the tree dies too, as it did with unshare.
+ * - Each socket/pipe the root had on fds 0-3 gets a fresh socketpair from Bun at criu's fd 3+k
+ *   and `--inherit-fd fd[3+k]:<id>`; output then continues on the new socket from the next line.
+ * - Ready = criu wrote --pidfile, which it does after every task is restored and just before it
+ *   resumes them. A failure after that point (rare: ptrace errors) kills the tree; `exited` then
+ *   carries the log line in `error`.
+ */
+import { closeSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { CriuBinary } from './binary'
+import { type DumpInfo, resolveCriu } from './dump'
+import { STATUS_FD } from './launch'
+import { criuFailure } from './log'
+import { type CriuOptions, logLevelOf, sharedArgs } from './options'
+import { makeTree, type CriuTree } from './tree'
+import { stdinSink } from './stdin-sink'
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd)
+  } catch {}
+}
+
+function rmdirQuietly(dir: string): void {
+  try {
+    rmdirSync(dir)
+  } catch {}
+}
+
+export const RESTORE_LOG = 'restore.log'
+export const RESTORE_PIDFILE = 'restore.pid'
+
+export interface RestoreRequest extends Pick<CriuOptions, 'logLevel'> {
+  criu?: CriuBinary | string
+  /** The images. */
+  dir: string
+  /** What dumpTree returned for them. */
+  info: DumpInfo
+  /** Give the program a writable stdin (when it had a socket/pipe stdin at dump time). */
+  stdin?: boolean
+  /** Where restore.log and restore.pid go (criu -W); default `dir`. */
+  workDir?: string
+  /** More criu arguments for this restore only (the dump's extraArgs are repeated anyway). */
+  extraArgs?: string[]
+  /** Give up (and kill what was restored) after this long. Default 60 s. */
+  timeoutMs?: number
+}
+
+const EMPTY = () => new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+
+/** Restore the tree in `req.dir`. Throws a CriuError naming the restore log line on failure. */
+export async function restoreTree(req: RestoreRequest): Promise<CriuTree> {
+  const criu = resolveCriu(req.criu)
+  const { info } = req
+  const work = req.workDir ?? req.dir
+  if (!existsSync(join(req.dir, 'inventory.img'))) {
+    throw criuFailure(`criu restore from ${req.dir}`, null, null, `Error: no criu images in ${req.dir} (inventory.img is missing)`)
+  }
+  // One new channel per distinct socket/pipe of the root; fds sharing one (2>&1) share it.
+  const ids = [...new Set(info.fds.filter((f) => f.kind === 'socket' || f.kind === 'pipe').map((f) => f.id))]
+  const slotOf = new Map(ids.map((id, k) => [id, 3 + k]))
+  // The root's private cwd (launch.ts) must exist for criu to restore it.
+  if (info.rootDir) mkdirSync(info.rootDir, { recursive: true, mode: 0o700 })
+  const pidfile = join(work, RESTORE_PIDFILE)
+  rmSync(pidfile, { force: true })
+  const args = ['restore', '-D', req.dir, '-W', work, '-o', RESTORE_LOG, `-v${logLevelOf(req)}`, '--pidfile', RESTORE_PIDFILE]
+  for (const [id, slot] of slotOf) args.push('--inherit-fd', `fd[${slot}]:${id}`)
+  args.push(...sharedArgs(info.options, info.options.networkLock), ...(req.extraArgs ?? []))
+  const sub = Bun.spawn([criu.path, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe', ...ids.map(() => 'pipe' as const)],
+    detached: true,
+  })
+  const criuOut = Promise.all([new Response(sub.stdout).text(), new Response(sub.stderr).text()]).then((t) => t.join(''))
+  const logPath = join(work, RESTORE_LOG)
+  const what = `criu restore from ${req.dir}`
+
+  // Our ends of the new channels, by the root's fd number.
+  const slotFds = ids.map((_, k) => sub.stdio[3 + k] as unknown as number)
+  const fdFor = (n: number): number | null => {
+    const f = info.fds.find((x) => x.fd === n)
+    const slot = f && slotOf.get(f.id)
+    return slot ? slotFds[slot - 3]! : null
+  }
+
+  let root = 0
+  let criuDone = false
+  void sub.exited.then(() => (criuDone = true))
+  const deadline = performance.now() + (req.timeoutMs ?? 60_000)
+  for (let wait = 1; !root; wait = Math.min(wait * 2, 10)) {
+    const text = existsSync(pidfile) ? readFileSync(pidfile, 'utf8').trim() : ''
+    if (/^\d+$/.test(text)) root = Number(text)
+    else if (criuDone || performance.now() > deadline) {
+      if (!criuDone) {
+        process.kill(-sub.pid, 'SIGKILL')
+        await sub.exited
+      }
+      for (const fd of slotFds) closeQuietly(fd)
+      if (info.rootDir) rmdirQuietly(info.rootDir)
+      throw criuFailure(what, logPath, sub.signalCode ? null : sub.exitCode, await criuOut)
+    } else await Bun.sleep(wait)
+  }
+
+  // Streams are made only now: whatever the root wrote meanwhile waits in the socket buffers.
+  const taken = new Set<number>()
+  const readable = (n: number) => {
+    const fd = fdFor(n)
+    if (fd === null || taken.has(fd)) return EMPTY()
+    taken.add(fd)
+    return Bun.file(fd).stream() as ReadableStream<Uint8Array>
+  }
+  const stdinFd = fdFor(0)
+  const statusFd = info.init ? fdFor(STATUS_FD) : null
+  const status = statusFd === null ? Promise.resolve('') : new Response(Bun.file(statusFd).stream()).text()
+  const tree = makeTree({
+    rootPid: () => root,
+    privateDir: () => info.rootDir,
+    wrapper: {
+      pid: sub.pid,
+      exited: sub.exited,
+      get signalCode() {
+        return (sub.signalCode as NodeJS.Signals | null) ?? null
+      },
+    },
+    stdout: readable(1),
+    stderr: readable(2),
+    stdin: stdinFd !== null ? stdinSink(stdinFd, !!req.stdin) : null,
+    status,
+  })
+  // A criu that fails after the pidfile (it then kills the tree) must not look like a plain
+  // crash. A criu killed by a signal was killed by someone on purpose: no criu error then.
+  const exited = Promise.all([tree.exited, sub.exited, criuOut]).then(([exit, code, out]) =>
+    code === 0 || sub.signalCode ? exit : { ...exit, error: criuFailure(what, logPath, code, out).message },
+  )
+  return Object.assign(tree, { exited })
+}
