@@ -3,12 +3,12 @@
  * capture. Sealing checksums and fsyncs every file, fsyncs the directories, and writes ompx-rank.json
  * last, so a rank dir with a ompx-rank.json is complete on disk. The HNP still trusts only global.json.
  */
-import { lstat, readFile, readdir, rm } from 'node:fs/promises'
+import { chmod, lstat, readFile, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'
 import type { SnapshotFileInfo } from '../plugins/types'
 import { checksumFile, type ChecksumAlgo } from './checksum'
-import { fsyncDir, mkdirPrivate, toJson, writeFileAtomic } from './durable'
+import { fsyncDir, mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, toJson, writeFileAtomic } from './durable'
 import { RANK_META, type RankMeta } from './types'
 
 /** What the daemon knows about a capture before the files are looked at. */
@@ -67,7 +67,10 @@ export async function sealRankDir(dir: string, base: RankBase, algo: ChecksumAlg
   }
   const files: SnapshotFileInfo[] = []
   let bytes = 0
+  // Apps write with their umask; a snapshot holds their state and is the user's alone.
+  await Promise.all(listing.dirs.map((d) => chmod(d, PRIVATE_DIR_MODE)))
   for (const path of listing.files) {
+    await chmod(join(dir, path), PRIVATE_FILE_MODE)
     const { size, sum } = await checksumFile(join(dir, path), { algo, fsync: true })
     files.push({ path, size, sum })
     bytes += size

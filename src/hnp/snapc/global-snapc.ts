@@ -4,7 +4,8 @@
  * the global store, commit of global.json (written last, atomically), stage 3 release — and
  * abandons it cleanly when anything fails: the seq is never listed, older snapshots untouched.
  */
-import { rmSync } from 'node:fs'
+import { readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { ActionableError, errorMessage } from '../../errors'
 import type { Registry } from '../../plugins/registry'
 import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
@@ -242,8 +243,9 @@ export class GlobalSnapc {
     if (!r.released) this.send('abort', why)
     for (const rx of this.receivers.values()) void rx.abort(why)
     this.receivers.clear()
-    // Not listed in global.json, so invisible already; remove the debris now.
-    if (this.snapshot) rmSync(this.snapshot.seqDir(r.seq), { recursive: true, force: true })
+    // Not listed in global.json, so invisible already; remove the debris now but keep the empty
+    // seq dir: it reserves the number, so late reports of this attempt never match a new one.
+    if (this.snapshot) emptyDir(this.snapshot.seqDir(r.seq))
     this.finish()
     r.state('Error')
     r.reject(new ActionableError(`checkpoint of job ${this.port.jobid} failed: ${why}; no snapshot was taken${this.latestNote()}`))
@@ -264,4 +266,14 @@ export class GlobalSnapc {
   async settled(): Promise<void> {
     await this.round?.done.catch(() => {})
   }
+}
+
+function emptyDir(dir: string): void {
+  let names: string[] = []
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return
+  }
+  for (const n of names) rmSync(join(dir, n), { recursive: true, force: true })
 }

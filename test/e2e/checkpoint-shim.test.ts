@@ -1,0 +1,180 @@
+/**
+ * Programs that cannot link the SDK, checkpointed through `ompx shim` (docs/shim.md): a plain
+ * shell script (ckpt-loop.sh) and a C program (ckpt-counter.c). A checkpoint mid-run lets them go
+ * on to the right sum; --term ends them and a restart (also on other nodes) continues from
+ * their saved count; --stop stops the program too; a program that never answers fails the
+ * checkpoint with the shim's message and goes on.
+ */
+import { $ } from 'bun'
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { currentMark, findMarked, guardLeftovers, isAlive, lines, OMPX, ompx, spawnOmpx, waitUntil, cmdlineOf, type RunOpts } from '../helpers'
+import { CKPT_COUNTER_C, CKPT_LOOP, dirArgs, expectUserError, kill, procState, readGlobal, snapshotRef } from './checkpoint-common'
+
+guardLeftovers()
+setDefaultTimeout(90_000)
+const tmp = mkdtempSync(join(tmpdir(), 'ompx-ckpt-shim-'))
+const COUNTER = join(tmp, 'ckpt-counter')
+beforeAll(async () => {
+  await $`cc -O2 -o ${COUNTER} ${CKPT_COUNTER_C}`
+})
+afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+
+const N = 40
+const SUM = (N * (N + 1)) / 2
+const opts = (o: RunOpts = {}): RunOpts => ({ timeoutMs: 60_000, ...o, env: { TMPDIR: tmp, ...o.env } })
+const run = (args: string[], o: RunOpts = {}) => ompx(args, opts(o))
+
+let n = 0
+const snapDir = () => join(tmp, `snap-${++n}`)
+
+const PROGRAMS: [string, () => string[]][] = [
+  ['shell script', () => ['sh', CKPT_LOOP, String(N)]],
+  ['C program', () => [COUNTER, String(N)]],
+]
+
+function startJob(dir: string, prog: string[], shimArgs: string[] = [], o: RunOpts = {}) {
+  return spawnOmpx(['run', '--launcher', 'local', '-H', 'n1:1,n2:1', '-np', '2', '--mca', 'crs', 'self', ...dirArgs(dir), '--', OMPX, 'shim', ...shimArgs, '--', ...prog], opts(o))
+}
+
+/** rank -> the sum printed in `rank R done SUM`. */
+function doneSums(stdout: string): Record<number, number> {
+  const out: Record<number, number> = {}
+  for (const l of lines(stdout)) {
+    const m = /^rank (\d+) done (\d+)$/.exec(l)
+    if (m) out[Number(m[1])] = Number(m[2])
+  }
+  return out
+}
+
+/** rank -> the count a restarted program says it continues from. */
+function restartedAt(stdout: string): Record<number, number> {
+  const out: Record<number, number> = {}
+  for (const l of lines(stdout)) {
+    const m = /^rank (\d+) restarted at (\d+)$/.exec(l)
+    if (m) out[Number(m[1])] = Number(m[2])
+  }
+  return out
+}
+
+const bothCounted = async (p: ReturnType<typeof startJob>, i: number) => {
+  await p.waitFor(new RegExp(`^rank 0 count ${i}$`), 20_000)
+  await p.waitFor(new RegExp(`^rank 1 count ${i}$`), 20_000)
+}
+
+for (const [what, prog] of PROGRAMS) {
+  describe(`a ${what} through ompx shim`, () => {
+    test('checkpoints mid-run: the program goes on to the right sum; the snapshot holds its state file (not "done")', async () => {
+      const dir = snapDir()
+      const p = startJob(dir, prog())
+      try {
+        await bothCounted(p, 5)
+        const a = await run(['checkpoint', String(p.pid)])
+        expect(a.stderr).toBe('')
+        expect(a.code).toBe(0)
+        const { ref, seq } = snapshotRef(a.stdout)
+        expect(seq).toBe(0)
+        await bothCounted(p, 10)
+        const b = await run(['checkpoint', String(p.pid)])
+        expect(b.code).toBe(0)
+        expect(snapshotRef(b.stdout).seq).toBe(1)
+        const r = await p.done()
+        expect(r.code).toBe(0)
+        expect(doneSums(r.stdout)).toEqual({ 0: SUM, 1: SUM })
+        const g = readGlobal(dir, ref)
+        expect(g.seqs.map((s) => s.seq)).toEqual([0, 1])
+        for (const s of g.seqs) {
+          for (const m of s.ranks) {
+            expect(m.files.map((f) => f.path)).toEqual(['state'])
+            // "I SUM" of the moment it was taken: a count between 1 and N.
+            const [i, sum] = readFileSync(join(dir, ref, String(s.seq), `rank_${m.rank}`, 'state'), 'utf8').trim().split(' ').map(Number)
+            expect(i).toBeGreaterThanOrEqual(5)
+            expect(i).toBeLessThan(N)
+            expect(sum).toBe((i! * (i! + 1)) / 2)
+          }
+        }
+      } finally {
+        p.signal('SIGKILL')
+      }
+    })
+
+    test('--term, then restart on other nodes: it continues from its saved count and ends with the right sum', async () => {
+      const dir = snapDir()
+      const p = startJob(dir, prog())
+      let ref = ''
+      try {
+        await bothCounted(p, 10)
+        const c = await run(['checkpoint', '--term', String(p.pid)])
+        expect(c.stderr).toBe('')
+        expect(c.code).toBe(0)
+        ;({ ref } = snapshotRef(c.stdout))
+        const r = await p.done()
+        expect(r.code).toBe(0)
+        expect(doneSums(r.stdout)).toEqual({})
+      } finally {
+        p.signal('SIGKILL')
+      }
+      const saved = readGlobal(dir, ref).seqs[0]!.ranks.map((m) => Number(readFileSync(join(dir, ref, '0', `rank_${m.rank}`, 'state'), 'utf8').split(' ')[0]))
+      const r = await run(['restart', '-H', 'n3:1,n4:1', '--launcher', 'local', '--display-map', ...dirArgs(dir), ref])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/Data for node: n3\b/)
+      expect(r.stdout).toMatch(/Data for node: n4\b/)
+      expect(restartedAt(r.stdout)).toEqual({ 0: saved[0]!, 1: saved[1]! })
+      for (const i of saved) expect(i).toBeGreaterThanOrEqual(10)
+      expect(doneSums(r.stdout)).toEqual({ 0: SUM, 1: SUM })
+      // It did not count from 1 again.
+      expect(r.stdout).not.toMatch(/^rank \d count 1$/m)
+    })
+  })
+}
+
+describe('ompx shim: --stop and failures', () => {
+  test('--stop stops the program as well as the shim; kill -CONT of ompx run resumes them', async () => {
+    const dir = snapDir()
+    const p = startJob(dir, [COUNTER, String(N)])
+    let procs: number[] = []
+    try {
+      await bothCounted(p, 5)
+      const c = await run(['checkpoint', '--stop', String(p.pid)])
+      expect(c.code).toBe(0)
+      // The shims and the programs they run (every process of the job except ompx run and the daemons).
+      const shims = findMarked(currentMark()).filter((pid) => cmdlineOf(pid).startsWith(`${OMPX} shim `))
+      const programs = findMarked(currentMark()).filter((pid) => cmdlineOf(pid).startsWith(`${COUNTER} `))
+      expect(shims).toHaveLength(2)
+      expect(programs).toHaveLength(2)
+      procs = [...shims, ...programs]
+      await waitUntil(() => procs.every((pid) => procState(pid) === 'T'), 10_000, 'shims and programs stopped')
+      kill(p.pid, 'SIGCONT')
+      const r = await p.done()
+      expect(r.code).toBe(0)
+      expect(doneSums(r.stdout)).toEqual({ 0: SUM, 1: SUM })
+    } finally {
+      for (const pid of procs) if (isAlive(pid)) kill(pid, 'SIGCONT')
+      p.signal('SIGKILL')
+    }
+  })
+
+  test('a program that traps the signal but never answers: the checkpoint fails with the shim\'s message, nothing is listed, the job goes on', async () => {
+    const dir = snapDir()
+    const p = startJob(dir, ['sh', CKPT_LOOP, '30'], ['--timeout', '1'], { env: { CKPT_LOOP_IGNORE: '1' } })
+    try {
+      await bothCounted(p, 3)
+      const c = await run(['checkpoint', String(p.pid)])
+      expectUserError(c, /did not create .*done within 1 s/)
+      expect(c.stderr).toMatch(/no snapshot was taken/)
+      const l = await run(['checkpoint', '-l', '--json', String(p.pid)])
+      expect(l.code).toBe(0)
+      expect((JSON.parse(l.stdout) as { seqs: unknown[] }).seqs).toEqual([])
+      const r = await p.done()
+      expect(r.code).toBe(0)
+      expect(doneSums(r.stdout)).toEqual({ 0: 465, 1: 465 })
+      // Nothing of the failed attempt is left in the global directory but (at most) an empty ref.
+      const refs = readdirSync(dir)
+      for (const ref of refs) expect(readdirSync(join(dir, ref)).filter((x) => /^\d+$/.test(x))).toEqual([])
+    } finally {
+      p.signal('SIGKILL')
+    }
+  })
+})
