@@ -93,6 +93,7 @@ export default defineCommand({
       ref: snap.ref,
       globalDir: dirname(snap.dir),
       restart: { seq, rankDir: (rank) => snap.rankDir(seq.seq, rank) },
+      who: 'ompx restart',
     })
     process.exit(status)
   },

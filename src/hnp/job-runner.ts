@@ -32,6 +32,8 @@ export interface JobSpec {
   onRankExit?(e: RankExit): void
   /** Checkpoint/restart set-up of the job (CRS, snapshot target, restart images). */
   cr: CoordinatorSpec
+  /** Prefix of our messages: the command the user typed ("ompx run", "ompx restart"). */
+  who?: string
 }
 
 /** Exit status for a job killed by --timeout (ETIMEDOUT, as the issue and scripts expect). */
@@ -261,7 +263,7 @@ export class JobRunner {
   /** An ompx message, queued behind rank stderr so it reads in order. */
   private say(msg: string): void {
     if (this.spec.quiet && !msg.includes('rank')) return
-    this.router.message(`ompx run: ${msg}\n`)
+    this.router.message(`${this.spec.who ?? 'ompx run'}: ${msg}\n`)
   }
 }
 

@@ -39,6 +39,8 @@ export interface LocalJob {
   restart?: RestartImages
   /** Where that snapshot lives, when not in sstore_base_global_snapshot_dir. */
   globalDir?: string
+  /** The command, for message prefixes (default "ompx run"). */
+  who?: string
 }
 
 export async function runLocalJob(job: LocalJob): Promise<number> {
@@ -78,6 +80,7 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
         onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
         onRankExit: (e) => hnp.jobs.exited(jobid, e),
         cr: spec,
+        who: job.who,
       })
       hnp.jobs.add(jobid, job.apps, procs)
       hnp.coordinators.set(jobid, current.coord)
@@ -88,7 +91,7 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
       removeJobDir(createJobDir(jobid))
       const failure = current.failure
       if (!job.cr.recovery || !failure || interrupted || current.interrupted) return status
-      const next = await recoveryPlan({ hnp, job, procs, failure, restarts, spec, say: (m) => process.stderr.write(`ompx run: ${m}\n`) })
+      const next = await recoveryPlan({ hnp, job, procs, failure, restarts, spec, say: (m) => process.stderr.write(`${job.who ?? 'ompx run'}: ${m}\n`) })
       if (!next) return status
       ;({ procs, restart, ref } = next)
       jobid = hnp.newJobId()
