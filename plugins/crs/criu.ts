@@ -7,6 +7,8 @@
  * src/criu (re-exported below so it has one import): launchUnderCriu to start ranks when crs
  * criu is selected, restoreTree to bring them back, criuParams to read the options.
  */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { findCriu } from '../../src/criu/binary'
 import { dumpTree } from '../../src/criu/dump'
 import { launchToolsProblem, treeRootOf } from '../../src/criu/launch'
@@ -17,6 +19,12 @@ import { definePlugin } from '../../src/plugins/types'
 
 export { launchUnderCriu, restoreTree, treeRootOf, type CriuTree, type DumpInfo, type TreeExit } from '../../src/criu'
 export { criuParams } from '../../src/criu/params'
+
+/**
+ * What restore needs (the DumpInfo), written next to the images at capture: it is checksummed and
+ * staged with them, so a node restoring a rank finds it without the snapshot's global metadata.
+ */
+export const CRIU_INFO_FILE = 'criu-info.json'
 
 /** Why crs criu cannot work on this node, or null. Cached: it runs `criu check` once. */
 let verdict: { key: string; why: string | null } | undefined
@@ -51,7 +59,7 @@ export async function captureRank(req: CaptureRequest, opts: CriuParams, Actiona
   try {
     const criu = findCriu(opts.path)
     const mode = dumpMode(req.options)
-    // req.pid is what the daemon spawned (unshare / criu restore); the tree root is its child.
+    // req.pid is the tree root the daemon reports (treeRootOf also accepts the wrapper's pid).
     const info = await dumpTree({
       ...opts,
       criu,
@@ -59,6 +67,7 @@ export async function captureRank(req: CaptureRequest, opts: CriuParams, Actiona
       dir: req.dir,
       ...mode,
     })
+    writeFileSync(join(req.dir, CRIU_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`)
     return { info: info as unknown as Record<string, unknown> }
   } catch (e) {
     // CriuError messages already hold criu's own line and the log path.

@@ -19,7 +19,12 @@ export const DUMP_LOG = 'dump.log'
 export interface RootFd {
   fd: number
   id: string
-  kind: 'socket' | 'pipe' | 'file' | 'other'
+  /**
+   * 'socket-closed': a socket whose other end was already closed at dump time (the daemon ended
+   * the rank's stdin). criu dumps it as a standalone socket and recreates it so (the program
+   * reads EOF, as before); restore must not --inherit-fd it: criu then hangs mid-restore.
+   */
+  kind: 'socket' | 'socket-closed' | 'pipe' | 'file' | 'other'
 }
 
 /** Everything restoreTree needs, JSON-serialisable (kept in the rank's snapshot metadata). */
@@ -66,6 +71,32 @@ function kindOf(id: string): RootFd['kind'] {
   return id.startsWith('/') ? 'file' : 'other'
 }
 
+/**
+ * Inodes among `inodes` of unix sockets without a peer. From the dump log when it has criu's
+ * debug lines ("Collected: ino N peer_ino 0", -v4: exact, at dump time); else from `ss -xa`
+ * just before the dump (null then, and filled in by the caller).
+ */
+export function peerlessFromLog(log: string, inodes: string[]): Set<string> {
+  const out = new Set<string>()
+  for (const m of log.matchAll(/Collected: ino (\d+) peer_ino 0 /g)) if (inodes.includes(m[1]!)) out.add(m[1]!)
+  return out
+}
+
+function peerlessFromSs(inodes: string[]): Set<string> {
+  const out = new Set<string>()
+  try {
+    const r = Bun.spawnSync(['ss', '-xaH'], { stdout: 'pipe', stderr: 'ignore' })
+    for (const line of r.stdout.toString().split('\n')) {
+      // u_str ESTAB 0 0 * 123 * 0
+      const f = line.trim().split(/\s+/)
+      if (f.length >= 8 && inodes.includes(f[5]!) && f[7] === '0') out.add(f[5]!)
+    }
+  } catch {
+    // No ss: assume every peer is there.
+  }
+  return out
+}
+
 /** fds 0..STATUS_FD of `pid`, as /proc names them. */
 export function rootFds(pid: number): RootFd[] {
   const out: RootFd[] = []
@@ -109,6 +140,7 @@ export async function dumpTree(req: DumpRequest): Promise<DumpInfo> {
   const rootDir = privateDirOf(req.pid)
   const nsPid = nsPidOf(req.pid)
   const externalSockets = [...new Set(fds.filter((f) => f.kind === 'socket').map((f) => f.id.slice(8, -1)))]
+  const peerlessBefore = level < 4 ? peerlessFromSs(externalSockets) : null
   const extraArgs = req.extraArgs ?? []
   const lock = req.tcpEstablished ? networkLock(extraArgs) : null
   const args = ['dump', '-t', String(req.pid), '-D', req.dir, '-o', DUMP_LOG, `-v${level}`]
@@ -121,6 +153,8 @@ export async function dumpTree(req: DumpRequest): Promise<DumpInfo> {
   const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()])
   const ms = Math.round(performance.now() - started)
   if (code !== 0) throw criuFailure(`criu dump of pid ${req.pid}`, join(req.dir, DUMP_LOG), p.signalCode ? null : code, `${out}${err}`)
+  const peerless = peerlessBefore ?? peerlessFromLog(readFileSync(join(req.dir, DUMP_LOG), 'utf8'), externalSockets)
+  for (const f of fds) if (f.kind === 'socket' && peerless.has(f.id.slice(8, -1))) f.kind = 'socket-closed'
   return {
     format: 1,
     criuVersion: criu.version,

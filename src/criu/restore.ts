@@ -20,12 +20,18 @@ import { type DumpInfo, resolveCriu } from './dump'
 import { STATUS_FD } from './launch'
 import { criuFailure } from './log'
 import { type CriuOptions, logLevelOf, sharedArgs } from './options'
-import { makeTree, type CriuTree } from './tree'
+import { childrenOf, makeTree, type CriuTree } from './tree'
 import { stdinSink } from './stdin-sink'
 
 function closeQuietly(fd: number): void {
   try {
     closeSync(fd)
+  } catch {}
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL')
   } catch {}
 }
 
@@ -99,6 +105,10 @@ export async function restoreTree(req: RestoreRequest): Promise<CriuTree> {
     if (/^\d+$/.test(text)) root = Number(text)
     else if (criuDone || performance.now() > deadline) {
       if (!criuDone) {
+        // Tasks criu already forked are in the restored session, not criu's group: a restore
+        // stuck half-way leaves them behind unless they are killed by pid (the first is the
+        // namespace's init, whose death takes the rest).
+        for (const child of childrenOf(sub.pid)) killQuietly(child)
         process.kill(-sub.pid, 'SIGKILL')
         await sub.exited
       }

@@ -3,11 +3,13 @@
  * `ompx run` runs one in-process for its own node; `ompx orted` will wrap the same class behind
  * the wire protocol, so the HNP talks to every node through the `Daemon` interface.
  */
-import type { Subprocess } from 'bun'
 import type { Params } from '../params/params'
 import type { Registry } from '../plugins/registry'
 import type { ProcInfo } from '../runtime/job'
 import type { HnpToNode, MessageOf, NodeToHnp } from '../wire/messages'
+import { criuSetup, launchCriuRank, restoreCriuRank } from './criu-rank'
+import type { CriuParams } from '../criu/params'
+import { spawnRank, type RankProcess } from './rank-process'
 import { Reaper } from './reaper'
 import { LocalSnapc } from './snapc/local-snapc'
 
@@ -71,17 +73,21 @@ export interface Daemon {
 }
 
 export class LocalDaemon implements Daemon {
-  private procs = new Map<number, { sub: Subprocess<'pipe' | 'ignore', 'pipe', 'pipe'>; spec: LaunchSpec }>()
+  private procs = new Map<number, { proc: RankProcess; spec: LaunchSpec }>()
   private alive = new Set<number>()
   private stdinClosed = new Set<number>()
   private snapc?: LocalSnapc
   /** Stdin that arrived while the app socket was still being set up (before the spawn). */
   private earlyStdin = new Map<number, (Uint8Array | null)[]>()
+  /** Ranks a `--term` checkpoint is capturing: crs criu ends them at the dump (SIGKILL). */
+  private termCapture = new Set<number>()
+  /** Exits of those ranks, reported once the HNP released (or abandoned) the checkpoint. */
+  private heldExits = new Map<number, () => void>()
 
   constructor(
     readonly node: string,
     private events: DaemonEvents,
-    ctx?: JobNodeContext,
+    private ctx?: JobNodeContext,
   ) {
     if (ctx) {
       const report = (m: NodeToHnp) => this.events.report?.(m)
@@ -90,49 +96,63 @@ export class LocalDaemon implements Daemon {
         node,
         report,
         sendFile: ctx.sendFile ?? ((m) => (report(m), Promise.resolve())),
-        pidOf: (rank) => (this.alive.has(rank) ? this.procs.get(rank)?.sub.pid : undefined),
+        pidOf: (rank) => (this.alive.has(rank) ? this.procs.get(rank)?.proc.pid : undefined),
       })
     }
   }
 
+  /**
+   * Start every rank of this node, or none: when one cannot start (program missing, a criu
+   * restore refused), those already started are killed unreported and the call rejects.
+   */
   async launch(specs: LaunchSpec[]): Promise<void> {
     await this.snapc?.start()
-    for (const spec of specs) {
-      const env = this.snapc ? { ...spec.env, ...(await this.snapc.rankEnv(spec.proc.rank, spec.restart)) } : spec.env
-      // Each rank leads its own process group (setsid) so a signal reaches everything it forked,
-      // and a terminal's Ctrl-C reaches only us: we decide what the ranks get.
-      const sub = Bun.spawn(spec.argv, {
-        cwd: spec.cwd,
-        env,
-        stdin: spec.stdin ? 'pipe' : 'ignore',
-        stdout: 'pipe',
-        stderr: 'pipe',
-        detached: true,
-      })
-      const rank = spec.proc.rank
-      Reaper.get().add(sub.pid)
-      this.procs.set(rank, { sub, spec })
-      this.alive.add(rank)
-      this.events.launched?.(rank, sub.pid)
-      for (const data of this.earlyStdin.get(rank) ?? []) this.stdin(rank, data)
-      this.earlyStdin.delete(rank)
-      const pumps = [this.pump(rank, 'stdout', sub.stdout), this.pump(rank, 'stderr', sub.stderr)]
-      // Report the exit only after both pipes hit EOF, so no output is lost when ranks exit fast.
-      Promise.all([sub.exited, ...pumps]).then(() => {
-        this.alive.delete(rank)
-        // Anything the rank left behind in its process group goes with it.
-        this.killGroup(sub.pid, 'SIGKILL')
-        Reaper.get().remove(sub.pid)
-        if (this.alive.size === 0) this.snapc?.close()
-        this.events.exit({
-          rank,
-          pid: sub.pid,
-          node: this.node,
-          code: sub.signalCode ? null : sub.exitCode,
-          signal: (sub.signalCode as NodeJS.Signals | null) ?? null,
-        })
-      })
+    let criu: CriuParams | undefined
+    if (specs.some((s) => s.crs === 'criu')) {
+      const setup = criuSetup((k) => this.ctx?.params.get(k))
+      if (setup.problem) throw new Error(setup.problem)
+      criu = setup.opts
     }
+    const started = await Promise.allSettled(specs.map((spec) => this.start(spec, criu)))
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed) {
+      const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+      for (const p of ok) p.signal('SIGKILL')
+      await Promise.all(ok.map((p) => p.exited))
+      throw failed.reason
+    }
+    specs.forEach((spec, i) => this.track(spec, (started[i] as PromiseFulfilledResult<RankProcess>).value))
+  }
+
+  private async start(spec: LaunchSpec, criu?: CriuParams): Promise<RankProcess> {
+    const env = this.snapc ? { ...spec.env, ...(await this.snapc.rankEnv(spec.proc.rank, spec.restart)) } : spec.env
+    if (spec.crs !== 'criu') return spawnRank(spec, env)
+    if (!spec.restart) return launchCriuRank(spec, env)
+    return restoreCriuRank(spec, env.OMPX_RESTART_DIR || spec.restart.dir, criu ?? {})
+  }
+
+  private track(spec: LaunchSpec, proc: RankProcess): void {
+    const rank = spec.proc.rank
+    for (const g of proc.groups) Reaper.get().add(g)
+    this.procs.set(rank, { proc, spec })
+    this.alive.add(rank)
+    this.events.launched?.(rank, proc.pid)
+    for (const data of this.earlyStdin.get(rank) ?? []) this.stdin(rank, data)
+    this.earlyStdin.delete(rank)
+    const pumps = [this.pump(rank, 'stdout', proc.stdout), this.pump(rank, 'stderr', proc.stderr)]
+    // Report the exit only after both pipes hit EOF, so no output is lost when ranks exit fast.
+    void Promise.all([proc.exited, ...pumps]).then(([exit]) => {
+      proc.cleanup()
+      for (const g of proc.groups) Reaper.get().remove(g)
+      if (exit.error) this.events.output(rank, 'stderr', new TextEncoder().encode(`ompx: rank ${rank} on node ${this.node}: ${exit.error}\n`))
+      const report = () => {
+        this.alive.delete(rank)
+        if (this.alive.size === 0) this.snapc?.close()
+        this.events.exit({ rank, pid: proc.pid, node: this.node, code: exit.code, signal: exit.signal })
+      }
+      if (this.termCapture.has(rank)) this.heldExits.set(rank, report)
+      else report()
+    })
   }
 
   private async pump(rank: number, stream: 'stdout' | 'stderr', readable: ReadableStream<Uint8Array>) {
@@ -140,35 +160,39 @@ export class LocalDaemon implements Daemon {
   }
 
   deliver(msg: HnpToNode): void {
+    if (msg.t === 'hnp.ckpt') this.followCheckpoint(msg)
     this.snapc?.handle(msg)
   }
 
+  /**
+   * A crs criu rank captured by a `--term` checkpoint dies at the dump, before the HNP knows the
+   * checkpoint is good: its exit is held until the release (the job is then ending and the exit
+   * counts as checkpointed-and-terminated) or the abort (then it is a loss, reported as such).
+   * The HNP marks the job as ending right after sending the release, hence the timer.
+   */
+  private followCheckpoint(msg: MessageOf<'hnp.ckpt'>): void {
+    if (msg.op === 'capture' && msg.options.includes('term')) {
+      for (const rank of msg.ranks) if (this.procs.get(rank)?.spec.crs === 'criu') this.termCapture.add(rank)
+    } else if (msg.op === 'release' || msg.op === 'abort') {
+      const held = [...this.heldExits.values()]
+      this.termCapture.clear()
+      this.heldExits.clear()
+      if (held.length) setTimeout(() => held.forEach((report) => report()), 0)
+    }
+  }
+
   pids(): Map<number, number> {
-    return new Map([...this.procs].map(([rank, p]) => [rank, p.sub.pid]))
+    return new Map([...this.procs].map(([rank, p]) => [rank, p.proc.pid]))
   }
 
   running(): number[] {
     return [...this.alive]
   }
 
-  /**
-   * Job control (TERM, KILL, STOP, CONT) goes to the rank's whole process group so nothing it
-   * forked is left behind; user signals (USR1/USR2) go to the rank process alone, as a shell
-   * would deliver them, so its handlers run and its children are not killed by default action.
-   */
+  /** Job control reaches each rank's whole process group, USR1/USR2 the rank alone (RankProcess.signal). */
   signal(sig: NodeJS.Signals, ranks?: number[]): void {
-    const group = sig !== 'SIGUSR1' && sig !== 'SIGUSR2'
     for (const rank of ranks ?? [...this.alive]) {
-      const p = this.procs.get(rank)
-      if (!p || !this.alive.has(rank)) continue
-      if (group) this.killGroup(p.sub.pid, sig)
-      else {
-        try {
-          process.kill(p.sub.pid, sig)
-        } catch {
-          // Already gone.
-        }
-      }
+      if (this.alive.has(rank)) this.procs.get(rank)?.proc.signal(sig)
     }
   }
 
@@ -179,9 +203,8 @@ export class LocalDaemon implements Daemon {
       this.earlyStdin.set(rank, q)
       return
     }
-    const p = this.procs.get(rank)
-    if (!p || !this.alive.has(rank) || typeof p.sub.stdin !== 'object' || !p.sub.stdin) return
-    const sink = p.sub.stdin
+    const sink = this.procs.get(rank)?.proc.stdin
+    if (!sink || !this.alive.has(rank)) return
     // A rank that stops reading (head -n 1) closes its end: EPIPE, sync or async. What it did
     // not read is dropped, as with mpirun; the job goes on.
     if (this.stdinClosed.has(rank)) return
@@ -196,14 +219,6 @@ export class LocalDaemon implements Daemon {
       }
     } catch {
       closed()
-    }
-  }
-
-  private killGroup(pid: number, sig: NodeJS.Signals): void {
-    try {
-      process.kill(-pid, sig)
-    } catch {
-      // ESRCH: the group is already gone.
     }
   }
 }

@@ -2,6 +2,7 @@
  * The plugins compiled into the binary. Static imports (not a directory scan) so `bun build
  * --compile` bundles them; `file` is only for messages if a built-in ever fails validation.
  */
+import crsCriu from '../../plugins/crs/criu'
 import crsNone from '../../plugins/crs/none'
 import crsSelf from '../../plugins/crs/self'
 import launcherLocal from '../../plugins/launcher/local'
@@ -25,6 +26,7 @@ export interface BuiltinPlugin {
 export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { file: 'plugins/crs/none.ts', factory: crsNone },
   { file: 'plugins/crs/self.ts', factory: crsSelf },
+  { file: 'plugins/crs/criu.ts', factory: crsCriu },
   { file: 'plugins/mapper/slot.ts', factory: mapperSlot },
   { file: 'plugins/mapper/node.ts', factory: mapperNode },
   { file: 'plugins/mapper/ppr.ts', factory: mapperPpr },

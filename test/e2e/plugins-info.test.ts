@@ -77,7 +77,7 @@ describe('ompx info', () => {
     expect(r.stdout).toContain(`${tsDir}  (--plugin-dir; 1 files)`)
     expect(r.stdout).toContain(join(home, '.ompx', 'plugins'))
     const json = JSON.parse((await run(['info', '--json'])).stdout)
-    expect(json.plugins).toMatchObject({ crs: 2, mapper: 4, launcher: 3, transport: 2, sstore: 2 })
+    expect(json.plugins).toMatchObject({ crs: 3, mapper: 4, launcher: 3, transport: 2, sstore: 2 })
   })
 
   test('--param shows value and source: cli, env, file, default', async () => {

@@ -137,8 +137,8 @@ describe('select', () => {
     expect(() => reg.select('mapper', 'foo')).toThrow(
       new ActionableError('no mapper plugin named "foo" (available: node, ppr, seq, slot)'),
     )
-    const viaEnv = await load(params({ env: { OMPX_MCA_crs: 'criu' } }))
-    expect(() => viaEnv.select('crs')).toThrow('no crs plugin named "criu" (set by OMPX_MCA_crs; available: none, self)')
+    const viaEnv = await load(params({ env: { OMPX_MCA_crs: 'dmtcp' } }))
+    expect(() => viaEnv.select('crs')).toThrow('no crs plugin named "dmtcp" (set by OMPX_MCA_crs; available: criu, none, self)')
   })
 
   test('crs none explains why a job is not checkpointable', async () => {

@@ -1,0 +1,73 @@
+/**
+ * One rank as its node daemon sees it, whatever started it: a plain Bun.spawn (here), or a
+ * process tree under CRIU's rules, launched or restored (criu-rank.ts). The daemon pumps the
+ * output, writes stdin, signals and waits for it through this interface only.
+ */
+import type { FileSink } from 'bun'
+import type { LaunchSpec } from './local-daemon'
+
+export interface RankProcessExit {
+  /** Exit code, or null when a signal ended the rank. */
+  code: number | null
+  signal: NodeJS.Signals | null
+  /** Why the rank ended abnormally beyond its status (criu failed after resuming it), for its stderr. */
+  error?: string
+}
+
+export interface RankProcess {
+  /** Host pid reported for the rank: what the checkpoint's capture gets. */
+  readonly pid: number
+  /** Process groups the Reaper must kill if the daemon dies. */
+  readonly groups: number[]
+  readonly stdout: ReadableStream<Uint8Array>
+  readonly stderr: ReadableStream<Uint8Array>
+  readonly stdin: Pick<FileSink, 'write' | 'flush' | 'end'> | null
+  readonly exited: Promise<RankProcessExit>
+  /**
+   * Job control (TERM, KILL, INT, STOP, CONT) reaches everything the rank forked; user signals
+   * (USR1/USR2) reach the program alone, as a shell delivers them.
+   */
+  signal(sig: NodeJS.Signals): void
+  /** The rank is over (exited, output drained): kill whatever it left behind. */
+  cleanup(): void
+}
+
+export const isUserSignal = (sig: NodeJS.Signals) => sig === 'SIGUSR1' || sig === 'SIGUSR2'
+
+function kill(target: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(target, sig)
+  } catch {
+    // ESRCH: already gone.
+  }
+}
+
+/**
+ * A plain rank. It leads its own process group (setsid) so a signal reaches everything it forked,
+ * and a terminal's Ctrl-C reaches only the daemon: it decides what the ranks get.
+ */
+export function spawnRank(spec: LaunchSpec, env: Record<string, string>): RankProcess {
+  const sub = Bun.spawn(spec.argv, {
+    cwd: spec.cwd,
+    env,
+    stdin: spec.stdin ? 'pipe' : 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    detached: true,
+  })
+  const stdin = typeof sub.stdin === 'object' && sub.stdin ? (sub.stdin as FileSink) : null
+  return {
+    pid: sub.pid,
+    groups: [sub.pid],
+    stdout: sub.stdout,
+    stderr: sub.stderr,
+    stdin,
+    exited: sub.exited.then(() => {
+      const signal = (sub.signalCode as NodeJS.Signals | null) ?? null
+      return { code: signal ? null : sub.exitCode, signal }
+    }),
+    signal: (sig) => kill(isUserSignal(sig) ? sub.pid : -sub.pid, sig),
+    // Anything the rank left behind in its process group goes with it.
+    cleanup: () => kill(-sub.pid, 'SIGKILL'),
+  }
+}
