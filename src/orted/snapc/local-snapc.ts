@@ -44,6 +44,8 @@ export class LocalSnapc {
   /** Ranks of this node taking part in the checkpoint in progress. */
   private inCkpt = new Set<number>()
   private ckptSeq = -1
+  /** Seqs the HNP abandoned while this node was still capturing. */
+  private abandoned = new Set<number>()
 
   constructor(private ctx: LocalSnapcContext) {}
 
@@ -134,10 +136,10 @@ export class LocalSnapc {
       case 'abort':
         for (const rank of this.inCkpt) this.server?.abort(rank, msg.text ?? 'checkpoint abandoned')
         this.inCkpt.clear()
-        // A stage store's half-written local images are worthless now.
-        if (!this.sstore(msg.store.sstore).direct) {
-          for (const rank of ranks) rmSync(this.rankDir(msg, rank), { recursive: true, force: true })
-        }
+        // Half-written images of an abandoned seq are worthless (it is never listed); a capture
+        // still running removes its own when it ends.
+        this.abandoned.add(msg.store.seq)
+        for (const rank of ranks) rmSync(this.rankDir(msg, rank), { recursive: true, force: true })
     }
   }
 
@@ -163,6 +165,7 @@ export class LocalSnapc {
       const algo = (this.ctx.params.get('sstore_base_checksum') || 'crc32') as 'crc32' | 'sha256'
       const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs: Math.round(performance.now() - t0), info: result.info }, algo)
       files = meta.files
+      if (this.abandoned.has(seq)) return rmSync(dir, { recursive: true, force: true })
       this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'captured', status: 'ok', snapshot: meta })
     } catch (err) {
       return fail('captured', err)
