@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond node + npm, idempotently (a second run does
 # nothing). Called by `npm test` before the tests, so CI and a bare machine need no manual step.
-# Today: a C compiler for the C fixtures. The ssh tests install and start their private sshd
-# themselves (scripts/setup-test-sshd.sh); criu and mpich come here with the issues that test them.
+# Today: a C compiler for the C fixtures, python3 for the unmodified-script CRIU test, and a
+# working criu (scripts/install-criu.sh: .cache/criu). The ssh tests install and start their
+# private sshd themselves (scripts/setup-test-sshd.sh); mpich comes with the PMI issue.
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or install them" >&2
@@ -16,3 +18,5 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   echo "install-test-deps: installed ${need[*]}"
 fi
+# criu for the crs criu tests (root only: criu needs it; the tests say why they cannot run otherwise).
+if [ "$(id -u)" = 0 ]; then bash "$(dirname "$0")/install-criu.sh" >/dev/null; fi
