@@ -131,13 +131,21 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   }
 }
 
-/** Run a short command to completion; its wall time from spawn to exit. */
+/** Run a command to completion (killed after --timeout); its wall time from spawn to exit. */
 async function run(cmd: string[], env?: Record<string, string>): Promise<{ code: number | null; ms: number; out: string; err: string }> {
   const t0 = performance.now()
   const p = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
-  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()])
-  await p.exited
-  return { code: p.exitCode, ms: performance.now() - t0, out, err }
+  const text = Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()])
+  if ((await within(p.exited, timeoutMs)) === 'timeout') {
+    p.kill('SIGKILL')
+    await p.exited
+    const got = await within(text, 1000)
+    const [out, err] = got === 'timeout' ? ['', ''] : got
+    return { code: null, ms: performance.now() - t0, out, err: `${err}\n(killed after ${timeoutMs / 1000} s)`.trim() }
+  }
+  const ms = performance.now() - t0
+  const [out, err] = await text
+  return { code: p.exitCode, ms, out, err }
 }
 
 /** `sync`, so dirty pages of what came before are not written back during the next measurement. */
@@ -274,7 +282,7 @@ async function checkpointCase(c: StoreCase): Promise<CkptResult> {
     result.hnpKbBefore = memOf(job.pid)?.hwmKb
     if (orted !== undefined) result.ortedKbBefore = memOf(orted)?.hwmKb
     const ckptArgv = [bin, 'checkpoint', '--json', '--timing', String(job.pid)]
-    const ck = await run(ckptArgv, env)
+    const ck = await run(ckptArgv, { ...env, ...tag.env })
     result.wallMs = ck.ms
     result.hnpKb = memOf(job.pid)?.hwmKb
     if (orted !== undefined) result.ortedKb = memOf(orted)?.hwmKb

@@ -32,7 +32,16 @@ export class DaemonLink implements NodeHandle {
     channel.on('orted.exit', (m) => this.jobs.get(m.jobid)?.exited(m))
     channel.on('orted.launched', (m) => this.jobs.get(m.jobid)?.launchedPids(m.pids))
     channel.on('orted.error', (m) => (m.jobid ? this.jobs.get(m.jobid)?.failed(m.message) : undefined))
-    for (const t of NODE_TO_HNP) channel.on(t, ((m: NodeToHnp) => this.jobs.get(m.jobid)?.events.report?.(m)) as never)
+    for (const t of NODE_TO_HNP) {
+      channel.on(t, ((m: NodeToHnp) => {
+        const busy = this.jobs.get(m.jobid)?.events.report?.(m)
+        // The HNP's disk is behind: stop reading, so the daemon's drained() waits (TCP backpressure).
+        if (busy) {
+          const release = channel.holdReading()
+          void busy.then(release, release)
+        }
+      }) as never)
+    }
     channel.on('pong', () => (this.lastSeen = Date.now()))
     channel.onClose(() => this.lose('its daemon closed the connection (daemon killed or crashed)'))
     this.timer = setInterval(() => {

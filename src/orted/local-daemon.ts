@@ -53,7 +53,7 @@ export interface DaemonEvents {
   /** The rank is running with this pid (on its node). */
   launched?(rank: number, pid: number): void
   /** Checkpoint and app-coordinator traffic for the HNP. */
-  report?(msg: NodeToHnp): void
+  report?(msg: NodeToHnp): Promise<void> | void
 }
 
 export interface Daemon {
@@ -95,7 +95,8 @@ export class LocalDaemon implements Daemon {
         ...ctx,
         node,
         report,
-        sendFile: ctx.sendFile ?? ((m) => (report(m), Promise.resolve())),
+        // In-process: wait, like a remote daemon would, until the HNP has written what it holds.
+        sendFile: ctx.sendFile ?? ((m) => Promise.resolve(report(m))),
         pidOf: (rank) => (this.alive.has(rank) ? this.procs.get(rank)?.proc.pid : undefined),
       })
     }

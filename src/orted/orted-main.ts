@@ -63,7 +63,7 @@ export class Orted {
           this.channel.send({ t: 'orted.exit', jobid, rank: e.rank, pid: e.pid, node: e.node, code: e.code, signal: e.signal })
           if (daemon!.running().length === 0) this.jobs.delete(jobid)
         },
-        report: (m) => this.channel.send(m),
+        report: (m) => void this.channel.send(m),
       },
       {
         jobid,

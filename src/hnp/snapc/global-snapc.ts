@@ -11,6 +11,7 @@ import type { Registry } from '../../plugins/registry'
 import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
 import type { ProcInfo } from '../../runtime/job'
 import { FileReceiver } from '../../sstore/file-receiver'
+import { DEFAULT_MAX_PENDING_BYTES } from '../../sstore/sinks'
 import { GlobalSnapshot } from '../../sstore/global-snapshot'
 import type { GlobalMeta, SeqMeta } from '../../sstore/types'
 import type { HnpToNode, MessageOf } from '../../wire/messages'
@@ -149,7 +150,7 @@ export class GlobalSnapc {
   }
 
   /** A chunk of a staged local snapshot, arriving at the HNP (after the rank's `captured` report). */
-  file(m: MessageOf<'orted.file'>): void {
+  file(m: MessageOf<'orted.file'>): Promise<void> | void {
     const r = this.round
     if (!r || r.failed || m.seq !== r.seq || m.ref !== this.plan.ref) return
     let rx = this.receivers.get(m.rank)
@@ -159,6 +160,8 @@ export class GlobalSnapc {
       this.receivers.set(m.rank, (rx = new FileReceiver(this.snapshot!.rankDir(r.seq, m.rank), { expected })))
     }
     rx.write(m).catch((err) => this.fail(`storing rank ${m.rank}'s ${m.path}: ${errorMessage(err)}`))
+    // Flow control: the sender (in-process sink, or the channel we stop reading) waits for the disk.
+    return rx.whenPendingBelow(DEFAULT_MAX_PENDING_BYTES)
   }
 
   /** A rank's local snapshot is in the global store: for a stage store, once its files are verified on disk. */

@@ -62,7 +62,8 @@ export class JobCoordinator {
     this.snapc = new GlobalSnapc(port, this.services, spec.registry, spec.plan)
   }
 
-  report(msg: NodeToHnp): void {
+  /** Resolves when the sender may go on (file chunks wait for the disk). */
+  report(msg: NodeToHnp): Promise<void> | void {
     switch (msg.t) {
       case 'orted.ckpt':
         return this.snapc.report(msg)
