@@ -4,11 +4,10 @@
  * output, --term and a restart on the same nodes and on other nodes, --seq, and --stop followed
  * by SIGCONT. The fixture app's final checksums must always equal an uninterrupted run's.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { guardLeftovers, isAlive, lines, ompx, REPO, spawnOmpx, waitUntil, type RunOpts } from '../helpers'
+import { guardLeftovers, isAlive, lines, REPO, spawnOmpx, waitUntil } from '../helpers'
 import {
   appArgv,
   checksums,
@@ -24,20 +23,17 @@ import {
   snapshotRef,
   waitIters,
   type AppShape,
+  ckptTestEnv,
 } from './checkpoint-common'
 
 guardLeftovers()
 setDefaultTimeout(90_000)
-const tmp = mkdtempSync(join(tmpdir(), 'ompx-ckpt-basic-'))
-afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+const { tmp, run, opts } = ckptTestEnv('basic', 60_000)
 
 const NODES = 'n1:2,n2:2'
 const NP = 4
 const APP: AppShape = { iters: 200, size: 4, sleepMs: 20 }
 const HOLD: AppShape = { iters: 200, size: 256, sleepMs: 20 }
-const ENV = { TMPDIR: tmp }
-const opts = (o: RunOpts = {}): RunOpts => ({ timeoutMs: 60_000, ...o, env: { ...ENV, ...o.env } })
-const run = (args: string[], o: RunOpts = {}) => ompx(args, opts(o))
 
 let n = 0
 /** A fresh global snapshot directory for one test. */

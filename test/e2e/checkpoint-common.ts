@@ -3,7 +3,7 @@
  * their reference checksums (an uninterrupted run, memoized for the whole `bun test` process),
  * and small readers of the snapshot directory and of running jobs.
  */
-import { expect } from 'bun:test'
+import { afterAll, expect } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -181,3 +181,15 @@ export function expectUserError(r: RunResult, re: RegExp): void {
 }
 
 export { spawnOmpx }
+
+/**
+ * Per-file test environment: a private TMPDIR (removed after the file) so session dirs, node
+ * dirs and snapshots of one file never meet another's, and `run` / `opts` that use it.
+ */
+export function ckptTestEnv(name: string, timeoutMs: number) {
+  const tmp = mkdtempSync(join(tmpdir(), `ompx-ckpt-${name}-`))
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+  const opts = (o: RunOpts = {}): RunOpts => ({ timeoutMs, ...o, env: { TMPDIR: tmp, ...o.env } })
+  const run = (args: string[], o: RunOpts = {}) => ompx(args, opts(o))
+  return { tmp, opts, run }
+}

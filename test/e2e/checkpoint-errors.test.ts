@@ -3,20 +3,15 @@
  * options of `ompx run` refuse with one line on stderr and a non-zero exit, and a refused
  * checkpoint does not disturb the job.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { join } from 'node:path'
-import { guardLeftovers, lines, ompx, spawnOmpx, type RunOpts } from '../helpers'
-import { checksums, dirArgs, expectUserError, holdArgv, snapshotRef, waitIters, type AppShape } from './checkpoint-common'
+import { guardLeftovers, lines, spawnOmpx } from '../helpers'
+import { checksums, dirArgs, expectUserError, holdArgv, snapshotRef, waitIters, type AppShape, ckptTestEnv } from './checkpoint-common'
 
 guardLeftovers()
 setDefaultTimeout(60_000)
-const tmp = mkdtempSync(join(tmpdir(), 'ompx-ckpt-errors-'))
-afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+const { tmp, run, opts } = ckptTestEnv('errors', 40_000)
 
-const opts = (o: RunOpts = {}): RunOpts => ({ timeoutMs: 40_000, ...o, env: { TMPDIR: tmp, ...o.env } })
-const run = (args: string[], o: RunOpts = {}) => ompx(args, opts(o))
 const SNAP = join(tmp, 'snap')
 const SHAPE: AppShape = { iters: 200, size: 64, sleepMs: 20 }
 

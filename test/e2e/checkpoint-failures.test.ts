@@ -7,11 +7,10 @@
  * The fixture ckpt-hold.ts holds a rank inside its checkpoint callback while a file exists, so
  * a checkpoint stays "in progress" exactly as long as the test wants.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { currentMark, guardLeftovers, leftovers, lines, ompx, spawnOmpx, waitUntil, type RunOpts } from '../helpers'
+import { currentMark, guardLeftovers, leftovers, lines, spawnOmpx, waitUntil } from '../helpers'
 import {
   appArgv,
   checksums,
@@ -28,18 +27,16 @@ import {
   treeHash,
   waitIters,
   type AppShape,
+  ckptTestEnv,
 } from './checkpoint-common'
 
 guardLeftovers()
 setDefaultTimeout(90_000)
-const tmp = mkdtempSync(join(tmpdir(), 'ompx-ckpt-failures-'))
-afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+const { tmp, run, opts } = ckptTestEnv('failures', 60_000)
 
 const NODES = 'n1:2,n2:2'
 const NP = 4
 const HOLD: AppShape = { iters: 200, size: 256, sleepMs: 20 }
-const opts = (o: RunOpts = {}): RunOpts => ({ timeoutMs: 60_000, ...o, env: { TMPDIR: tmp, ...o.env } })
-const run = (args: string[], o: RunOpts = {}) => ompx(args, opts(o))
 
 let n = 0
 /** A fresh snapshot directory and hold directory for one test. */

@@ -4,11 +4,10 @@
  * a node, the job is restarted from its last snapshot (on the surviving nodes) and finishes with
  * the uninterrupted checksums; without a snapshot, or past --max-restarts, it ends as before.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { cmdlineOf, currentMark, guardLeftovers, leftovers, lines, ompx, spawnOmpx, waitUntil, type OmpxProcess, type RunOpts } from '../helpers'
+import { cmdlineOf, currentMark, guardLeftovers, leftovers, lines, spawnOmpx, waitUntil, type OmpxProcess } from '../helpers'
 import {
   appArgv,
   checksums,
@@ -22,19 +21,17 @@ import {
   snapshotRef,
   waitIters,
   type AppShape,
+  ckptTestEnv,
 } from './checkpoint-common'
 
 guardLeftovers()
 setDefaultTimeout(120_000)
-const tmp = mkdtempSync(join(tmpdir(), 'ompx-ckpt-recovery-'))
-afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+const { tmp, run, opts } = ckptTestEnv('recovery', 90_000)
 
 const NODES = 'n1:2,n2:2'
 const NP = 4
 const APP: AppShape = { iters: 300, size: 4, sleepMs: 20 }
 const HOLD: AppShape = { iters: 300, size: 256, sleepMs: 20 }
-const opts = (o: RunOpts = {}): RunOpts => ({ timeoutMs: 90_000, ...o, env: { TMPDIR: tmp, ...o.env } })
-const run = (args: string[], o: RunOpts = {}) => ompx(args, opts(o))
 const RECOVERY = ['--enable-recovery', '--max-restarts', '2', '--recovery-delay', '0.2']
 
 let n = 0

@@ -6,26 +6,22 @@
  * checkpoint with the shim's message and goes on.
  */
 import { $ } from 'bun'
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { currentMark, findMarked, guardLeftovers, isAlive, lines, OMPX, ompx, spawnOmpx, waitUntil, cmdlineOf, type RunOpts } from '../helpers'
-import { CKPT_COUNTER_C, CKPT_LOOP, dirArgs, expectUserError, kill, procState, readGlobal, snapshotRef } from './checkpoint-common'
+import { currentMark, findMarked, guardLeftovers, isAlive, lines, OMPX, spawnOmpx, waitUntil, cmdlineOf, type RunOpts } from '../helpers'
+import { CKPT_COUNTER_C, CKPT_LOOP, dirArgs, expectUserError, kill, procState, readGlobal, snapshotRef, ckptTestEnv } from './checkpoint-common'
 
 guardLeftovers()
 setDefaultTimeout(90_000)
-const tmp = mkdtempSync(join(tmpdir(), 'ompx-ckpt-shim-'))
+const { tmp, run, opts } = ckptTestEnv('shim', 60_000)
 const COUNTER = join(tmp, 'ckpt-counter')
 beforeAll(async () => {
   await $`cc -O2 -o ${COUNTER} ${CKPT_COUNTER_C}`
 })
-afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
 const N = 40
 const SUM = (N * (N + 1)) / 2
-const opts = (o: RunOpts = {}): RunOpts => ({ timeoutMs: 60_000, ...o, env: { TMPDIR: tmp, ...o.env } })
-const run = (args: string[], o: RunOpts = {}) => ompx(args, opts(o))
 
 let n = 0
 const snapDir = () => join(tmp, `snap-${++n}`)

@@ -5,9 +5,8 @@
  * --term, restarts on the same and on other nodes, the node-local copies, and a rank killed
  * during a staged checkpoint.
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { guardLeftovers, lines, ompx, spawnOmpx, type RunOpts } from '../helpers'
 import {
@@ -26,12 +25,12 @@ import {
   treeHash,
   waitIters,
   type AppShape,
+  ckptTestEnv,
 } from './checkpoint-common'
 
 guardLeftovers()
 setDefaultTimeout(90_000)
-const tmp = mkdtempSync(join(tmpdir(), 'ompx-ckpt-stage-'))
-afterAll(() => rmSync(tmp, { recursive: true, force: true }))
+const { tmp } = ckptTestEnv('stage', 60_000)
 
 const NODES = 'n1:2,n2:2'
 const NP = 4
