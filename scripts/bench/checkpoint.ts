@@ -6,7 +6,7 @@
  *   bun scripts/bench/checkpoint.ts [--ranks 4] [--mb 256] [--reps 3] [--bin dist/ompx]
  *       [--dir /tmp] [--cases central,stage,stage-zstd,stage-zstd-mixed,central-orted,stage-orted]
  *       [--overhead-reps 5] [--overhead-iters 1000] [--overhead-kb 4096] [--overhead-ranks R]
- *       [--no-ckpt] [--no-overhead] [--timeout 300] [--json]
+ *       [--criu-reps N] [--no-ckpt] [--no-overhead] [--no-criu] [--timeout 300] [--json]
  *
  * Part 1, throughput. Each rep runs, in an order that rotates every rep:
  *  - dd 1x: one `dd if=SRC of=F bs=4M conv=fsync` of R x M MiB;
@@ -28,11 +28,18 @@
  * baseline whose ranks do not use the SDK at all. Wall time of `ompx run`, and the CPU time of it
  * and its ranks (GNU time %U + %S: ompx run reaps its ranks).
  *
+ * Part 3, crs criu (root and a working criu; scripts/install-criu.sh is run): R ranks x M MiB of
+ * an unmodified C program dumped and restored through ompx against plain `criu dump` / `criu
+ * restore` of the same program, R at once (ckpt-criu.ts has the method).
+ *
  * Method and the latest results: docs/benchmarks.md, "Checkpoint".
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { criuBench, type CriuBench } from './ckpt-criu'
+import { criuTable, criuVerdicts, summarizeCriu } from './ckpt-criu-report'
+import { childrenOf, runFor, sync, within } from './proc'
 import { GNU_TIME, firstLine, fmtMb, fmtMs, fmtRate, markdownTable, mbps, mean, median, memOf, stdev, tagRun, which } from './lib'
 
 const argv = process.argv.slice(2)
@@ -53,12 +60,14 @@ const ovRanks = Number(opt('overhead-ranks', String(ranks)))
 const json = argv.includes('--json')
 const doCkpt = !argv.includes('--no-ckpt')
 const doOverhead = !argv.includes('--no-overhead')
+const doCriu = !argv.includes('--no-criu')
+const criuReps = Number(opt('criu-reps', String(reps)))
 const rankScript = resolve(import.meta.dir, 'ckpt-rank.ts')
 const bun = process.execPath
 // Progress goes to stderr so stdout stays a clean table or JSON document.
 const log = (s: string) => console.error(s)
 
-for (const [k, v] of [['ranks', ranks], ['mb', mb], ['reps', reps], ['overhead-reps', ovReps], ['overhead-iters', ovIters], ['overhead-kb', ovKb], ['overhead-ranks', ovRanks], ['timeout', timeoutMs]] as const) {
+for (const [k, v] of [['ranks', ranks], ['mb', mb], ['reps', reps], ['criu-reps', criuReps], ['overhead-reps', ovReps], ['overhead-iters', ovIters], ['overhead-kb', ovKb], ['overhead-ranks', ovRanks], ['timeout', timeoutMs]] as const) {
   if (!Number.isInteger(v) || v < 1) {
     console.error(`--${k} needs a whole number >= 1`)
     process.exit(2)
@@ -120,50 +129,8 @@ const B = mb * 1024 * 1024
 const total = ranks * B
 const notes: string[] = []
 
-/** `p`, or 'timeout' after `ms`; the timer is cleared either way (a pending timer keeps Bun alive). */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const t = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)))
-  try {
-    return await Promise.race([p, t])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 /** Run a command to completion (killed after --timeout); its wall time from spawn to exit. */
-async function run(cmd: string[], env?: Record<string, string>): Promise<{ code: number | null; ms: number; out: string; err: string }> {
-  const t0 = performance.now()
-  const p = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
-  const text = Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()])
-  if ((await within(p.exited, timeoutMs)) === 'timeout') {
-    p.kill('SIGKILL')
-    await p.exited
-    const got = await within(text, 1000)
-    const [out, err] = got === 'timeout' ? ['', ''] : got
-    return { code: null, ms: performance.now() - t0, out, err: `${err}\n(killed after ${timeoutMs / 1000} s)`.trim() }
-  }
-  const ms = performance.now() - t0
-  const [out, err] = await text
-  return { code: p.exitCode, ms, out, err }
-}
-
-/** `sync`, so dirty pages of what came before are not written back during the next measurement. */
-async function sync(): Promise<void> {
-  await run(['sync'])
-}
-
-/** Pids of `pid`'s children (all its threads' children: Bun may spawn from any thread). */
-function childrenOf(pid: number): number[] {
-  const kids: number[] = []
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim()
-      if (text) kids.push(...text.split(' ').map(Number))
-    }
-  } catch {}
-  return kids
-}
+const run = (cmd: string[], env?: Record<string, string>) => runFor(cmd, timeoutMs, env)
 
 function isOrted(pid: number): boolean {
   try {
@@ -437,6 +404,19 @@ if (doOverhead) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Part 3: crs criu against plain criu (ckpt-criu.ts).
+
+let criu: CriuBench | null = null
+if (doCriu) {
+  criu = await criuBench({ bin, ranks, mb, reps: criuReps, work, timeoutMs, log })
+  if (criu.skipped) notes.push(`crs criu part skipped: ${criu.skipped}`)
+  for (const r of criu.reps.filter((r) => !r.ok)) notes.push(`crs criu rep failed: ${r.err}`)
+  const left = criu.reps.flatMap((r) => r.leftovers ?? [])
+  if (left.length) notes.push(`crs criu: left ${left.length} processes behind (killed)`)
+}
+const criuSummary = criu && !criu.skipped ? summarizeCriu(criu) : null
+
+// ---------------------------------------------------------------------------------------------
 // Report.
 
 const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', kernel: release(), loadBefore, loadAfter: loadavg().map((x) => +x.toFixed(2)) }
@@ -600,11 +580,14 @@ for (const r of ovRows) {
   }
 }
 
+if (criuSummary) verdicts.push(...criuVerdicts(criuSummary))
+
 if (json) {
   const out = {
     date: new Date().toISOString(), machine, version, bin, dir: parentDir, ranks, mb, reps, bytes: total,
     ddRates: { dd1: dd1Rate, ddN: ddNRate, disk: diskRate }, rows,
     overhead: { ranks: ovRanks, iters: ovIters, kb: ovKb, reps: ovReps, rows: ovRows, raw: Object.fromEntries(overhead) },
+    criu: criu && { criu: criu.criu, skipped: criu.skipped, summary: criuSummary, reps: criu.reps },
     verdicts, notes, raw: { dd1, ddN, ...Object.fromEntries(ckpt) },
   }
   console.log(JSON.stringify(out, null, 2))
@@ -668,6 +651,7 @@ if (json) {
     console.log('\nwall: ompx run, spawn to exit; CPU: user + system of ompx run and its ranks (GNU time).')
     console.log('vs crs none: mean over reps of the ratio to the crs none run of the same rep, ± its 95% half-width (Student t).')
   }
+  if (criuSummary) console.log(`\n${criuTable(criuSummary, ranks, mb)}`)
   if (verdicts.length) console.log('\n' + verdicts.map((v) => `- ${v}`).join('\n'))
   if (notes.length) console.log('\n' + notes.map((n) => `- ${n}`).join('\n'))
 }

@@ -16,6 +16,7 @@ import { runLocalJob } from '../hnp/local-job'
 import { globalDirOf } from '../hnp/snapc/plan'
 import { restartPlacement, restartApps } from '../hnp/restart-plan'
 import { createRuntime } from '../runtime/context'
+import { verifyModeParam } from '../sstore/checksum'
 import { GlobalSnapshot } from '../sstore/global-snapshot'
 import { renderSnapshotInfo, renderShowme } from '../tools/restart-output'
 import { parseCommand } from './_command'
@@ -71,7 +72,7 @@ export default defineCommand({
     const procs = restartPlacement(registry, params, allocation, apps, seq, { mapBy: o['map-by'] as string | undefined, oversubscribe: Boolean(o.oversubscribe) })
     if (o.showme) return void process.stdout.write(renderShowme(snap, seq, apps, procs, params, launcher.name))
 
-    await snap.verify(seq.seq)
+    await snap.verify(seq.seq, verifyModeParam((k) => params.get(k)))
     const status = await runLocalJob({
       registry,
       params,

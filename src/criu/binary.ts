@@ -9,11 +9,13 @@
  *   4. <repo of these sources>/.cache/criu/bin/criu        (bun src/main.ts)
  *   5. ~/.ompx/criu/bin/criu                              (OMPX_CRIU_CACHE=~/.ompx/criu scripts/install-criu.sh)
  *   6. criu on PATH, then /usr/local/sbin, /usr/sbin, /sbin
- * Results are cached per process: `criu check` costs about 50 ms.
+ * `criu check` costs about 50 ms: results are cached per process, and a pass across processes
+ * (check-cache.ts).
  */
 import { accessSync, constants, existsSync, realpathSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { cachedPass, rememberPass } from './check-cache'
 import { causeLine, CriuError } from './log'
 import { privilegeProblem } from './privileges'
 
@@ -102,13 +104,15 @@ function resolveCommand(p: string): string {
 }
 
 /** Evaluate one candidate: runs, has a version, passes `criu check`. */
-export function examine(path: string, from: string): Candidate {
+export function examine(path: string, from: string, fresh = false): Candidate {
   if (!existsSync(path)) return { path, from, problem: 'not found' }
   try {
     accessSync(path, constants.X_OK)
   } catch {
     return { path, from, problem: 'not executable' }
   }
+  const known = fresh ? null : cachedPass(path)
+  if (known) return { path, from, version: known, problem: null }
   const version = criuVersion(path)
   if (!version) return { path, from, problem: '`criu --version` fails' }
   const check = criuCheck(path)
@@ -116,14 +120,18 @@ export function examine(path: string, from: string): Candidate {
     const why = causeLine(check.output) ?? (check.output.split('\n').pop() || `exit ${check.exitCode}`)
     return { path, from, version, problem: `criu ${version}: \`criu check\` fails: ${why}` }
   }
+  rememberPass(path, version)
   return { path, from, version, problem: null }
 }
 
-/** Every candidate with its verdict, and the one to use (null when none passes). */
-export function lookupCriu(explicit?: string): { criu: CriuBinary | null; candidates: Candidate[] } {
+/**
+ * Every candidate with its verdict, and the one to use (null when none passes). `fresh` runs
+ * `criu check` even when a pass is remembered (ompx doctor shows what criu says now).
+ */
+export function lookupCriu(explicit?: string, fresh = false): { criu: CriuBinary | null; candidates: Candidate[] } {
   const candidates: Candidate[] = []
   for (const c of criuCandidates(explicit)) {
-    const r = examine(c.path, c.from)
+    const r = examine(c.path, c.from, fresh)
     candidates.push(r)
     if (!r.problem) return { criu: { path: r.path, version: r.version! }, candidates }
   }

@@ -22,7 +22,7 @@ function privilegeCheck(): Check {
 
 /** The criu to use and every candidate that was passed over, as checks. */
 function binaryChecks(explicit?: string): { criu: CriuBinary | null; checks: Check[] } {
-  const { criu, candidates } = lookupCriu(explicit)
+  const { criu, candidates } = lookupCriu(explicit, true)
   const checks: Check[] = []
   for (const c of candidates) {
     if (c.problem === 'not found' && c.from !== 'crs_criu_path' && c.from !== 'OMPX_CRIU') continue

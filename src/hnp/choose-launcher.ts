@@ -7,6 +7,7 @@ import { ActionableError } from '../errors'
 import type { Registry } from '../plugins/registry'
 import type { LauncherPlugin } from '../plugins/types'
 import type { NodeInfo } from '../runtime/job'
+import { isThisHost } from './this-host'
 
 export function chooseLauncher(registry: Registry, nodes: NodeInfo[], named?: string): LauncherPlugin {
   const names = nodes.map((n) => n.name).join(', ')
@@ -32,5 +33,7 @@ export function chooseLauncher(registry: Registry, nodes: NodeInfo[], named?: st
  */
 export function markSimulated(nodes: NodeInfo[], launcher: string | undefined): void {
   if (launcher !== 'local') return
-  for (const n of nodes) n.launcher ??= 'local'
+  // This host itself stays in-process: `ompx restart` of a job that ran here passes the saved
+  // launcher (local) and this host's name, which must not cost a daemon.
+  for (const n of nodes) if (!isThisHost(n)) n.launcher ??= 'local'
 }

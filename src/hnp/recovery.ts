@@ -4,6 +4,7 @@
  * alive (re-mapped when a node is gone), after the recovery delay.
  */
 import { errorMessage } from '../errors'
+import { verifyModeParam } from '../sstore/checksum'
 import { GlobalSnapshot } from '../sstore/global-snapshot'
 import type { ProcInfo } from '../runtime/job'
 import type { Hnp } from './hnp'
@@ -39,7 +40,7 @@ export async function recoveryPlan(r: RecoveryInput): Promise<RecoveryStep | nul
   try {
     snap = GlobalSnapshot.tryOpen(globalDir, ref)
     seq = snap?.latest()
-    if (snap && seq) await snap.verify(seq.seq)
+    if (snap && seq) await snap.verify(seq.seq, verifyModeParam((k) => r.job.params.get(k)))
   } catch (err) {
     r.say(`${r.failure}; cannot recover: ${errorMessage(err)}`)
     return null

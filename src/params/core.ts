@@ -74,6 +74,11 @@ export const CORE_PARAMS: ParamDef[] = [
     description: 'Checksum of snapshot files: crc32 (fast, catches corruption) or sha256 (also tampering)',
   },
   {
+    key: 'sstore_base_verify',
+    default: 'checksum',
+    description: 'What a restart checks of a snapshot before using it: checksum (every file read and compared) or size (sizes only: faster, trusts the disk)',
+  },
+  {
     key: 'snapc_base_timeout',
     type: 'number',
     default: '300',

@@ -106,3 +106,15 @@ export function checksumAlgoParam(get: (key: string) => string | undefined): Che
   }
   return v
 }
+
+export const VERIFY_MODES = ['checksum', 'size'] as const
+export type VerifyMode = (typeof VERIFY_MODES)[number]
+
+/** The sstore_base_verify parameter, checked. */
+export function verifyModeParam(get: (key: string) => string | undefined): VerifyMode {
+  const v = (get('sstore_base_verify') ?? '').trim() || 'checksum'
+  if (!(VERIFY_MODES as readonly string[]).includes(v)) {
+    throw new ActionableError(`sstore_base_verify is "${v}"; use one of ${VERIFY_MODES.join(', ')}`)
+  }
+  return v as VerifyMode
+}

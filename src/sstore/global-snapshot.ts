@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { readdir, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ActionableError } from '../errors'
+import type { VerifyMode } from './checksum'
 import { PRIVATE_DIR_MODE, fsyncDir, toJson, writeFileAtomic } from './durable'
 import { readGlobalMeta } from './global-meta'
 import { isSnapshotRef, resolveSnapshot } from './refs'
@@ -160,12 +161,13 @@ export class GlobalSnapshot {
   }
 
   /** Check every file of a seq (default: the latest) against its size and checksum. */
-  async verify(seq?: number): Promise<SeqMeta> {
+  async verify(seq?: number, mode: VerifyMode = 'checksum'): Promise<SeqMeta> {
     const s = seq === undefined ? this.latest() : this.get(seq)
     if (!s) throw new ActionableError(`snapshot ${this.ref} has no finished seq to verify`)
     await verifyFiles(
       `snapshot ${this.ref} seq ${s.seq}`,
       s.ranks.map((r) => ({ dir: this.rankDir(s.seq, r.rank), label: `rank_${r.rank}`, files: r.files })),
+      mode,
     )
     return s
   }

@@ -409,6 +409,23 @@ describe('restart refuses a damaged snapshot, naming the file', () => {
     expect(r4.stdout).toBe('')
   })
 
+  test('sstore_base_verify size checks sizes only: a flipped byte gets through, a truncated file does not', async () => {
+    const { dir, hold } = fresh()
+    const ref = await twoSeqs(dir, hold)
+    const restart = (extra: string[]) => run(['restart', ...extra, ...dirArgs(dir), ref], { env: { CKPT_HOLD_DIR: hold } })
+    expectUserError(await restart(['--mca', 'sstore_base_verify', 'bytes']), /sstore_base_verify is "bytes"; use one of checksum, size/)
+    const img = join(dir, ref, '1', 'rank_2', 'state.bin')
+    const bad = readFileSync(img)
+    bad[bad.length >> 1]! ^= 0x01
+    writeFileSync(img, bad)
+    // The ranks are started from the damaged image: nothing read it before them.
+    const sized = await restart(['--mca', 'sstore_base_verify', 'size'])
+    expect(sized.stderr).not.toMatch(/corrupt/)
+    expect(sized.stdout).toMatch(/^rank 2 /m)
+    truncateSync(img, 3)
+    expectUserError(await restart(['--mca', 'sstore_base_verify', 'size']), /rank_2\/state\.bin has the wrong size/)
+  })
+
   test('with sstore_base_checksum sha256 a flipped byte is caught as well', async () => {
     const { dir, hold } = fresh()
     const p = startJob(dir, hold, ['--mca', 'sstore_base_checksum', 'sha256'])
