@@ -12,9 +12,13 @@
  * - Ready = criu wrote --pidfile, which it does after every task is restored and just before it
  *   resumes them. A failure after that point (rare: ptrace errors) kills the tree; `exited` then
  *   carries the log line in `error`.
+ * - With a `workDir` the images are never written to: besides its log and pidfile (-W), criu
+ *   writes `stats-restore` into the images dir (-D), so -D is then a view of the images made of
+ *   symlinks in workDir. A snapshot store may be read-only or shared, and a sealed snapshot must
+ *   stay as it was checksummed.
  */
-import { closeSync, existsSync, mkdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import type { CriuBinary } from './binary'
 import { type DumpInfo, resolveCriu } from './dump'
 import { STATUS_FD } from './launch'
@@ -44,6 +48,19 @@ function rmdirQuietly(dir: string): void {
 export const RESTORE_LOG = 'restore.log'
 export const RESTORE_PIDFILE = 'restore.pid'
 
+/**
+ * Make `work` a view of the images in `dir`: a symlink per image (and the `parent` link of an
+ * incremental dump). Only what criu reads is linked, never a name it writes (restore.log,
+ * restore.pid, stats-restore), which would otherwise be written through the link into `dir`.
+ */
+function linkImages(dir: string, work: string): void {
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.img') && name !== 'parent') continue
+    rmSync(join(work, name), { force: true })
+    symlinkSync(join(dir, name), join(work, name))
+  }
+}
+
 export interface RestoreRequest extends Pick<CriuOptions, 'logLevel'> {
   criu?: CriuBinary | string
   /** The images. */
@@ -52,7 +69,10 @@ export interface RestoreRequest extends Pick<CriuOptions, 'logLevel'> {
   info: DumpInfo
   /** Give the program a writable stdin (when it had a socket/pipe stdin at dump time). */
   stdin?: boolean
-  /** Where restore.log and restore.pid go (criu -W); default `dir`. */
+  /**
+   * Where criu writes (restore.log, restore.pid, stats-restore), created if missing; default
+   * `dir`. When set, nothing is written to `dir` (a read-only or shared snapshot store).
+   */
   workDir?: string
   /** More criu arguments for this restore only (the dump's extraArgs are repeated anyway). */
   extraArgs?: string[]
@@ -75,9 +95,11 @@ export async function restoreTree(req: RestoreRequest): Promise<CriuTree> {
   const slotOf = new Map(ids.map((id, k) => [id, 3 + k]))
   // The root's private cwd (launch.ts) must exist for criu to restore it.
   if (info.rootDir) mkdirSync(info.rootDir, { recursive: true, mode: 0o700 })
+  mkdirSync(work, { recursive: true, mode: 0o700 })
+  if (resolve(work) !== resolve(req.dir)) linkImages(req.dir, work)
   const pidfile = join(work, RESTORE_PIDFILE)
   rmSync(pidfile, { force: true })
-  const args = ['restore', '-D', req.dir, '-W', work, '-o', RESTORE_LOG, `-v${logLevelOf(req)}`, '--pidfile', RESTORE_PIDFILE]
+  const args = ['restore', '-D', work, '-W', work, '-o', RESTORE_LOG, `-v${logLevelOf(req)}`, '--pidfile', RESTORE_PIDFILE]
   for (const [id, slot] of slotOf) args.push('--inherit-fd', `fd[${slot}]:${id}`)
   args.push(...sharedArgs(info.options, info.options.networkLock), ...(req.extraArgs ?? []))
   const sub = Bun.spawn([criu.path, ...args], {

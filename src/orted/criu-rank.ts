@@ -3,14 +3,16 @@
  * launched by launchUnderCriu or brought back by restoreTree from the rank's images, and handed
  * to the daemon as a RankProcess exactly like a spawned rank.
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CRIU_INFO_FILE, criuUnavailable } from '../../plugins/crs/criu'
 import { findCriu } from '../criu/binary'
 import type { DumpInfo } from '../criu/dump'
 import { launchUnderCriu } from '../criu/launch'
 import { criuParams, type CriuParams } from '../criu/params'
+import { CriuError } from '../criu/log'
 import { restoreTree } from '../criu/restore'
+import { sessionRoot } from '../hnp/session'
 import type { CriuTree } from '../criu/tree'
 import { RANK_META } from '../sstore/types'
 import type { LaunchSpec } from './local-daemon'
@@ -66,15 +68,37 @@ export function dumpInfoOf(dir: string): DumpInfo | null {
   return null
 }
 
-/** Bring a rank back from its images in `dir`. Throws "rank R on node N: <why, with the criu log line>". */
-export async function restoreCriuRank(spec: LaunchSpec, dir: string, opts: CriuParams): Promise<RankProcess> {
+/**
+ * Bring a rank back from its images in `dir`. criu writes (its log, pidfile, stats) only in
+ * `workDir`, a node-local directory of the restarting job: the snapshot may be read-only or
+ * shared, and stays as it was sealed. Throws "rank R on node N: <why, with the criu log line>".
+ */
+export async function restoreCriuRank(spec: LaunchSpec, dir: string, workDir: string, opts: CriuParams): Promise<RankProcess> {
   const where = `rank ${spec.proc.rank} on node ${spec.proc.node}`
   const info = dumpInfoOf(dir)
   if (!info) throw new Error(`${where}: no crs criu metadata in ${dir} (${CRIU_INFO_FILE}): the snapshot was not taken with crs criu`)
   try {
-    const tree = await restoreTree({ criu: findCriu(opts.path), dir, info, stdin: spec.stdin, logLevel: opts.logLevel })
+    const tree = await restoreTree({ criu: findCriu(opts.path), dir, workDir, info, stdin: spec.stdin, logLevel: opts.logLevel })
     return treeRank(tree)
   } catch (e) {
-    throw new Error(`${where}: ${(e as Error).message}`)
+    throw new Error(`${where}: ${keptLog(e as Error, spec)}`)
+  }
+}
+
+/**
+ * The workDir goes when the job ends on this node, which for a failed restore is at once: the
+ * log the message names is copied to `<session dir>/logs/` first (the user's 0700 session
+ * directory, which outlives jobs), and the message names the copy.
+ */
+function keptLog(e: Error, spec: LaunchSpec): string {
+  if (!(e instanceof CriuError) || !e.logPath || !existsSync(e.logPath)) return e.message
+  try {
+    const dir = join(sessionRoot(), 'logs')
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const kept = join(dir, `job-${spec.env.OMPX_JOBID ?? 'unknown'}.rank_${spec.proc.rank}.${Date.now()}.restore.log`)
+    copyFileSync(e.logPath, kept)
+    return e.message.split(e.logPath).join(kept)
+  } catch {
+    return e.message
   }
 }

@@ -35,6 +35,8 @@ export interface JobNodeContext {
   params: Params
   /** File chunks to the HNP with flow control; default: report() and go on. */
   sendFile?(msg: MessageOf<'orted.file'>): Promise<void>
+  /** True when sendFile is done with a chunk's data once it resolves (see LocalSnapc). */
+  sendFileReleasesData?: boolean
 }
 
 export interface RankExit {
@@ -83,6 +85,11 @@ export class LocalDaemon implements Daemon {
   private termCapture = new Set<number>()
   /** Exits of those ranks, reported once the HNP released (or abandoned) the checkpoint. */
   private heldExits = new Map<number, () => void>()
+  /**
+   * Ranks being started (a criu restore takes a while), and the signals sent to them meanwhile,
+   * delivered as soon as they run: an abort must reach a rank whose start it overtook.
+   */
+  private starting = new Map<number, NodeJS.Signals[]>()
 
   constructor(
     readonly node: string,
@@ -107,16 +114,24 @@ export class LocalDaemon implements Daemon {
    * restore refused), those already started are killed unreported and the call rejects.
    */
   async launch(specs: LaunchSpec[]): Promise<void> {
-    await this.snapc?.start()
     let criu: CriuParams | undefined
     if (specs.some((s) => s.crs === 'criu')) {
       const setup = criuSetup((k) => this.ctx?.params.get(k))
       if (setup.problem) throw new Error(setup.problem)
       criu = setup.opts
     }
-    const started = await Promise.allSettled(specs.map((spec) => this.start(spec, criu)))
+    // Before the first await: a signal that arrives from now on is for these ranks too.
+    for (const s of specs) this.starting.set(s.proc.rank, [])
+    const listening = this.snapc?.start()
+    const started = await Promise.allSettled(
+      specs.map(async (spec) => {
+        await listening
+        return this.start(spec, criu)
+      }),
+    )
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failed) {
+      for (const s of specs) this.starting.delete(s.proc.rank)
       const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
       for (const p of ok) p.signal('SIGKILL')
       await Promise.all(ok.map((p) => p.exited))
@@ -126,10 +141,12 @@ export class LocalDaemon implements Daemon {
   }
 
   private async start(spec: LaunchSpec, criu?: CriuParams): Promise<RankProcess> {
-    const env = this.snapc ? { ...spec.env, ...(await this.snapc.rankEnv(spec.proc.rank, spec.restart)) } : spec.env
+    const rank = spec.proc.rank
+    const env = this.snapc ? { ...spec.env, ...(await this.snapc.rankEnv(rank, spec.restart)) } : spec.env
     if (spec.crs !== 'criu') return spawnRank(spec, env)
     if (!spec.restart) return launchCriuRank(spec, env)
-    return restoreCriuRank(spec, env.OMPX_RESTART_DIR || spec.restart.dir, criu ?? {})
+    if (!this.snapc) throw new Error(`rank ${rank} on node ${this.node}: a crs criu restart needs the job's node context`)
+    return restoreCriuRank(spec, env.OMPX_RESTART_DIR || spec.restart.dir, this.snapc.localRestartDir(rank), criu ?? {})
   }
 
   private track(spec: LaunchSpec, proc: RankProcess): void {
@@ -137,7 +154,10 @@ export class LocalDaemon implements Daemon {
     for (const g of proc.groups) Reaper.get().add(g)
     this.procs.set(rank, { proc, spec })
     this.alive.add(rank)
+    const missed = this.starting.get(rank) ?? []
+    this.starting.delete(rank)
     this.events.launched?.(rank, proc.pid)
+    for (const sig of missed) proc.signal(sig)
     for (const data of this.earlyStdin.get(rank) ?? []) this.stdin(rank, data)
     this.earlyStdin.delete(rank)
     const pumps = [this.pump(rank, 'stdout', proc.stdout), this.pump(rank, 'stderr', proc.stderr)]
@@ -148,7 +168,7 @@ export class LocalDaemon implements Daemon {
       if (exit.error) this.events.output(rank, 'stderr', new TextEncoder().encode(`ompx: rank ${rank} on node ${this.node}: ${exit.error}\n`))
       const report = () => {
         this.alive.delete(rank)
-        if (this.alive.size === 0) this.snapc?.close()
+        if (this.running().length === 0) this.snapc?.close()
         this.events.exit({ rank, pid: proc.pid, node: this.node, code: exit.code, signal: exit.signal })
       }
       if (this.termCapture.has(rank)) this.heldExits.set(rank, report)
@@ -186,14 +206,19 @@ export class LocalDaemon implements Daemon {
     return new Map([...this.procs].map(([rank, p]) => [rank, p.proc.pid]))
   }
 
+  /** Ranks running or being started. */
   running(): number[] {
-    return [...this.alive]
+    return [...this.alive, ...this.starting.keys()]
   }
 
-  /** Job control reaches each rank's whole process group, USR1/USR2 the rank alone (RankProcess.signal). */
+  /**
+   * Job control reaches each rank's whole process group, USR1/USR2 the rank alone (RankProcess.signal).
+   * A rank still being started gets the signal once it runs (see `starting`).
+   */
   signal(sig: NodeJS.Signals, ranks?: number[]): void {
-    for (const rank of ranks ?? [...this.alive]) {
+    for (const rank of ranks ?? this.running()) {
       if (this.alive.has(rank)) this.procs.get(rank)?.proc.signal(sig)
+      else this.starting.get(rank)?.push(sig)
     }
   }
 

@@ -75,6 +75,8 @@ export class Orted {
           this.channel.send(m)
           await this.channel.drained()
         },
+        // send() encodes the chunk into a frame at once: the sender may reuse its buffer.
+        sendFileReleasesData: true,
       },
     )
     this.jobs.set(jobid, daemon)

@@ -137,6 +137,7 @@ export interface CrsPlugin extends PluginBase<'crs'> {
 export interface RawConn {
   /** Human-readable peer address for logs ("127.0.1.2:41234", "unix:/path"). */
   readonly remote: string
+  /** Send `bytes`, which the connection now owns: the caller must not change them afterwards. */
   write(bytes: Uint8Array): void
   onData(cb: (bytes: Uint8Array) => void): void
   onClose(cb: (err?: Error) => void): void
@@ -182,6 +183,11 @@ export interface SnapshotFileInfo {
 export interface SnapshotSink {
   /** Send one chunk of `path`; `codec` says how `data` is encoded. Resolves when it may send more. */
   write(path: string, offset: number, data: Uint8Array, codec: 'raw' | 'zstd', last: boolean): Promise<void>
+  /**
+   * True when the sink is done with `data` once write() resolves (it copied or wrote it): the
+   * sender may then reuse the buffer for the next chunk instead of allocating a new one.
+   */
+  readonly releasesData?: boolean
 }
 
 export interface SStorePlugin extends PluginBase<'sstore'> {

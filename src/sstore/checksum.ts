@@ -60,7 +60,8 @@ export async function checksumFile(path: string, opts: { algo?: ChecksumAlgo; fs
   try {
     const synced = opts.fsync ? fh.sync() : Promise.resolve()
     const sum = new StreamingChecksum(opts.algo ?? 'crc32')
-    const buf = Buffer.allocUnsafe(opts.chunkBytes ?? CHUNK_BYTES)
+    // Never more than the file: seals and verifies run several files at once, mostly tiny ones.
+    const buf = Buffer.allocUnsafe(Math.max(1, Math.min(opts.chunkBytes ?? CHUNK_BYTES, (await fh.stat()).size + 1)))
     let size = 0
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, size)

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { ActionableError } from '../errors'
 import type { SnapshotFileInfo, SnapshotSink } from '../plugins/types'
 import { TRANSFER_CHUNK_BYTES, encodeChunk, type FileChunk } from './chunk-codec'
+import { noteTransientBytes } from './gc-pace'
 
 export interface SendOptions {
   compress?: 'none' | 'zstd'
@@ -64,24 +65,32 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
   const zstd = opts.compress === 'zstd'
   const depth = Math.max(1, opts.readAhead ?? (zstd ? 3 : 1))
 
-  const prepare = async (offset: number): Promise<FileChunk> => {
+  // Chunk buffers to reuse: JavaScriptCore collects big dead buffers late, so a fresh one per
+  // chunk left hundreds of MB behind per GiB sent. Only when the sink lets go of `data` once
+  // its write resolves (sink.releasesData); otherwise a fresh buffer per chunk.
+  const pool: Buffer[] = []
+  const recycle = (b: Uint8Array) => {
+    if (sink.releasesData && b.byteLength === chunkBytes && b instanceof Buffer) pool.push(b)
+  }
+  const prepare = async (offset: number): Promise<FileChunk & { whole: Buffer | null }> => {
     const len = Math.min(chunkBytes, f.size - offset)
-    // A fresh buffer per chunk: the sink may keep a reference until the bytes are gone.
-    const buf = Buffer.allocUnsafe(len)
+    const whole = pool.pop() ?? Buffer.allocUnsafe(len === chunkBytes ? chunkBytes : len)
+    const buf = whole.subarray(0, len)
     for (let got = 0; got < len; ) {
       const { bytesRead } = await fh.read(buf, got, len - got, offset + got)
       if (bytesRead === 0) throw new ActionableError(`${f.path} shrank while it was being sent`)
       got += bytesRead
     }
     const enc = zstd ? await encodeChunk(buf, level) : { data: buf, codec: 'raw' as const }
-    return { path: f.path, offset, data: enc.data, codec: enc.codec, last: offset + len >= f.size }
+    if (enc.data !== buf) recycle(whole) // compressed into a new buffer: the raw one is free
+    return { path: f.path, offset, data: enc.data, codec: enc.codec, last: offset + len >= f.size, whole: enc.data === buf ? whole : null }
   }
 
   // Chunks being read (and compressed) ahead of the one in flight: compression runs on the
   // thread pool, so with zstd a few at once keep every core busy.
   const offsets: number[] = []
   for (let o = 0; o < f.size || (o === 0 && f.size === 0); o += chunkBytes) offsets.push(o)
-  const ahead: Promise<FileChunk>[] = []
+  const ahead: Promise<FileChunk & { whole: Buffer | null }>[] = []
   const fill = () => {
     while (ahead.length < depth && offsets.length > 0) {
       const p = prepare(offsets.shift()!)
@@ -93,6 +102,8 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
     const c = await ahead.shift()!
     fill()
     await sink.write(c.path, c.offset, c.data, c.codec, c.last)
+    if (c.whole) recycle(c.whole)
+    else noteTransientBytes(c.data.length)
     stats.bytes += Math.min(chunkBytes, f.size - c.offset)
     stats.wireBytes += c.data.length
   }

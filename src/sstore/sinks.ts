@@ -11,8 +11,11 @@ import type { Message } from '../wire/messages'
 import type { FileChunk } from './chunk-codec'
 import type { FileReceiver } from './file-receiver'
 
-/** How many received bytes may wait for the disk before we stop reading from the peer. */
-export const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024
+/**
+ * How many received bytes may wait for the disk before we stop reading from the peer: two
+ * transfer chunks keep the disk busy; more only costs memory, per rank being received.
+ */
+export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024
 
 /**
  * Send each chunk as the message `toMessage` builds (orted.file / hnp.file with the ids the
@@ -20,6 +23,8 @@ export const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024
  */
 export function channelSink(ch: Channel, toMessage: (c: FileChunk) => Message, maxQueuedBytes = DEFAULT_MAX_QUEUED_BYTES): SnapshotSink {
   return {
+    // send() encodes the chunk into a frame at once; `data` is not referenced after it.
+    releasesData: true,
     async write(path, offset, data, codec, last) {
       if (!ch.send(toMessage({ path, offset, data, codec, last }))) {
         throw new WireError(`connection to ${ch.remote} closed during the snapshot transfer`)
@@ -29,14 +34,17 @@ export function channelSink(ch: Channel, toMessage: (c: FileChunk) => Message, m
   }
 }
 
-/** A sink writing straight into a receiver in this process; the last chunk resolves once on disk. */
+/**
+ * A sink writing straight into a receiver in this process. Each chunk resolves once written, so
+ * the sender can reuse its buffer (it reads the next chunk meanwhile: read and write overlap);
+ * `maxPendingBytes` still bounds what other writers queue.
+ */
 export function receiverSink(receiver: FileReceiver, maxPendingBytes = DEFAULT_MAX_PENDING_BYTES): SnapshotSink {
   return {
+    releasesData: true,
     async write(path, offset, data, codec, last) {
-      const done = receiver.write({ path, offset, data, codec, last })
-      if (last) return done
-      done.catch(() => {}) // a failure makes the next write (or finish) reject with the same error
       await receiver.whenPendingBelow(maxPendingBytes)
+      await receiver.write({ path, offset, data, codec, last })
     },
   }
 }

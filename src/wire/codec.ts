@@ -4,8 +4,9 @@
  * MessagePack library can speak the protocol. The codec is @msgpack/msgpack: pure JavaScript,
  * no native add-on, nothing platform-specific for npm to resolve.
  */
-import { decode, encode } from '@msgpack/msgpack'
+import { decode, encode, Encoder } from '@msgpack/msgpack'
 import type { RawConn } from '../plugins/types'
+import { noteTransientBytes } from '../sstore/gc-pace'
 import { validateMessage, type Message } from './messages'
 import { hasFlowControl } from './socket'
 
@@ -22,15 +23,29 @@ export class WireError extends Error {
   }
 }
 
+/** Frames above this are snapshot chunks: their buffers are reported to the GC pacer. */
+const BIG_FRAME = 1024 * 1024
+const bigEncoder = new Encoder({ initialBufferSize: 8 * 1024 * 1024 })
+
+/** Bytes of the binary fields at the top of a message (a file chunk's data). */
+function bytesIn(msg: Message): number {
+  let n = 0
+  for (const v of Object.values(msg)) if (v instanceof Uint8Array) n += v.length
+  return n
+}
+
 /** Encode one message as a frame. Throws WireError if the message does not match the catalog. */
 export function encodeFrame(msg: Message): Uint8Array {
   const err = validateMessage(msg)
   if (err) throw new WireError(`refusing to send a malformed message: ${err}`)
   // A field set to undefined travels as nil; the validator turns it back into "absent".
-  const body = encode(msg)
+  // A snapshot chunk: encoded by one long-lived encoder into its own reused buffer (the frame
+  // below is the only copy), not a fresh one that doubles its way up to the chunk's size.
+  const body = bytesIn(msg) > BIG_FRAME ? bigEncoder.encodeSharedRef(msg) : encode(msg)
   const frame = new Uint8Array(4 + body.length)
   new DataView(frame.buffer).setUint32(0, body.length)
   frame.set(body, 4)
+  if (frame.length > BIG_FRAME) noteTransientBytes(frame.length)
   return frame
 }
 
@@ -116,6 +131,7 @@ export class FrameDecoder {
           continue
         }
         this.body = new Uint8Array(len)
+        if (len > BIG_FRAME) noteTransientBytes(len)
         this.bodyFill = 0
       }
       const take = Math.min(this.body.length - this.bodyFill, chunk.length - i)

@@ -45,18 +45,23 @@ export class SocketConn implements RawConn, FlowControl {
     readonly remote: string,
   ) {}
 
+  /**
+   * Takes ownership of `bytes` (every caller passes a freshly encoded frame or line): what the
+   * kernel does not take at once is queued as a view, not copied — a copy of every 4 MiB
+   * snapshot chunk while the peer is behind doubled the garbage of a transfer.
+   */
   write(bytes: Uint8Array): void {
     if (this.closed || this.closing) return
     if (this.queue.length > 0) {
       // Something is already waiting: writing now would overtake it.
-      this.queue.push(bytes.slice())
+      this.queue.push(bytes)
       this.queued += bytes.length
       return
     }
     const n = this.socket.write(bytes)
     if (n < 0) return // closed under us; the close handler reports it
     if (n < bytes.length) {
-      this.queue.push(bytes.slice(n))
+      this.queue.push(bytes.subarray(n))
       this.queued += bytes.length - n
     }
   }

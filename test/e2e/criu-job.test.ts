@@ -1,20 +1,22 @@
 /**
  * crs criu through ompx (issue #5): jobs of unmodified programs across simulated nodes,
  * checkpointed with and without --term and restarted — on the same nodes and on others — must go
- * on from where they were dumped: each rank's output before the dump plus its output after the
- * restore equals an uninterrupted run. A damaged snapshot gives a clear error and a non-zero exit.
+ * on from where they were dumped: each rank's output (and a file it appends to) before the dump
+ * plus after the restore equals an uninterrupted run. A restart never writes into the snapshot.
+ * A restored rank failing ends the job as it would any job. A damaged snapshot gives a clear
+ * error and a non-zero exit.
  *
  * Needs root and a working criu (scripts/install-criu.sh, run here): skipped with the reason
  * elsewhere, FAILS in CI (CI=true), where these tests must run.
  */
 import { $ } from 'bun'
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FIXTURES, guardLeftovers, ompx, REPO, spawnOmpx } from '../helpers'
-import { referenceLines } from '../fixtures/criu-helpers'
-import { dirArgs, snapshotRef } from './checkpoint-common'
+import { appending, listing, referenceLines } from '../fixtures/criu-helpers'
+import { dirArgs, rankProcs, snapshotRef } from './checkpoint-common'
 
 setDefaultTimeout(90_000)
 guardLeftovers()
@@ -113,6 +115,12 @@ describe.skipIf(reason !== null)('crs criu jobs', () => {
     const argv = [COUNTER, '--mib', '64', '--ticks', '80', '--interval-ms', '40']
     const reference = referenceLines([COUNTER, '--mib', '64', '--ticks', '80', '--interval-ms', '0'])
     const d = await runAndTerm(argv, 4, 'n1:2,n2:2', /^\[[^\]]+,3\]<stdout>:tick 10 /m, /^\[[^\]]+,3\]<stdout>:tick 25 /m)
+    // A snapshot store may be read-only or shared: restarts must not write a byte into it (criu's
+    // restore.log, restore.pid and stats-restore go to the restarting node). Root ignores mode
+    // bits, so the listing must show it.
+    const seqDir = join(d.snap, d.ref, '1')
+    chmodSync(seqDir, 0o500)
+    const sealed = listing(seqDir)
     const same = await restart(d)
     expect(same.stderr).toBe('')
     expect(same.code).toBe(0)
@@ -121,6 +129,9 @@ describe.skipIf(reason !== null)('crs criu jobs', () => {
     expect(moved.code).toBe(0)
     expect(moved.stdout).toMatch(/n3/)
     expectContinued(d.stdout, moved.stdout.split('\n').filter((l) => l.startsWith('[')).join('\n'), 4, reference)
+    expect(listing(seqDir)).toEqual(sealed)
+    for (let rank = 0; rank < 4; rank++) expect(existsSync(join(seqDir, `rank_${rank}`, 'restore.log'))).toBe(false)
+    chmodSync(seqDir, 0o700)
   })
 
   test('a bash loop, unmodified: --term and restart on other nodes', async () => {
@@ -139,6 +150,64 @@ describe.skipIf(reason !== null)('crs criu jobs', () => {
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     expectContinued(d.stdout, r.stdout, 2, reference)
+  })
+
+  test('a file the program keeps open and appends to: after checkpoint, --term and restarts it holds every line once', async () => {
+    const out = join(mkdtempSync(join(tmp, 'append-')), 'out')
+    const args = ['--mib', '4', '--ticks', '80', '--interval-ms', '40']
+    // Each rank appends to its own file (the uninterrupted run's lines, ticks only).
+    const argv = ['sh', '-c', `exec "$0" "$@" --append "${out}.$OMPX_RANK"`, COUNTER, ...args]
+    const reference = referenceLines([COUNTER, ...args.slice(0, 4), '--interval-ms', '0'])
+    const ticks = reference.filter((l) => l.startsWith('tick '))
+    const fileOf = (rank: number) => `${out}.${rank}`
+    const fileLines = (rank: number) => readFileSync(fileOf(rank), 'utf8').split('\n').slice(0, -1)
+    const d = await runAndTerm(argv, 2, 'n1:1,n2:1', /^\[[^\]]+,1\]<stdout>:tick 10 /m, /^\[[^\]]+,1\]<stdout>:tick 25 /m)
+    // At the --term dump each file holds what the rank printed so far; keep it to restart twice.
+    const atDump = [0, 1].map((rank) => {
+      expect(fileLines(rank)).toEqual(byRank(d.stdout).get(rank)!)
+      copyFileSync(fileOf(rank), `${fileOf(rank)}.dump`)
+      return `${fileOf(rank)}.dump`
+    })
+    for (const hosts of [[], ['-H', 'n3:1,n4:1', '--launcher', 'local']]) {
+      // The file is the user's, not in the snapshot: the previous restart appended the rest of
+      // the run, so put it back as it was at the dump. criu would not notice (it records no size
+      // for a write-only O_APPEND file) and the restored rank would append the rest twice.
+      atDump.forEach((copy, rank) => copyFileSync(copy, fileOf(rank)))
+      const job = spawnOmpx(['restart', '--tag-output', ...dirArgs(d.snap), ...hosts, d.ref], { env: ENV, timeoutMs: 60_000 })
+      await job.waitFor(/^\[[^\]]+,1\]<stdout>:tick 40 /m, 20_000)
+      // Reopened for appending, not merely at the old offset.
+      for (const p of await rankProcs(job.pid)) expect(appending(p.pid, fileOf(p.rank))).toBe(true)
+      const r = await job.done()
+      expect(r.stderr).toBe('')
+      expect(r.code).toBe(0)
+      expectContinued(d.stdout, r.stdout, 2, reference)
+      // Truncated on reopen, lines lost or written twice: the file would not be the whole run.
+      for (const rank of [0, 1]) expect(fileLines(rank)).toEqual(ticks)
+    }
+  })
+
+  test('a restored rank exiting non-zero: the job exits with its status at once, the other rank is ended as in any job', async () => {
+    // Rank 1 waits for GO, then counts to 5 and exits 3; rank 0 (256 MiB) counts on. GO appears
+    // only after the --term checkpoint, so the restored rank 1 ends right after its restore,
+    // before rank 0's bigger restore is done: the abort must reach rank 0 all the same.
+    const go = join(mkdtempSync(join(tmp, 'go-')), 'go')
+    const script = 'if [ "$OMPX_RANK" = 1 ]; then until [ -e "$1" ]; do sleep 0.02; done; exec "$0" --mib 1 --ticks 5 --interval-ms 0 --exit 3; fi; exec "$0" --mib 256 --interval-ms 40'
+    const argv = ['sh', '-c', script, COUNTER, go]
+    const d = await runAndTerm(argv, 2, 'n1:1,n2:1', /^\[[^\]]+,0\]<stdout>:tick 5 /m, null)
+    writeFileSync(go, '')
+    // kill_grace 60: a rank the abort missed would hold the job for a minute before its SIGKILL.
+    const where = ['-H', 'n3:1,n4:1', '--launcher', 'local', '--mca', 'kill_grace', '60']
+    const r = await restart(d, where)
+    expect(r.code).toBe(3)
+    expect(r.ms).toBeLessThan(20_000)
+    expect(r.stderr).toMatch(/^ompx restart: rank 1 \(pid \d+\) on node n4 exited with status 3; aborting the job \(terminating 1 other rank\)$/m)
+    // Rank 1 went on from its dump: what it printed after the restore is the rest of its program.
+    expect(byRank(r.stdout).get(1)).toEqual(referenceLines([COUNTER, '--mib', '1', '--ticks', '5', '--interval-ms', '0']))
+    // Nothing more nor less than `ompx run` says when the same job (never restored) fails so.
+    const plain = await ompx(['run', '--mca', 'crs', 'criu', '-np', '2', ...where, '--tag-output', ...dirArgs(d.snap), '--', ...argv], { env: ENV, timeoutMs: 60_000 })
+    expect(plain.code).toBe(3)
+    const shape = (stderr: string) => stderr.replace(/^ompx (run|restart):/gm, 'ompx:').replace(/pid \d+/g, 'pid P').replace(/^\[[^,\]]+,/gm, '[J,')
+    expect(shape(r.stderr)).toBe(shape(plain.stderr))
   })
 
   test('a damaged snapshot: a deleted image is refused by its checksum; an image missing from the metadata fails the restore naming rank, node and criu', async () => {
@@ -162,6 +231,12 @@ describe.skipIf(reason !== null)('crs criu jobs', () => {
     drop(join(d.snap, d.ref, 'global.json'))
     const failed = await restart(d)
     expect(failed.code).not.toBe(0)
-    expect(failed.stderr).toMatch(/rank 1 on node n2: criu restore from \S+rank_1 failed: .*\(log: \S+restore\.log\)/)
+    const log = /rank 1 on node n2: criu restore from \S+rank_1 failed: .*\(log: (\S+restore\.log)\)/.exec(failed.stderr)
+    expect(log).not.toBeNull()
+    // criu's log of the failed restore is the restarting node's, not written into the snapshot.
+    expect(log![1]!.startsWith(d.snap)).toBe(false)
+    // ... and it outlives the restart that failed, so the user can read it.
+    expect(readFileSync(log![1]!, 'utf8')).toMatch(/Error/)
+    expect(existsSync(join(rankDir, 'restore.log'))).toBe(false)
   })
 })

@@ -14,7 +14,8 @@ beforeAll(() => {
   process.env.TMPDIR = dir // the session root (and so the cache file) lives under TMPDIR
 })
 afterAll(() => {
-  process.env.TMPDIR = saved
+  if (saved === undefined) delete process.env.TMPDIR
+  else process.env.TMPDIR = saved
   rmSync(dir, { recursive: true, force: true })
 })
 

@@ -30,6 +30,8 @@ export interface LocalSnapcContext {
   report(msg: NodeToHnp): void
   /** Send one file chunk to the HNP; resolves when more may be sent (flow control). */
   sendFile(msg: MessageOf<'orted.file'>): Promise<void>
+  /** True when sendFile is done with the chunk's data once it resolves (it encoded it into a frame). */
+  sendFileReleasesData?: boolean
   /** Host pid of a rank of this job on this node, while it runs. */
   pidOf(rank: number): number | undefined
 }
@@ -80,7 +82,7 @@ export class LocalSnapc {
   async rankEnv(rank: number, restart?: { dir: string; staged: boolean }): Promise<Record<string, string>> {
     const env: Record<string, string> = { OMPX_COORD_SOCK: this.socketPath, OMPX_COORD_TOKEN: this.tokens.issue(rank) }
     if (restart) {
-      const dir = restart.staged ? this.stagingDir(rank) : restart.dir
+      const dir = restart.staged ? this.localRestartDir(rank) : restart.dir
       const rx = this.staging.get(rank)
       this.staging.delete(rank)
       if (rx) await rx.finish()
@@ -96,7 +98,7 @@ export class LocalSnapc {
     } else if (msg.t === 'hnp.file') {
       // Restart staging: the rank's image arrives before its launch.
       let rx = this.staging.get(msg.rank)
-      if (!rx) this.staging.set(msg.rank, (rx = new FileReceiver(this.stagingDir(msg.rank))))
+      if (!rx) this.staging.set(msg.rank, (rx = new FileReceiver(this.localRestartDir(msg.rank))))
       void rx.write(msg)
     } else this.checkpoint(msg)
   }
@@ -173,6 +175,7 @@ export class LocalSnapc {
     try {
       if (!sstore.direct) {
         const sink: SnapshotSink = {
+          releasesData: this.ctx.sendFileReleasesData === true,
           write: (path, offset, data, codec, last) => this.ctx.sendFile({ t: 'orted.file', jobid, ref: loc.ref, seq, rank, path, offset, data, codec, last }),
         }
         await callPlugin(sstore, () => sstore.push(loc, files, sink))
@@ -193,7 +196,11 @@ export class LocalSnapc {
     return callPlugin(sstore, () => sstore.rankDir(this.location(msg, rank)))
   }
 
-  private stagingDir(rank: number): string {
+  /**
+   * A restarting rank's node-local directory for this job: its staged images land here, and so
+   * does what restoring it writes (criu's restore.log), never the snapshot. Removed by close().
+   */
+  localRestartDir(rank: number): string {
     return join(this.ctx.nodeDir, 'restart', `job-${this.ctx.jobid}`, `rank_${rank}`)
   }
 
@@ -205,7 +212,7 @@ export class LocalSnapc {
     return this.ctx.registry.select('sstore', name)
   }
 
-  /** The job is over on this node: stop listening, drop tokens and staged images. */
+  /** The job is over on this node: stop listening, drop tokens, staged images and restore logs. */
   close(): void {
     this.server?.close()
     this.server = undefined
