@@ -239,14 +239,24 @@ describe('a failure during a checkpoint leaves no snapshot and never damages an 
     const p = startJob(dir, hold)
     try {
       await waitIters(p, NP, 20)
-      // Rank 3 fails, but only once every other rank's image is sealed: no capture is still
-      // writing when the checkpoint is abandoned.
+      // Rank 3 fails, but only once every other rank's image is written: no capture is still
+      // writing when the checkpoint is abandoned. Ranks 0-1 (n1) are sealed by then; rank 2
+      // shares n2 with rank 3, and a node seals only once all its ranks are captured.
       writeFileSync(join(hold, 'hold.3'), '')
       writeFileSync(join(hold, 'fail.3'), '')
       const a = spawnOmpx(['checkpoint', String(p.pid)], opts())
       await p.waitFor(/^rank 3 holding$/, 20_000)
       const refDir = () => readdirSync(dir).filter((x) => x.endsWith('.ckpt'))
-      await waitUntil(() => refDir().length === 1 && [0, 1, 2].every((r) => existsSync(join(dir, refDir()[0]!, '0', `rank_${r}`, 'ompx-rank.json'))), 20_000, 'ranks 0-2 sealed')
+      const rankFile = (r: number, f: string) => join(dir, refDir()[0]!, '0', `rank_${r}`, f)
+      const written = (r: number) => {
+        try {
+          return typeof JSON.parse(readFileSync(rankFile(r, 'meta.json'), 'utf8')).iter === 'number'
+        } catch {
+          return false
+        }
+      }
+      await waitUntil(() => refDir().length === 1 && [0, 1].every((r) => existsSync(rankFile(r, 'ompx-rank.json'))) && written(2), 20_000, 'ranks 0-1 sealed, rank 2 written')
+      expect(existsSync(rankFile(2, 'ompx-rank.json'))).toBe(false)
       unlinkSync(join(hold, 'hold.3'))
       expectUserError(await a.done(), /rank 3 was told to fail its checkpoint/)
       unlinkSync(join(hold, 'fail.3'))

@@ -126,9 +126,15 @@ export class LocalSnapc {
         }
         return
       }
-      case 'capture':
-        for (const rank of ranks) void this.captureRank(msg, rank)
+      case 'capture': {
+        // Every rank of this node is captured before any is sealed: a seal (reading the images
+        // back, fsync) running beside the other ranks' captures slowed them down more than the
+        // overlap won (4 criu dumps of 256 MiB: 387 ms instead of 280 ms for the slowest).
+        const ends = ranks.map(() => Promise.withResolvers<void>())
+        const allCaptured = Promise.all(ends.map((e) => e.promise))
+        ranks.forEach((rank, i) => void this.captureRank(msg, rank, () => ends[i]!.resolve(), allCaptured))
         return
+      }
       case 'release': {
         const state = msg.text === 'term' ? 'TERM' : 'CONTINUE'
         if (this.crs(msg.store.crs).needsApp) for (const rank of ranks) this.server?.release(rank, state)
@@ -145,8 +151,11 @@ export class LocalSnapc {
     }
   }
 
-  /** Stage 2 for one rank: capture, seal (checksums + ompx-rank.json), then push to the global store. */
-  private async captureRank(msg: Ckpt, rank: number): Promise<void> {
+  /**
+   * Stage 2 for one rank: capture (then call `captured`, whatever happened), wait for
+   * `allCaptured` (the node's other ranks), seal (checksums + ompx-rank.json), push to the store.
+   */
+  private async captureRank(msg: Ckpt, rank: number, captured: () => void, allCaptured: Promise<unknown>): Promise<void> {
     const { jobid, node } = this.ctx
     const seq = msg.store.seq
     const crs = this.crs(msg.store.crs)
@@ -163,13 +172,16 @@ export class LocalSnapc {
       const pid = this.ctx.pidOf(rank)
       if (pid === undefined) throw new Error('the rank is no longer running')
       const app = crs.needsApp && this.server ? { capture: (d: string) => this.server!.capture(rank, d) } : null
-      const result = await callPlugin(crs, () => crs.capture({ rank, node, pid, dir, options: msg.options, app }))
+      const result = await callPlugin(crs, () => crs.capture({ rank, node, pid, dir, options: msg.options, app })).finally(captured)
+      const captureMs = Math.round(performance.now() - t0)
+      await allCaptured
       const algo = (this.ctx.params.get('sstore_base_checksum') || 'crc32') as 'crc32' | 'sha256'
-      const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs: Math.round(performance.now() - t0), info: result.info }, algo)
+      const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs, info: result.info }, algo)
       files = meta.files
       if (this.abandoned.has(seq)) return rmSync(dir, { recursive: true, force: true })
       this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'captured', status: 'ok', snapshot: meta })
     } catch (err) {
+      captured()
       return fail('captured', err)
     }
     try {
