@@ -9,7 +9,6 @@ import { join } from 'node:path'
 import { ActionableError } from '../errors'
 import type { SnapshotFileInfo, SnapshotSink } from '../plugins/types'
 import { TRANSFER_CHUNK_BYTES, encodeChunk, type FileChunk } from './chunk-codec'
-import { noteTransientBytes } from './gc-pace'
 
 export interface SendOptions {
   compress?: 'none' | 'zstd'
@@ -103,7 +102,6 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
     fill()
     await sink.write(c.path, c.offset, c.data, c.codec, c.last)
     if (c.whole) recycle(c.whole)
-    else noteTransientBytes(c.data.length)
     stats.bytes += Math.min(chunkBytes, f.size - c.offset)
     stats.wireBytes += c.data.length
   }

@@ -6,7 +6,6 @@
  */
 import { decode, encode, Encoder } from '@msgpack/msgpack'
 import type { RawConn } from '../plugins/types'
-import { noteTransientBytes } from '../sstore/gc-pace'
 import { validateMessage, type Message } from './messages'
 import { hasFlowControl } from './socket'
 
@@ -23,7 +22,7 @@ export class WireError extends Error {
   }
 }
 
-/** Frames above this are snapshot chunks: their buffers are reported to the GC pacer. */
+/** Frames above this are snapshot chunks (see encodeFrame). */
 const BIG_FRAME = 1024 * 1024
 const bigEncoder = new Encoder({ initialBufferSize: 8 * 1024 * 1024 })
 
@@ -45,7 +44,6 @@ export function encodeFrame(msg: Message): Uint8Array {
   const frame = new Uint8Array(4 + body.length)
   new DataView(frame.buffer).setUint32(0, body.length)
   frame.set(body, 4)
-  if (frame.length > BIG_FRAME) noteTransientBytes(frame.length)
   return frame
 }
 
@@ -131,7 +129,6 @@ export class FrameDecoder {
           continue
         }
         this.body = new Uint8Array(len)
-        if (len > BIG_FRAME) noteTransientBytes(len)
         this.bodyFill = 0
       }
       const take = Math.min(this.body.length - this.bodyFill, chunk.length - i)
