@@ -6,6 +6,7 @@
  */
 import { decode, encode, Encoder } from '@msgpack/msgpack'
 import type { RawConn } from '../plugins/types'
+import { takeFrame } from './frame-pool'
 import { validateMessage, type Message } from './messages'
 import { hasFlowControl } from './socket'
 
@@ -40,9 +41,11 @@ export function encodeFrame(msg: Message): Uint8Array {
   // A field set to undefined travels as nil; the validator turns it back into "absent".
   // A snapshot chunk: encoded by one long-lived encoder into its own reused buffer (the frame
   // below is the only copy), not a fresh one that doubles its way up to the chunk's size.
-  const body = bytesIn(msg) > BIG_FRAME ? bigEncoder.encodeSharedRef(msg) : encode(msg)
-  const frame = new Uint8Array(4 + body.length)
-  new DataView(frame.buffer).setUint32(0, body.length)
+  const big = bytesIn(msg) > BIG_FRAME
+  const body = big ? bigEncoder.encodeSharedRef(msg) : encode(msg)
+  // Big frames come from the frame pool; the connection gives them back once sent.
+  const frame = big ? takeFrame(4 + body.length) : new Uint8Array(4 + body.length)
+  new DataView(frame.buffer, frame.byteOffset).setUint32(0, body.length)
   frame.set(body, 4)
   return frame
 }

@@ -5,6 +5,7 @@
  */
 import type { Socket, SocketHandler } from 'bun'
 import type { RawConn } from '../plugins/types'
+import { giveFrame } from './frame-pool'
 
 /** After close(), how long queued bytes and the peer's FIN may take before the socket is cut. */
 const CLOSE_GRACE_MS = 5000
@@ -29,7 +30,8 @@ export function hasFlowControl(conn: RawConn): conn is RawConn & FlowControl {
 }
 
 export class SocketConn implements RawConn, FlowControl {
-  private queue: Uint8Array[] = []
+  /** What the kernel has not taken yet, and the frame each piece belongs to (see frame-pool.ts). */
+  private queue: { bytes: Uint8Array; frame: Uint8Array }[] = []
   private queued = 0
   private drainWaiters: { limit: number; resolve: () => void }[] = []
   private dataCb: ((b: Uint8Array) => void) | null = null
@@ -48,22 +50,23 @@ export class SocketConn implements RawConn, FlowControl {
   /**
    * Takes ownership of `bytes` (every caller passes a freshly encoded frame or line): what the
    * kernel does not take at once is queued as a view, not copied — a copy of every 4 MiB
-   * snapshot chunk while the peer is behind doubled the garbage of a transfer.
+   * snapshot chunk while the peer is behind doubled the garbage of a transfer. A frame from the
+   * frame pool goes back to it once the kernel has all of it.
    */
   write(bytes: Uint8Array): void {
     if (this.closed || this.closing) return
     if (this.queue.length > 0) {
       // Something is already waiting: writing now would overtake it.
-      this.queue.push(bytes)
+      this.queue.push({ bytes, frame: bytes })
       this.queued += bytes.length
       return
     }
     const n = this.socket.write(bytes)
     if (n < 0) return // closed under us; the close handler reports it
-    if (n < bytes.length) {
-      this.queue.push(bytes.subarray(n))
-      this.queued += bytes.length - n
-    }
+    // Fully taken by the kernel: a pooled frame's buffer can serve the next one.
+    if (n >= bytes.length) return giveFrame(bytes)
+    this.queue.push({ bytes: bytes.subarray(n), frame: bytes })
+    this.queued += bytes.length - n
   }
 
   get queuedBytes(): number {
@@ -114,15 +117,16 @@ export class SocketConn implements RawConn, FlowControl {
   handleDrain(): void {
     while (this.queue.length > 0) {
       const head = this.queue[0]!
-      const n = this.socket.write(head)
+      const n = this.socket.write(head.bytes)
       if (n < 0) return
-      this.queued -= Math.min(n, head.length)
-      if (n < head.length) {
-        this.queue[0] = head.subarray(n)
+      this.queued -= Math.min(n, head.bytes.length)
+      if (n < head.bytes.length) {
+        head.bytes = head.bytes.subarray(n)
         this.wakeDrainWaiters()
         return
       }
       this.queue.shift()
+      giveFrame(head.frame)
     }
     this.wakeDrainWaiters()
     if (this.closing) this.socket.end()

@@ -1,0 +1,38 @@
+/**
+ * Reusable buffers for big frames (snapshot chunks, ~4 MiB each). A fresh buffer per chunk is
+ * garbage the moment the kernel has copied it, and JavaScriptCore collects such big buffers
+ * late: a daemon sending 1 GiB of images sat on 100-200 MB of dead frames. encodeFrame takes
+ * its big frames from here; the connection that sent one gives it back once the kernel has all
+ * of its bytes (SocketConn). A frame nobody gives back is simply collected as before.
+ */
+
+/** Room for a 4 MiB chunk, its message fields and a little zstd expansion. */
+const FRAME_CAPACITY = 4 * 1024 * 1024 + 64 * 1024
+/** At most this many idle buffers are kept (20 MiB). */
+const MAX_IDLE = 5
+
+const idle: Uint8Array[] = []
+/** The pooled buffer behind each frame handed out (frames are views of it). */
+const owners = new WeakMap<Uint8Array, Uint8Array>()
+
+/** A frame of `n` bytes: pooled when it fits a pool buffer, otherwise a plain allocation. */
+export function takeFrame(n: number): Uint8Array {
+  if (n > FRAME_CAPACITY) return new Uint8Array(n)
+  const base = idle.pop() ?? new Uint8Array(FRAME_CAPACITY)
+  const frame = base.subarray(0, n)
+  owners.set(frame, base)
+  return frame
+}
+
+/** Whether `frame` came from takeFrame and has not been given back. */
+export function isPooled(frame: Uint8Array): boolean {
+  return owners.has(frame)
+}
+
+/** `frame` (as takeFrame returned it) is no longer used by anyone: its buffer may be reused. */
+export function giveFrame(frame: Uint8Array): void {
+  const base = owners.get(frame)
+  if (!base) return
+  owners.delete(frame)
+  if (idle.length < MAX_IDLE) idle.push(base)
+}
