@@ -64,16 +64,17 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
   const zstd = opts.compress === 'zstd'
   const depth = Math.max(1, opts.readAhead ?? (zstd ? 3 : 1))
 
-  // Chunk buffers to reuse: JavaScriptCore collects big dead buffers late, so a fresh one per
-  // chunk left hundreds of MB behind per GiB sent. Only when the sink lets go of `data` once
-  // its write resolves (sink.releasesData); otherwise a fresh buffer per chunk.
+  // Read buffers to reuse: JavaScriptCore collects big dead buffers late, so a fresh one per
+  // chunk left hundreds of MB behind per GiB sent. A buffer is free again once compressed into
+  // another one, or, sent raw, once the sink's write resolved if the sink lets go of `data`
+  // then (sink.releasesData). Only full-size buffers are kept: the last chunk is shorter.
   const pool: Buffer[] = []
-  const recycle = (b: Uint8Array) => {
-    if (sink.releasesData && b.byteLength === chunkBytes && b instanceof Buffer) pool.push(b)
+  const recycle = (b: Buffer) => {
+    if (b.byteLength === chunkBytes) pool.push(b)
   }
   const prepare = async (offset: number): Promise<FileChunk & { whole: Buffer | null }> => {
     const len = Math.min(chunkBytes, f.size - offset)
-    const whole = pool.pop() ?? Buffer.allocUnsafe(len === chunkBytes ? chunkBytes : len)
+    const whole = pool.pop() ?? Buffer.allocUnsafe(len)
     const buf = whole.subarray(0, len)
     for (let got = 0; got < len; ) {
       const { bytesRead } = await fh.read(buf, got, len - got, offset + got)
@@ -101,7 +102,7 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
     const c = await ahead.shift()!
     fill()
     await sink.write(c.path, c.offset, c.data, c.codec, c.last)
-    if (c.whole) recycle(c.whole)
+    if (c.whole && sink.releasesData) recycle(c.whole)
     stats.bytes += Math.min(chunkBytes, f.size - c.offset)
     stats.wireBytes += c.data.length
   }
