@@ -5,7 +5,7 @@
  * as a remote daemon would. That makes it the faithful test topology for everything multi-node.
  */
 import { isLocalHost } from '../../src/runtime/allocation'
-import { ortedArgv, spawnDaemon } from '../../src/runtime/launch-process'
+import { ortedArgv, spawnDaemon } from './common'
 import { definePlugin } from '../../src/plugins/types'
 import type { NodeInfo } from '../../src/runtime/job'
 

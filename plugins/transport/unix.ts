@@ -7,7 +7,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs
 import { dirname, isAbsolute, resolve } from 'node:path'
 import type { RawConn, TransportListener } from '../../src/plugins/types'
 import { definePlugin } from '../../src/plugins/types'
-import { sessionRoot } from '../../src/hnp/session'
+import { sessionRoot } from '../../src/runtime/session'
 import { SocketConn, socketHandlers } from '../../src/wire/socket'
 
 /** sun_path is 108 bytes on Linux (104 on macOS), NUL included. */

@@ -9,7 +9,7 @@ import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { renderDoctor, summary } from '../doctor/render'
 import { doctorReport } from '../doctor/report'
-import { createRuntime } from '../runtime/context'
+import { createRuntime } from './_context'
 import { parseCommand } from './_command'
 
 const specs: OptionSpec[] = [jsonOption, ...runtimeOptions]

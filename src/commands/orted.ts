@@ -9,7 +9,7 @@ import { runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { Orted } from '../orted/orted-main'
 import { readSecretAndWatch } from '../orted/lifeline'
-import { createRuntime } from '../runtime/context'
+import { createRuntime } from './_context'
 import { clientConnect } from '../wire/channel'
 import { parseCommand } from './_command'
 

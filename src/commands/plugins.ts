@@ -3,7 +3,7 @@ import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { PLUGIN_KINDS, type PluginKind } from '../plugins/types'
-import { createRuntime } from '../runtime/context'
+import { createRuntime } from './_context'
 import { parseCommand } from './_command'
 import { renderTable } from '../tools/table'
 

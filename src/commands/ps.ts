@@ -5,7 +5,7 @@
 import { defineCommand } from 'citty'
 import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
-import { createRuntime } from '../runtime/context'
+import { createRuntime } from './_context'
 import { connectHnp, formatUptime } from '../tools/hnp-client'
 import { renderTable } from '../tools/table'
 import type { MessageOf } from '../wire/messages'

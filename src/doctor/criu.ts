@@ -4,10 +4,10 @@
  * tools, then what this kernel + criu can and cannot do (sockets, pre-dump, lazy pages).
  */
 import { release } from 'node:os'
-import { lookupCriu, type CriuBinary } from '../criu/binary'
-import { inetSockets, lazyPages, nftablesLock, softDirty } from '../criu/features'
-import { launchToolsProblem } from '../criu/launch'
-import { privilegeProblem, privileges } from '../criu/privileges'
+import { lookupCriu, type CriuBinary } from '../../plugins/crs/criu/binary'
+import { inetSockets, lazyPages, nftablesLock, softDirty } from '../../plugins/crs/criu/features'
+import { launchToolsProblem } from '../../plugins/crs/criu/launch'
+import { privilegeProblem, privileges } from '../../plugins/crs/criu/privileges'
 import { check, type Check, type Section } from './types'
 
 function privilegeCheck(): Check {

@@ -16,12 +16,12 @@ import type { Channel } from '../wire/channel'
 import { removeContact, writeContact } from '../wire/contact'
 import { serve } from '../wire/server'
 import { VERSION } from '../version'
-import { DaemonLink } from './daemon-link'
-import { JobTable } from './job-table'
+import { DaemonLink } from './launch/daemon-link'
+import { JobTable } from './job/job-table'
 import { serveCheckpointTools, type Coordinators } from './snapc/tool-service'
-import { InProcessNode, type NodeHandle } from './node-pool'
-import { cleanStaleSessions, sessionRoot } from './session'
-import { isThisHost } from './this-host'
+import { InProcessNode, type NodeHandle } from './launch/in-process-node'
+import { cleanStaleSessions, sessionRoot } from '../runtime/session'
+import { isThisHost } from '../runtime/hosts'
 
 export interface HnpOptions {
   registry: Registry

@@ -7,7 +7,7 @@
 import type { Subprocess } from 'bun'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { sessionRoot } from '../hnp/session'
+import { sessionRoot } from '../runtime/session'
 
 const SCRIPT = `while read -r _; do :; done
 if [ -f "$1" ]; then while read -r g; do kill -KILL "-$g" 2>/dev/null; done < "$1"; rm -f "$1"; fi`

@@ -4,7 +4,7 @@
  */
 import { ActionableError, PluginError, errorMessage } from '../errors'
 import type { Params } from '../params/params'
-import { BUILTIN_PLUGINS, type BuiltinPlugin } from './builtin'
+import { BUILTIN_PLUGINS, type BuiltinPlugin } from '../../plugins/builtin'
 import { loadPluginDirs, pluginSearchDirs, runFactory, type PluginDir, type PluginFailure } from './load'
 import { PLUGIN_KINDS, type AnyPlugin, type PluginByKind, type PluginKind } from './types'
 

@@ -4,7 +4,7 @@
  */
 import type { RunRequest } from '../args/mpirun'
 import { ActionableError } from '../errors'
-import { OutputRouter, type OutputOptions } from '../hnp/output'
+import { OutputRouter, type OutputOptions } from '../hnp/output/output-router'
 import type { Registry } from '../plugins/registry'
 import type { SubmitOptions } from '../wire/messages'
 import { connectHnp } from './hnp-client'

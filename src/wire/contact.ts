@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'
-import { pidAlive, sessionRoot } from '../hnp/session'
+import { pidAlive, sessionRoot } from '../runtime/session'
 import { log } from '../log'
 import { parseSecret } from './auth'
 

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path'
 import sshFactory from '../../plugins/launcher/ssh'
 import { ActionableError } from '../../src/errors'
 import type { DaemonLaunchRequest, DaemonProcess, HostApi, LauncherPlugin } from '../../src/plugins/types'
-import type { SpawnedDaemon } from '../../src/runtime/launch-process'
+import type { SpawnedDaemon } from '../../plugins/launcher/common'
 import { REPO } from '../helpers'
 
 const sshdPidFile = join(process.env.OMPX_TEST_SSHD_DIR ?? join(REPO, '.cache/test-sshd'), 'sshd.pid')

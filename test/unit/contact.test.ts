@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { ActionableError } from '../../src/errors'
-import { sessionRoot } from '../../src/hnp/session'
+import { sessionRoot } from '../../src/runtime/session'
 import { newSecret } from '../../src/wire/auth'
 import { contactPath, isLiveHnp, listContacts, readContact, removeContact, resolveHnp, writeContact, type HnpContact } from '../../src/wire/contact'
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cachedPass, rememberPass } from '../../src/criu/check-cache'
+import { cachedPass, rememberPass } from '../../plugins/crs/criu/check-cache'
 
 const dir = mkdtempSync(join(tmpdir(), 'ompx-criu-cache-'))
 const saved = process.env.TMPDIR

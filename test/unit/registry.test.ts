@@ -6,7 +6,7 @@ import { ActionableError, PluginError } from '../../src/errors'
 import { registerCoreParams } from '../../src/params/core'
 import { Params } from '../../src/params/params'
 import { Registry, callPlugin } from '../../src/plugins/registry'
-import { createRuntime } from '../../src/runtime/context'
+import { createRuntime } from '../../src/commands/_context'
 
 const root = mkdtempSync(join(tmpdir(), 'ompx-registry-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))

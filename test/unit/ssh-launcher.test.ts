@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import sshFactory, { launchSsh, preloadScripts, remoteCommand, SSH_READY, sshArgv, sshOptions } from '../../plugins/launcher/ssh'
 import { ActionableError } from '../../src/errors'
 import type { DaemonLaunchRequest, HostApi, LauncherPlugin } from '../../src/plugins/types'
-import { mapBounded, ortedArgv, shellQuote, splitWords } from '../../src/runtime/launch-process'
+import { mapBounded, ortedArgv, shellQuote, splitWords } from '../../plugins/launcher/common'
 
 const quiet = () => {}
 const hostWith = (params: Record<string, string>): HostApi => ({

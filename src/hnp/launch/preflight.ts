@@ -4,8 +4,8 @@
  */
 import { accessSync, constants, statSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { ActionableError } from '../errors'
-import type { AppContext } from '../runtime/job'
+import { ActionableError } from '../../errors'
+import type { AppContext } from '../../runtime/job'
 
 export function preflightApp(app: AppContext, env: Record<string, string | undefined>): void {
   let st

@@ -2,8 +2,8 @@
  * Output of a job submitted to a persistent HNP goes back to the `ompx run --hnp` that
  * submitted it, raw; that client cuts lines and applies tags exactly as a local run would.
  */
-import type { Channel } from '../wire/channel'
-import type { OutputSink } from './output'
+import type { Channel } from '../../wire/channel'
+import type { OutputSink } from './output-router'
 
 export class ForwardSink implements OutputSink {
   constructor(

@@ -3,14 +3,14 @@
  * daemon, routes output and stdin, applies the error manager's policy, the timeout and the
  * user's signals, and returns the job's exit status.
  */
-import type { RunRequest } from '../args/mpirun'
-import { rankEnv } from '../orted/rank-env'
-import type { Daemon, LaunchSpec, RankExit } from '../orted/local-daemon'
-import type { AppContext, ProcInfo } from '../runtime/job'
-import { describeExit, FailureLedger, isFailure, signalNumber } from './errmgr'
-import type { NodeHandle } from './node-pool'
-import { OutputRouter, type OutputOptions, type OutputSink } from './output'
-import { JobCoordinator, type CoordinatorSpec } from './snapc/job-coordinator'
+import type { RunRequest } from '../../args/mpirun'
+import { rankEnv } from '../../orted/rank-env'
+import type { Daemon, LaunchSpec, RankExit } from '../../orted/local-daemon'
+import type { AppContext, ProcInfo } from '../../runtime/job'
+import { describeExit, FailureLedger, isFailure, signalNumber } from '../errmgr/exit-policy'
+import type { NodeHandle } from '../launch/in-process-node'
+import { OutputRouter, type OutputOptions, type OutputSink } from '../output/output-router'
+import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
 
 export interface JobSpec {
   jobid: string

@@ -4,9 +4,9 @@
  * (daemon-link.ts). Job code never cares which.
  */
 import { join } from 'node:path'
-import { LocalDaemon, type Daemon, type DaemonEvents } from '../orted/local-daemon'
-import type { Params } from '../params/params'
-import type { Registry } from '../plugins/registry'
+import { LocalDaemon, type Daemon, type DaemonEvents } from '../../orted/local-daemon'
+import type { Params } from '../../params/params'
+import type { Registry } from '../../plugins/registry'
 
 export interface JobEvents extends DaemonEvents {
   /** The node's daemon died or went silent: its ranks are gone. */

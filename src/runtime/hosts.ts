@@ -4,7 +4,7 @@
  * gets its own `ompx orted`, so they are deliberately not "this host" here.
  */
 import { hostname } from 'node:os'
-import type { NodeInfo } from '../runtime/job'
+import type { NodeInfo } from './job'
 
 const names = new Set(['localhost', 'localhost.localdomain', '127.0.0.1', '::1', '[::1]'])
 

@@ -3,14 +3,14 @@
  * and how to start it again — from the last finished snapshot, verified, on the nodes still
  * alive (re-mapped when a node is gone), after the recovery delay.
  */
-import { errorMessage } from '../errors'
-import { verifyModeParam } from '../sstore/checksum'
-import { GlobalSnapshot } from '../sstore/global-snapshot'
-import type { ProcInfo } from '../runtime/job'
-import type { Hnp } from './hnp'
-import type { LocalJob } from './local-job'
-import { mapJob } from './plan-job'
-import type { CoordinatorSpec, RestartImages } from './snapc/job-coordinator'
+import { errorMessage } from '../../errors'
+import { verifyModeParam } from '../../sstore/checksum'
+import { GlobalSnapshot } from '../../sstore/global-snapshot'
+import type { ProcInfo } from '../../runtime/job'
+import type { Hnp } from '../hnp'
+import type { LocalJob } from '../job/run-job'
+import { mapJob } from '../mapping/map-job'
+import type { CoordinatorSpec, RestartImages } from '../snapc/job-coordinator'
 
 export interface RecoveryInput {
   hnp: Hnp

@@ -9,16 +9,16 @@
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { findCriu } from '../../src/criu/binary'
-import { dumpTree } from '../../src/criu/dump'
-import { launchToolsProblem, treeRootOf } from '../../src/criu/launch'
-import { CRIU_PARAMS, criuParams, type CriuParams } from '../../src/criu/params'
-import { privilegeProblem } from '../../src/criu/privileges'
-import type { CaptureRequest, CaptureResult, HostApi } from '../../src/plugins/types'
-import { definePlugin } from '../../src/plugins/types'
+import { findCriu } from './binary'
+import { dumpTree } from './dump'
+import { launchToolsProblem, treeRootOf } from './launch'
+import { CRIU_PARAMS, criuParams, type CriuParams } from './params'
+import { privilegeProblem } from './privileges'
+import type { CaptureRequest, CaptureResult, HostApi } from '../../../src/plugins/types'
+import { definePlugin } from '../../../src/plugins/types'
 
-export { launchUnderCriu, restoreTree, treeRootOf, type CriuTree, type DumpInfo, type TreeExit } from '../../src/criu'
-export { criuParams } from '../../src/criu/params'
+export { launchUnderCriu, restoreTree, treeRootOf, type CriuTree, type DumpInfo, type TreeExit } from './lib'
+export { criuParams } from './params'
 
 /**
  * What restore needs (the DumpInfo), written next to the images at capture: it is checksummed and

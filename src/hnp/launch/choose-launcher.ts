@@ -3,11 +3,11 @@
  * highest-priority launcher that accepts every node (slurm inside an allocation, local for this
  * host and simulated nodes, ssh for the rest).
  */
-import { ActionableError } from '../errors'
-import type { Registry } from '../plugins/registry'
-import type { LauncherPlugin } from '../plugins/types'
-import type { NodeInfo } from '../runtime/job'
-import { isThisHost } from './this-host'
+import { ActionableError } from '../../errors'
+import type { Registry } from '../../plugins/registry'
+import type { LauncherPlugin } from '../../plugins/types'
+import type { NodeInfo } from '../../runtime/job'
+import { isThisHost } from '../../runtime/hosts'
 
 export function chooseLauncher(registry: Registry, nodes: NodeInfo[], named?: string): LauncherPlugin {
   const names = nodes.map((n) => n.name).join(', ')

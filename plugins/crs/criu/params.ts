@@ -2,8 +2,8 @@
  * The crs_criu_* parameters: declared once (the plugin lists them in its `params`, so `ompx info
  * --param crs` shows them) and read into CriuOptions for dump and restore.
  */
-import type { ParamDef } from '../params/types'
-import { splitWords } from '../runtime/launch-process'
+import type { ParamDef } from '../../../src/params/types'
+import { splitWords } from '../../launcher/common'
 import { DEFAULT_LOG_LEVEL, flag, type CriuOptions } from './options'
 
 export const CRIU_PARAMS: ParamDef[] = [

@@ -3,20 +3,20 @@
  * allocation, run them on its daemons, stream their output back to the submitting client, and
  * end a job whose client went away (as if its mpirun had been killed).
  */
-import { errorMessage } from '../errors'
-import type { Params } from '../params/params'
-import type { Registry } from '../plugins/registry'
-import type { Allocation, AppContext } from '../runtime/job'
-import type { Channel } from '../wire/channel'
-import type { MessageOf } from '../wire/messages'
-import { renderMap } from './display-map'
-import { ForwardSink } from './forward-sink'
-import type { Hnp } from './hnp'
+import { errorMessage } from '../../errors'
+import type { Params } from '../../params/params'
+import type { Registry } from '../../plugins/registry'
+import type { Allocation, AppContext } from '../../runtime/job'
+import type { Channel } from '../../wire/channel'
+import type { MessageOf } from '../../wire/messages'
+import { renderMap } from '../mapping/display-map'
+import { ForwardSink } from '../output/forward-sink'
+import type { Hnp } from '../hnp'
 import { JobRunner } from './job-runner'
-import { mapJob } from './plan-job'
-import { preflightApp } from './preflight'
-import { createJobDir, removeJobDir } from './session'
-import { coordinatorSpec } from './snapc/plan'
+import { mapJob } from '../mapping/map-job'
+import { preflightApp } from '../launch/preflight'
+import { createJobDir, removeJobDir } from '../../runtime/session'
+import { coordinatorSpec } from '../snapc/plan'
 
 export interface SubmitContext {
   hnp: Hnp

@@ -3,23 +3,23 @@
  * and the node daemons, run the job, and (with --enable-recovery) start it again from its last
  * snapshot when a rank or a node dies, on the nodes that are left.
  */
-import type { RunRequest } from '../args/mpirun'
-import { ActionableError } from '../errors'
-import type { Params } from '../params/params'
-import type { Registry } from '../plugins/registry'
-import type { LauncherPlugin } from '../plugins/types'
-import type { Allocation, AppContext, ProcInfo } from '../runtime/job'
-import type { CrSettings } from '../args/cr-options'
-import { renderMap } from './display-map'
-import { Hnp } from './hnp'
-import { hnpAddress } from './allocate'
+import type { RunRequest } from '../../args/mpirun'
+import { ActionableError } from '../../errors'
+import type { Params } from '../../params/params'
+import type { Registry } from '../../plugins/registry'
+import type { LauncherPlugin } from '../../plugins/types'
+import type { Allocation, AppContext, ProcInfo } from '../../runtime/job'
+import type { CrSettings } from '../../args/cr-options'
+import { renderMap } from '../mapping/display-map'
+import { Hnp } from '../hnp'
+import { hnpAddress } from '../allocation/allocate'
 import { JobRunner } from './job-runner'
-import type { OutputOptions } from './output'
-import { createJobDir, removeJobDir } from './session'
+import type { OutputOptions } from '../output/output-router'
+import { createJobDir, removeJobDir } from '../../runtime/session'
 import { installJobSignals } from './signals'
-import { coordinatorSpec } from './snapc/plan'
-import type { RestartImages } from './snapc/job-coordinator'
-import { recoveryPlan } from './recovery'
+import { coordinatorSpec } from '../snapc/plan'
+import type { RestartImages } from '../snapc/job-coordinator'
+import { recoveryPlan } from '../errmgr/recovery'
 
 export interface LocalJob {
   registry: Registry

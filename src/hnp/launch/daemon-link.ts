@@ -3,10 +3,10 @@
  * daemon's reports to the jobs attached to it, pings it, and declares the node lost when the
  * connection drops or the daemon stops answering.
  */
-import type { Daemon, LaunchSpec } from '../orted/local-daemon'
-import type { Channel } from '../wire/channel'
-import { NODE_TO_HNP, type HnpToNode, type NodeToHnp } from '../wire/messages'
-import type { NodeHandle, JobEvents } from './node-pool'
+import type { Daemon, LaunchSpec } from '../../orted/local-daemon'
+import type { Channel } from '../../wire/channel'
+import { NODE_TO_HNP, type HnpToNode, type NodeToHnp } from '../../wire/messages'
+import type { NodeHandle, JobEvents } from './in-process-node'
 
 export interface HeartbeatConfig {
   intervalMs: number

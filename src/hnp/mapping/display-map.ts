@@ -1,5 +1,5 @@
 /** `--display-map`: the job map in the layout mpirun users know, printed before launch. */
-import type { Allocation, AppContext, ProcInfo } from '../runtime/job'
+import type { Allocation, AppContext, ProcInfo } from '../../runtime/job'
 
 export function renderMap(jobid: string, allocation: Allocation, apps: AppContext[], procs: ProcInfo[]): string {
   const lines = [` ========================   JOB MAP   ========================`, ``]

@@ -3,13 +3,13 @@
  * start its daemons. Shared by `ompx run` and `ompx hnp`.
  */
 import { availableParallelism, networkInterfaces } from 'node:os'
-import type { Params } from '../params/params'
-import type { Registry } from '../plugins/registry'
-import type { LauncherPlugin } from '../plugins/types'
-import { buildAllocation, isLocalHost } from '../runtime/allocation'
-import { allocationFromSlurm } from '../runtime/slurm-env'
-import type { Allocation, NodeInfo } from '../runtime/job'
-import { chooseLauncher, markSimulated } from './choose-launcher'
+import type { Params } from '../../params/params'
+import type { Registry } from '../../plugins/registry'
+import type { LauncherPlugin } from '../../plugins/types'
+import { buildAllocation, isLocalHost } from '../../runtime/allocation'
+import { allocationFromSlurm } from '../../runtime/slurm-env'
+import type { Allocation, NodeInfo } from '../../runtime/job'
+import { chooseLauncher, markSimulated } from '../launch/choose-launcher'
 
 export function buildJobAllocation(
   registry: Registry,

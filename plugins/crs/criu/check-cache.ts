@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { sessionRoot } from '../hnp/session'
+import { sessionRoot } from '../../../src/runtime/session'
 
 const FILE = 'criu-check.json'
 

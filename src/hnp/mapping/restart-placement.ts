@@ -2,12 +2,12 @@
  * Where a restarted job runs: the snapshot's app contexts, and its ranks placed as they were
  * when every old node is in the new allocation, else mapped afresh (other nodes, --map-by).
  */
-import type { Params } from '../params/params'
-import type { Registry } from '../plugins/registry'
-import { assignLocalRanks, type Allocation, type AppContext, type ProcInfo } from '../runtime/job'
-import type { GlobalMeta, SeqMeta } from '../sstore/types'
-import { mapJob } from './plan-job'
-import { preflightApp } from './preflight'
+import type { Params } from '../../params/params'
+import type { Registry } from '../../plugins/registry'
+import { assignLocalRanks, type Allocation, type AppContext, type ProcInfo } from '../../runtime/job'
+import type { GlobalMeta, SeqMeta } from '../../sstore/types'
+import { mapJob } from './map-job'
+import { preflightApp } from '../launch/preflight'
 
 export function restartApps(meta: GlobalMeta): AppContext[] {
   const apps = meta.apps.map((a) => ({ index: a.index, np: a.np, argv: a.argv, env: a.env, cwd: a.cwd }))

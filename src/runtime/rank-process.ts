@@ -4,7 +4,7 @@
  * output, writes stdin, signals and waits for it through this interface only.
  */
 import type { FileSink } from 'bun'
-import type { LaunchSpec } from './local-daemon'
+import type { LaunchSpec } from '../orted/local-daemon'
 
 export interface RankProcessExit {
   /** Exit code, or null when a signal ended the rank. */

@@ -8,8 +8,8 @@
  * - stdout and stderr are always drained (a full pipe would block the daemon) and their last lines
  *   are kept, so the HNP can say "node n3: ssh failed: Permission denied (publickey)".
  */
-import type { DaemonLaunchRequest, DaemonProcess } from '../plugins/types'
-import type { NodeInfo } from './job'
+import type { DaemonLaunchRequest, DaemonProcess } from '../../src/plugins/types'
+import type { NodeInfo } from '../../src/runtime/job'
 
 export interface SpawnDaemonOptions {
   /** Node name(s) for messages. */

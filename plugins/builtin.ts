@@ -2,21 +2,21 @@
  * The plugins compiled into the binary. Static imports (not a directory scan) so `bun build
  * --compile` bundles them; `file` is only for messages if a built-in ever fails validation.
  */
-import crsCriu from '../../plugins/crs/criu'
-import crsNone from '../../plugins/crs/none'
-import crsSelf from '../../plugins/crs/self'
-import launcherLocal from '../../plugins/launcher/local'
-import launcherSlurm from '../../plugins/launcher/slurm'
-import launcherSsh from '../../plugins/launcher/ssh'
-import mapperNode from '../../plugins/mapper/node'
-import mapperPpr from '../../plugins/mapper/ppr'
-import mapperSeq from '../../plugins/mapper/seq'
-import mapperSlot from '../../plugins/mapper/slot'
-import sstoreCentral from '../../plugins/sstore/central'
-import sstoreStage from '../../plugins/sstore/stage'
-import transportTcp from '../../plugins/transport/tcp'
-import transportUnix from '../../plugins/transport/unix'
-import type { PluginFactory } from './types'
+import crsCriu from './crs/criu/index'
+import crsNone from './crs/none'
+import crsSelf from './crs/self'
+import launcherLocal from './launcher/local'
+import launcherSlurm from './launcher/slurm'
+import launcherSsh from './launcher/ssh'
+import mapperNode from './mapper/node'
+import mapperPpr from './mapper/ppr'
+import mapperSeq from './mapper/seq'
+import mapperSlot from './mapper/slot'
+import sstoreCentral from './sstore/central'
+import sstoreStage from './sstore/stage'
+import transportTcp from './transport/tcp'
+import transportUnix from './transport/unix'
+import type { PluginFactory } from '../src/plugins/types'
 
 export interface BuiltinPlugin {
   file: string

@@ -2,11 +2,11 @@
  * Mapping a job onto an allocation: the mapper chosen by --map-by (or parameters), the
  * oversubscription rule, and local ranks. Shared by `ompx run` and jobs submitted to `ompx hnp`.
  */
-import { ActionableError } from '../errors'
-import type { Params } from '../params/params'
-import type { Registry } from '../plugins/registry'
-import { assignLocalRanks, type Allocation, type AppContext, type ProcInfo } from '../runtime/job'
-import { parseMapBy } from '../runtime/map-by'
+import { ActionableError } from '../../errors'
+import type { Params } from '../../params/params'
+import type { Registry } from '../../plugins/registry'
+import { assignLocalRanks, type Allocation, type AppContext, type ProcInfo } from '../../runtime/job'
+import { parseMapBy } from '../../runtime/map-by'
 
 export interface MapOptions {
   mapBy?: string
