@@ -1,8 +1,9 @@
 /**
  * The plugins compiled into the binary. Static imports (not a directory scan) so `bun build
  * --compile` bundles them; `file` is only for messages if a built-in ever fails validation.
+ * The startup wiring (src/commands/_context.ts) hands this list to the registry.
  */
-import crsCriu from './crs/criu/index'
+import crsCriu from './crs/criu'
 import crsNone from './crs/none'
 import crsSelf from './crs/self'
 import launcherLocal from './launcher/local'
@@ -16,17 +17,12 @@ import sstoreCentral from './sstore/central'
 import sstoreStage from './sstore/stage'
 import transportTcp from './transport/tcp'
 import transportUnix from './transport/unix'
-import type { PluginFactory } from '../src/plugins/types'
-
-export interface BuiltinPlugin {
-  file: string
-  factory: PluginFactory
-}
+import type { BuiltinPlugin } from '../src/plugins/types'
 
 export const BUILTIN_PLUGINS: BuiltinPlugin[] = [
   { file: 'plugins/crs/none.ts', factory: crsNone },
   { file: 'plugins/crs/self.ts', factory: crsSelf },
-  { file: 'plugins/crs/criu.ts', factory: crsCriu },
+  { file: 'plugins/crs/criu/index.ts', factory: crsCriu },
   { file: 'plugins/mapper/slot.ts', factory: mapperSlot },
   { file: 'plugins/mapper/node.ts', factory: mapperNode },
   { file: 'plugins/mapper/ppr.ts', factory: mapperPpr },

@@ -1,6 +1,7 @@
 /**
  * crs "none": the default when no checkpoint/restart service is wanted. Jobs run normally; a
- * checkpoint request gets a clear "not checkpointable" answer instead of a half-taken snapshot.
+ * checkpoint request gets a clear "not checkpointable" answer instead of a half-taken snapshot,
+ * and there is never an image to restore.
  */
 import { definePlugin } from '../../src/plugins/types'
 
@@ -13,5 +14,8 @@ export default definePlugin((host) => ({
   description: 'No checkpoint/restart: jobs run normally but cannot be checkpointed',
   needsApp: false,
   notCheckpointable: () => WHY,
+  launch: async (req) => host.spawnRank(req),
   capture: () => Promise.reject(new host.ActionableError(WHY)),
+  captureEndsRankOnTerm: false,
+  restore: (req) => Promise.reject(new host.ActionableError(`rank ${req.rank}: ${WHY}`)),
 }))

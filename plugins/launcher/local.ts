@@ -4,7 +4,7 @@
  * `ompx orted` bound to its own loopback address 127.0.1.N, talking to the HNP over TCP exactly
  * as a remote daemon would. That makes it the faithful test topology for everything multi-node.
  */
-import { isLocalHost } from '../../src/runtime/allocation'
+import { isOnThisMachine } from '../../src/runtime/hosts'
 import { ortedArgv, spawnDaemon } from './common'
 import { definePlugin } from '../../src/plugins/types'
 import type { NodeInfo } from '../../src/runtime/job'
@@ -21,7 +21,7 @@ export default definePlugin(() => ({
   name: 'local',
   priority: 10,
   description: 'This machine: one ompx orted per simulated node, each on its own 127.0.1.N address',
-  accepts: (nodes) => nodes.every((n) => n.launcher === 'local' || isLocalHost(n.address ?? n.name)),
+  accepts: (nodes) => nodes.every((n) => n.launcher === 'local' || isOnThisMachine(n.address ?? n.name)),
   async launch(req) {
     return req.nodes.map((node, i) => {
       const address = simulatedAddress(node, i)

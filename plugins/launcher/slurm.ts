@@ -9,7 +9,8 @@
  * reaches every daemon the same way, so the HNP going away stops them all.
  */
 import type { NodeInfo } from '../../src/runtime/job'
-import { ortedArgv, spawnDaemon, splitWords } from './common'
+import { ortedArgv, spawnDaemon } from './common'
+import { splitWords } from '../../src/util/shell'
 import { compressNodelist, slurmNodeNames } from '../../src/runtime/slurm-env'
 import { definePlugin } from '../../src/plugins/types'
 import type { DaemonLaunchRequest, DaemonProcess, HostApi } from '../../src/plugins/types'

@@ -9,9 +9,10 @@
  */
 import { statSync } from 'node:fs'
 import { basename } from 'node:path'
-import { isLocalHost } from '../../src/runtime/allocation'
+import { isOnThisMachine } from '../../src/runtime/hosts'
 import type { NodeInfo } from '../../src/runtime/job'
-import { mapBounded, ortedArgv, shellQuote, spawnDaemon, splitWords } from './common'
+import { mapBounded, ortedArgv, spawnDaemon } from './common'
+import { shellQuote, splitWords } from '../../src/util/shell'
 import type { SpawnedDaemon } from './common'
 import { definePlugin } from '../../src/plugins/types'
 import type { DaemonLaunchRequest, DaemonProcess, HostApi } from '../../src/plugins/types'
@@ -181,8 +182,8 @@ export async function launchSsh(req: DaemonLaunchRequest, opts: SshOptions, log:
  * they are simulated nodes, reachable over ssh when an sshd listens there (the test sshd does);
  * by default the `local` launcher, of higher priority, serves them anyway.
  */
-function isThisHost(name: string): boolean {
-  return isLocalHost(name) && !(/^127\./.test(name) && name !== '127.0.0.1')
+function isOwnName(name: string): boolean {
+  return isOnThisMachine(name) && !(/^127\./.test(name) && name !== '127.0.0.1')
 }
 
 const PARAMS = [
@@ -199,6 +200,6 @@ export default definePlugin((host) => ({
   priority: 5,
   description: 'Daemons on remote hosts over ssh (secret on ssh stdin; stdin EOF stops them)',
   params: PARAMS,
-  accepts: (nodes) => nodes.length > 0 && nodes.every((n) => !isThisHost(n.name)),
+  accepts: (nodes) => nodes.length > 0 && nodes.every((n) => !isOwnName(n.name)),
   launch: (req) => launchSsh(req, sshOptions(host), host.log),
 }))

@@ -7,7 +7,8 @@
 import { rm, rmdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { sendFiles } from '../../src/sstore/file-sender'
-import { definePlugin, type SStorePlugin, type SnapshotLocation } from '../../src/plugins/types'
+import { definePlugin, type SStorePlugin } from '../../src/plugins/types'
+import type { SnapshotLocation } from '../../src/sstore/types'
 
 export default definePlugin((host) => {
   const localRoot = (nodeDir: string) => join(nodeDir, 'snapshots')

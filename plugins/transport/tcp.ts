@@ -4,7 +4,7 @@
  * one; URIs look like tcp://127.0.1.2:40123 (IPv6: tcp://[::1]:40123). Nagle is off: the
  * protocol is small request/answer messages where latency matters more than packet count.
  */
-import type { RawConn, TransportListener } from '../../src/plugins/types'
+import type { RawConn, TransportListener } from '../../src/wire/transport'
 import { definePlugin } from '../../src/plugins/types'
 import { SocketConn, socketHandlers } from '../../src/wire/socket'
 

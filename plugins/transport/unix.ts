@@ -5,7 +5,7 @@
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import type { RawConn, TransportListener } from '../../src/plugins/types'
+import type { RawConn, TransportListener } from '../../src/wire/transport'
 import { definePlugin } from '../../src/plugins/types'
 import { sessionRoot } from '../../src/runtime/session'
 import { SocketConn, socketHandlers } from '../../src/wire/socket'

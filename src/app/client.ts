@@ -8,7 +8,7 @@
  */
 import { createConnection, type Socket } from 'node:net'
 import { CheckpointStages } from './checkpoint'
-import { LineReader, MAX_VALUE, PROTOCOL_VERSION, badKey, fromB64, parseId, splitFields, toB64, toBytes } from './lines'
+import { LineReader, MAX_VALUE, APP_PROTOCOL_VERSION, badKey, fromB64, parseId, splitFields, toB64, toBytes } from './lines'
 
 type Awaitable<T> = T | Promise<T>
 
@@ -177,7 +177,7 @@ export class AppClient {
     })
     sock.on('error', (err) => this.onClosed(err))
     sock.on('close', () => this.onClosed())
-    sock.write(`HELLO ${PROTOCOL_VERSION} ${this.rank} ${this.token} ${process.pid}\n`)
+    sock.write(`HELLO ${APP_PROTOCOL_VERSION} ${this.rank} ${this.token} ${process.pid}\n`)
     try {
       const line = await first
       if (line.startsWith('DENIED')) throw fail('init', `the ompx daemon refused rank ${this.rank}: ${line.slice(7)}`)

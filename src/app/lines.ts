@@ -10,7 +10,7 @@ export const MAX_LINE = 2 * 1024 * 1024
 export const MAX_VALUE = 1024 * 1024
 /** Longest kv key or barrier name (UTF-8 bytes). */
 export const MAX_KEY = 256
-export const PROTOCOL_VERSION = 1
+export const APP_PROTOCOL_VERSION = 1
 
 const NL = 10
 const utf8 = new TextDecoder()

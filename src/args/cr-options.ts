@@ -3,6 +3,10 @@
  * interval, retention, recovery. Durations accept 30, 30s, 5m, 1h, 1h30m.
  */
 import { ActionableError } from '../errors'
+import type { RunOptionValues } from './run-options'
+
+/** The options crSettings reads; `mca` receives --keep as a parameter. */
+export type CrOptionValues = Pick<RunOptionValues, 'ckpt-interval' | 'keep' | 'enable-recovery' | 'max-restarts' | 'recovery-delay' | 'mca'>
 
 export interface CrSettings {
   intervalSec?: number
@@ -27,26 +31,23 @@ export function parseDuration(value: string, flag: string): number {
   return total
 }
 
-function count(value: unknown, flag: string, min: number): number {
+function count(value: string, flag: string, min: number): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < min) throw new ActionableError(`${flag} takes a whole number >= ${min}, got "${value}"`)
   return n
 }
 
 /** Read the C/R flags; --keep becomes the sstore_base_keep parameter so params files may set it too. */
-export function crSettings(opts: Record<string, unknown>): CrSettings {
+export function crSettings(opts: CrOptionValues): CrSettings {
   const out: CrSettings = {}
-  if (opts['ckpt-interval'] !== undefined) out.intervalSec = parseDuration(String(opts['ckpt-interval']), '--ckpt-interval')
-  if (opts.keep !== undefined) {
-    const mca = ((opts.mca as [string, string][] | undefined) ??= [])
-    mca.push(['sstore_base_keep', String(count(opts.keep, '--keep', 1))])
-  }
+  if (opts['ckpt-interval'] !== undefined) out.intervalSec = parseDuration(opts['ckpt-interval'], '--ckpt-interval')
+  if (opts.keep !== undefined) (opts.mca ??= []).push(['sstore_base_keep', String(count(opts.keep, '--keep', 1))])
   const wantsRecovery = Boolean(opts['enable-recovery'])
   if (!wantsRecovery && (opts['max-restarts'] !== undefined || opts['recovery-delay'] !== undefined)) {
     throw new ActionableError('--max-restarts and --recovery-delay need --enable-recovery')
   }
   if (wantsRecovery) {
-    const delay = opts['recovery-delay'] === undefined ? 1 : parseDuration(String(opts['recovery-delay']), '--recovery-delay')
+    const delay = opts['recovery-delay'] === undefined ? 1 : parseDuration(opts['recovery-delay'], '--recovery-delay')
     out.recovery = { maxRestarts: opts['max-restarts'] === undefined ? 3 : count(opts['max-restarts'], '--max-restarts', 0), delaySec: delay }
   }
   return out

@@ -6,11 +6,11 @@ import { resolve } from 'node:path'
 import { ActionableError } from '../errors'
 import type { AppContext } from '../runtime/job'
 import { scanOptions, type Scanned } from './scan'
-import { perAppOptions, runOptions } from './run-options'
+import { perAppOptions, runOptions, type PerAppOptionValues, type RunOptionValues } from './run-options'
 
 export interface RunRequest {
   /** Scan of the first segment: job-wide options (and app 0's per-app options). */
-  job: Scanned
+  job: Scanned<RunOptionValues>
   apps: AppContext[]
   stdin: { kind: 'rank'; rank: number } | { kind: 'all' } | { kind: 'none' }
   timeoutSec?: number
@@ -28,34 +28,32 @@ export function splitMpmd(argv: string[]): string[][] {
 }
 
 export function parseRunArgs(argv: string[], env: Record<string, string | undefined> = process.env): RunRequest {
-  const segments = splitMpmd(argv)
-  let job: Scanned | undefined
+  const [first = [], ...more] = splitMpmd(argv)
+  const how = { command: COMMAND, stopAtPositional: true }
+  // The first segment takes every option; the next app contexts only the per-app ones.
+  const job = scanOptions(first, runOptions, how)
   const apps: AppContext[] = []
-  segments.forEach((segment, index) => {
-    const scanned = scanOptions(segment, index === 0 ? runOptions : perAppOptions, {
-      command: COMMAND,
-      stopAtPositional: true,
-    })
-    if (index === 0) job = scanned
-    else if (scanned.help) job!.help = true
-    if (scanned.help) return
-    apps.push(toApp(scanned, index, env))
+  if (!job.help) apps.push(toApp(job, 0, env))
+  more.forEach((segment, i) => {
+    const scanned = scanOptions(segment, perAppOptions, how)
+    if (scanned.help) job.help = true
+    else apps.push(toApp(scanned, i + 1, env))
   })
-  if (job!.help) return { job: job!, apps: [], stdin: { kind: 'none' } }
-  return { job: job!, apps, stdin: parseStdin(job!.opts.stdin as string | undefined), timeoutSec: parseTimeout(job!.opts.timeout) }
+  if (job.help) return { job, apps: [], stdin: { kind: 'none' } }
+  return { job, apps, stdin: parseStdin(job.opts.stdin), timeoutSec: parseTimeout(job.opts.timeout) }
 }
 
-function toApp(s: Scanned, index: number, env: Record<string, string | undefined>): AppContext {
+function toApp(s: Scanned<PerAppOptionValues>, index: number, env: Record<string, string | undefined>): AppContext {
   const where = index === 0 ? '' : ` (app context ${index + 1})`
   if (s.rest.length === 0) {
     throw new ActionableError(`no program given${where}; usage: ompx run [options] [--] <program> [args...]`)
   }
   return {
     index,
-    np: s.opts.np === undefined ? undefined : parseCount(s.opts.np as string, where),
+    np: s.opts.np === undefined ? undefined : parseCount(s.opts.np, where),
     argv: s.rest,
-    env: parseExports((s.opts.x as string[] | undefined) ?? [], env),
-    cwd: resolve((s.opts.wdir as string | undefined) ?? process.cwd()),
+    env: parseExports(s.opts.x ?? [], env),
+    cwd: resolve(s.opts.wdir ?? process.cwd()),
   }
 }
 
@@ -87,7 +85,7 @@ export function parseStdin(value: string | undefined): RunRequest['stdin'] {
   throw new ActionableError(`--stdin takes a rank number, "all" or "none", got "${value}"`)
 }
 
-export function parseTimeout(value: unknown): number | undefined {
+export function parseTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0) throw new ActionableError(`--timeout takes a positive number of seconds, got "${value}"`)

@@ -1,9 +1,10 @@
 /**
  * Glue every command uses: scan its argv with its OptionSpec table, print help on --help, set
- * verbosity. Keeps each command file down to what the command does.
+ * verbosity. Keeps each command file down to what the command does; the scan comes back typed
+ * by the table (`OptionValues`), so commands read their options without casts.
  */
 import type { CommandDef } from 'citty'
-import { scanOptions, type OptionSpec, type Scanned } from '../args/scan'
+import { scanOptions, type OptionSpec, type OptionValues, type Scanned } from '../args/scan'
 import { ActionableError } from '../errors'
 import { setVerbose } from '../log'
 import { renderHelp, type HelpDoc } from './_help'
@@ -17,7 +18,7 @@ async function commandName(cmd: CommandDef<any>): Promise<string> {
 }
 
 /** Print the command's help on stdout and exit 0. */
-export async function showHelp(cmd: CommandDef<any>, specs: OptionSpec[], doc: Partial<HelpDoc> = {}): Promise<never> {
+export async function showHelp(cmd: CommandDef<any>, specs: readonly OptionSpec[], doc: Partial<HelpDoc> = {}): Promise<never> {
   const meta = await commandMeta(cmd)
   const full: HelpDoc = {
     usage: doc.usage ?? `ompx ${meta.name} [options]`,
@@ -31,18 +32,24 @@ export async function showHelp(cmd: CommandDef<any>, specs: OptionSpec[], doc: P
 }
 
 /** Apply what every command does with its scan: --help, --verbose. */
-export async function applyCommon(cmd: CommandDef<any>, scanned: Scanned, specs: OptionSpec[], help?: Partial<HelpDoc>): Promise<Scanned> {
+export async function applyCommon<O extends object>(
+  cmd: CommandDef<any>,
+  scanned: Scanned<O>,
+  specs: readonly OptionSpec[],
+  help?: Partial<HelpDoc>,
+): Promise<Scanned<O>> {
   if (scanned.help) await showHelp(cmd, specs, help)
-  setVerbose(scanned.opts.verbose as boolean | undefined)
+  // Only commands whose table has --verbose (runtimeOptions) can have it set.
+  setVerbose('verbose' in scanned.opts && scanned.opts.verbose === true)
   return scanned
 }
 
-export async function parseCommand(
+export async function parseCommand<T extends readonly OptionSpec[]>(
   cmd: CommandDef<any>,
   rawArgs: string[],
-  specs: OptionSpec[],
+  specs: T,
   opts: { stopAtPositional?: boolean; maxPositionals?: number; help?: Partial<HelpDoc> } = {},
-): Promise<Scanned> {
+): Promise<Scanned<OptionValues<T>>> {
   const command = await commandName(cmd)
   const scanned = scanOptions(rawArgs, specs, { command, stopAtPositional: opts.stopAtPositional })
   if (!scanned.help && opts.maxPositionals !== undefined && scanned.rest.length > opts.maxPositionals) {

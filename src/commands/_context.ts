@@ -4,9 +4,11 @@
  * plugins that failed to load) are warned about once per process, as mpirun does.
  */
 import type { Scanned } from '../args/scan'
+import type { RuntimeOptionValues } from '../args/shared'
 import { log } from '../log'
 import { checkTypedParams, registerCoreParams } from '../params/core'
 import { Params, type ParamsOptions } from '../params/params'
+import { BUILTIN_PLUGINS } from '../../plugins/builtin'
 import { Registry } from '../plugins/registry'
 
 export interface Runtime {
@@ -27,12 +29,16 @@ function warnOnce(message: string): void {
   log.warn(message)
 }
 
-export async function createRuntime(scanned: Scanned, opts: RuntimeOptions = {}): Promise<Runtime> {
-  const params = new Params({ ...opts, cli: (scanned.opts.mca as [string, string][] | undefined) ?? [] })
+export async function createRuntime(
+  scanned: Scanned<Pick<RuntimeOptionValues, 'mca' | 'plugin-dir'>>,
+  opts: RuntimeOptions = {},
+): Promise<Runtime> {
+  const params = new Params({ ...opts, cli: scanned.opts.mca ?? [] })
   registerCoreParams(params)
   const registry = await Registry.load({
     params,
-    pluginDirs: (scanned.opts['plugin-dir'] as string[] | undefined) ?? [],
+    builtins: BUILTIN_PLUGINS,
+    pluginDirs: scanned.opts['plugin-dir'] ?? [],
     execPath: opts.execPath,
   })
   // Only now are plugin params registered, so only now is "unknown" meaningful.

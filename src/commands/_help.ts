@@ -9,7 +9,7 @@ export interface HelpDoc {
   usage: string
   description: string
   /** Sections of options; a single unnamed one is fine. */
-  sections: { title: string; options: OptionSpec[] }[]
+  sections: { title: string; options: readonly OptionSpec[] }[]
   examples?: string[]
   notes?: string[]
 }

@@ -13,7 +13,7 @@ import { printSnapshotList, printTiming, statusLine } from '../tools/checkpoint-
 import { WireError } from '../wire/codec'
 import { parseCommand } from './_command'
 
-const specs: OptionSpec[] = [
+const specs = [
   { name: 'term', description: 'End the job once the checkpoint is taken' },
   { name: 'stop', description: 'Stop the ranks (SIGSTOP) once the checkpoint is taken; resume with kill -CONT <pid>' },
   { name: 'status', aliases: ['s'], description: 'Print progress as the checkpoint moves through its states' },
@@ -22,7 +22,7 @@ const specs: OptionSpec[] = [
   { name: 'jobid', arity: 1, valueHint: 'id', description: 'Which job, when the HNP runs several (ompx ps shows them)' },
   jsonOption,
   ...runtimeOptions,
-]
+] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'checkpoint', description: 'Take a coordinated checkpoint of a running job: ompx checkpoint [options] <pid>' },
@@ -47,7 +47,7 @@ export default defineCommand({
     if (o.term && o.stop) throw new ActionableError('--term and --stop exclude each other: the job either ends or stops')
     const { registry } = await createRuntime(scanned)
     const { channel } = await connectHnp(registry, pid)
-    const jobid = o.jobid as string | undefined
+    const jobid = o.jobid
     try {
       if (o.list) {
         const where = await channel.request({ t: 'tool.snapshots', jobid }, 'hnp.snapshots')

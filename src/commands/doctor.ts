@@ -12,7 +12,7 @@ import { doctorReport } from '../doctor/report'
 import { createRuntime } from './_context'
 import { parseCommand } from './_command'
 
-const specs: OptionSpec[] = [jsonOption, ...runtimeOptions]
+const specs = [jsonOption, ...runtimeOptions] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'doctor', description: 'Check what works on this node: checkpoint/restart plugins (criu), ssh, test tools' },

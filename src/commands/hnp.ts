@@ -7,7 +7,7 @@ import { defineCommand } from 'citty'
 import { closeSync, openSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { jobOptions } from '../args/run-options'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import { pickOptions, toCittyArgs, type OptionSpec } from '../args/scan'
 import { runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { buildJobAllocation, hnpAddress, launcherFlagsToParams } from '../hnp/allocation/allocate'
@@ -18,13 +18,12 @@ import { createRuntime } from './_context'
 import { connectHnp } from '../tools/hnp-client'
 import { parseCommand } from './_command'
 
-const pick = (names: string[]) => jobOptions.filter((o) => names.includes(o.name))
-const specs: OptionSpec[] = [
-  ...pick(['host', 'hostfile', 'launcher', 'launch-agent', 'preload-binary']),
+const specs = [
+  ...pickOptions(jobOptions, ['host', 'hostfile', 'launcher', 'launch-agent', 'preload-binary']),
   { name: 'daemonize', aliases: ['d'], description: 'Go to the background once ready (log in the session directory)' },
   { name: 'stop', arity: 1, valueHint: 'pid|uri|file', description: 'Stop a running ompx hnp and its daemons' },
   ...runtimeOptions,
-]
+] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'hnp', description: 'Run a persistent HNP with daemons on an allocation; submit jobs with ompx run --hnp' },
@@ -42,7 +41,7 @@ export default defineCommand({
     const { params, registry } = await createRuntime(scanned)
 
     if (opts.stop) {
-      const { channel, hnp } = await connectHnp(registry, opts.stop as string)
+      const { channel, hnp } = await connectHnp(registry, opts.stop)
       const closed = new Promise<void>((r) => channel.onClose(() => r()))
       channel.send({ t: 'tool.stop' })
       let timer: Timer | undefined

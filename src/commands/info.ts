@@ -1,15 +1,19 @@
+/**
+ * `ompx info` (ompi_info): version, params files, plugin directories and counts; with `--param`,
+ * every parameter with its value, where it was set and what it does.
+ */
 import { defineCommand } from 'citty'
 import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import type { ParamValue } from '../params/types'
-import { PLUGIN_KINDS } from '../plugins/types'
+import { PLUGIN_KINDS } from '../params/core'
 import { createRuntime } from './_context'
 import { VERSION } from '../version'
 import { parseCommand } from './_command'
 import { renderTable } from '../tools/table'
 
-const specs: OptionSpec[] = [
+const specs = [
   ...runtimeOptions,
   jsonOption,
   {
@@ -17,7 +21,7 @@ const specs: OptionSpec[] = [
     aliases: ['params'],
     description: 'List parameters with value, source and description; optionally only those of a kind (e.g. --param mapper)',
   },
-]
+] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'info', description: 'Show version, plugin search path and plugin counts, or all parameters (--param)' },

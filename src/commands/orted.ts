@@ -8,19 +8,20 @@ import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { Orted } from '../orted/orted-main'
+import { transportFor } from '../plugins/registry'
 import { readSecretAndWatch } from '../orted/lifeline'
 import { createRuntime } from './_context'
 import { clientConnect } from '../wire/channel'
 import { parseCommand } from './_command'
 
-const specs: OptionSpec[] = [
+const specs = [
   { name: 'hnp', arity: 1, valueHint: 'uri', description: 'URI of the HNP to register with (tcp://addr:port)' },
   { name: 'node', arity: 1, valueHint: 'name', description: 'Name of the node this daemon serves' },
   { name: 'node-from-env', arity: 1, valueHint: 'VAR', description: 'Take the node name from this variable (SLURMD_NODENAME under srun)' },
   { name: 'bind', arity: 1, valueHint: 'address', description: "This node's address (simulated nodes: 127.0.1.N)" },
   { name: 'node-dir-root', arity: 1, valueHint: 'dir', description: 'Node-local directories live under DIR/<node> (session files of this node)' },
   ...runtimeOptions,
-]
+] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'orted', description: 'Per-node daemon (started by ompx run / ompx hnp through a launcher)' },
@@ -30,7 +31,7 @@ export default defineCommand({
       maxPositionals: 0,
       help: { notes: ['Started by launchers, not by hand: the job secret must arrive as the first line of stdin.'] },
     })
-    const o = scanned.opts as Record<string, string | undefined>
+    const o = scanned.opts
     const fromEnv = o['node-from-env'] ? process.env[o['node-from-env']] : undefined
     const node = fromEnv ?? o.node
     if (!o.hnp || !node) throw new ActionableError('ompx orted needs --hnp <uri> and --node <name> (or --node-from-env VAR)')
@@ -43,7 +44,7 @@ export default defineCommand({
     })
     process.title = `ompx orted ${node}`
     const { registry, params } = await createRuntime(scanned)
-    const channel = await clientConnect(registry, o.hnp, secret, 'orted')
+    const channel = await clientConnect(transportFor(registry, o.hnp), o.hnp, secret, 'orted')
     orted = new Orted(channel, { node, address: o.bind ?? '127.0.0.1', nodeDir: o['node-dir-root'] ? join(o['node-dir-root'], node) : undefined, registry, params })
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => orted!.end(`caught ${sig}`, 1))
     orted.start()

@@ -1,31 +1,35 @@
+/**
+ * `ompx plugins [--kind K] [--json]`: every plugin the registry found (built-in and from plugin
+ * directories), with priority and source, and those that failed to load and why.
+ */
 import { defineCommand } from 'citty'
 import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
-import { PLUGIN_KINDS, type PluginKind } from '../plugins/types'
+import { PLUGIN_KINDS, type PluginKind } from '../params/core'
 import { createRuntime } from './_context'
 import { parseCommand } from './_command'
 import { renderTable } from '../tools/table'
 
-const specs: OptionSpec[] = [
+const specs = [
   ...runtimeOptions,
   jsonOption,
   { name: 'kind', arity: 1, valueHint: 'kind', description: `Only plugins of this kind (${PLUGIN_KINDS.join(', ')})` },
-]
+] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'plugins', description: 'List the available plugins (built-in and external) and any that failed to load' },
   args: () => toCittyArgs(specs),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 0 })
-    const kind = scanned.opts.kind as string | undefined
-    if (kind !== undefined && !(PLUGIN_KINDS as readonly string[]).includes(kind)) {
+    const kind = scanned.opts.kind
+    if (kind !== undefined && !isPluginKind(kind)) {
       throw new ActionableError(`unknown plugin kind "${kind}" (kinds: ${PLUGIN_KINDS.join(', ')})`)
     }
     const json = !!scanned.opts.json
     // The text listing shows failures itself; JSON readers still get them on stderr too.
     const { registry } = await createRuntime(scanned, { warnFailures: json })
-    const entries = registry.list(kind as PluginKind | undefined).map(({ plugin: _, ...e }) => e)
+    const entries = registry.list(kind).map(({ plugin: _, ...e }) => e)
     if (json) {
       console.log(JSON.stringify({ plugins: entries, failures: registry.failures }, null, 2))
       return
@@ -45,4 +49,6 @@ export default defineCommand({
   },
 })
 
-/** Left-aligned columns separated by two spaces; the last column is never padded. */
+function isPluginKind(kind: string): kind is PluginKind {
+  return PLUGIN_KINDS.some((k) => k === kind)
+}

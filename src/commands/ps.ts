@@ -11,11 +11,11 @@ import { renderTable } from '../tools/table'
 import type { MessageOf } from '../wire/messages'
 import { parseCommand } from './_command'
 
-const specs: OptionSpec[] = [
+const specs = [
   { name: 'hnp', arity: 1, valueHint: 'pid|uri|file', description: 'The HNP to ask (default: the only one running)' },
   jsonOption,
   ...runtimeOptions,
-]
+] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'ps', description: 'Show the jobs, ranks, nodes, pids and states of a running HNP' },
@@ -26,7 +26,7 @@ export default defineCommand({
       help: { usage: 'ompx ps [pid] [--json]', examples: ['ompx ps', 'ompx ps 12345 --json'] },
     })
     const { registry } = await createRuntime(scanned)
-    const ref = (scanned.rest[0] ?? scanned.opts.hnp) as string | undefined
+    const ref = scanned.rest[0] ?? scanned.opts.hnp
     const { channel } = await connectHnp(registry, ref)
     const reply = await channel.request({ t: 'tool.ps' }, 'hnp.ps')
     channel.close()

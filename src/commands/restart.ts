@@ -8,7 +8,7 @@ import { dirname } from 'node:path'
 import { crSettings } from '../args/cr-options'
 import { parseStdin, parseTimeout } from '../args/mpirun'
 import { controlOptions, crOptions, ioOptions, launchOptions, placementOptions } from '../args/run-options'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import { omitOption, toCittyArgs, type OptionSpec } from '../args/scan'
 import { runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { buildJobAllocation, launcherFlagsToParams } from '../hnp/allocation/allocate'
@@ -21,13 +21,13 @@ import { GlobalSnapshot } from '../sstore/global-snapshot'
 import { renderSnapshotInfo, renderShowme } from '../tools/restart-output'
 import { parseCommand } from './_command'
 
-const restartOnly: OptionSpec[] = [
+const restartOnly = [
   { name: 'seq', arity: 1, valueHint: 'N', description: 'Restart from this checkpoint of the snapshot (default: the latest finished)' },
   { name: 'info', aliases: ['i'], description: 'Show the snapshot (apps, nodes, checkpoints) and exit' },
   { name: 'showme', description: 'Print the equivalent ompx run command and exit' },
-]
-const jobSpecs = [...placementOptions, ...ioOptions, ...controlOptions, ...crOptions, ...launchOptions.filter((o) => o.name !== 'hnp')]
-const specs: OptionSpec[] = [...restartOnly, ...jobSpecs, ...runtimeOptions]
+] as const satisfies readonly OptionSpec[]
+const jobSpecs = [...placementOptions, ...ioOptions, ...controlOptions, ...crOptions, ...omitOption(launchOptions, 'hnp')]
+const specs = [...restartOnly, ...jobSpecs, ...runtimeOptions] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'restart', description: 'Restart a job from a snapshot: ompx restart [options] <ref>' },
@@ -60,8 +60,7 @@ export default defineCommand({
     if (!seq) throw new ActionableError(`snapshot ${snap.ref} has no finished checkpoint to restart from`)
     if (o.info) return void process.stdout.write(renderSnapshotInfo(snap, meta, seq))
 
-    const userMca = (o.mca as [string, string][] | undefined) ?? []
-    o.mca = [...Object.entries(meta.params).filter(([k]) => k !== 'launcher' || !o.launcher), ...userMca]
+    o.mca = [...Object.entries(meta.params).filter(([k]) => k !== 'launcher' || !o.launcher), ...(o.mca ?? [])]
     launcherFlagsToParams(o)
     const cr = crSettings(o)
     const { registry, params } = await createRuntime(scanned)
@@ -69,7 +68,7 @@ export default defineCommand({
     const placed = Boolean(o.host || o.hostfile)
     if (!placed) o.host = meta.nodes.map((n) => `${n.name}:${n.slots}`)
     const { allocation, launcher } = buildJobAllocation(registry, params, o)
-    const procs = restartPlacement(registry, params, allocation, apps, seq, { mapBy: o['map-by'] as string | undefined, oversubscribe: Boolean(o.oversubscribe) })
+    const procs = restartPlacement(registry, params, allocation, apps, seq, { mapBy: o['map-by'], oversubscribe: Boolean(o.oversubscribe) })
     if (o.showme) return void process.stdout.write(renderShowme(snap, seq, apps, procs, params, launcher.name))
 
     await snap.verify(seq.seq, verifyModeParam((k) => params.get(k)))
@@ -84,9 +83,9 @@ export default defineCommand({
         tag: Boolean(o['tag-output']),
         timestamp: Boolean(o['timestamp-output']),
         mergeStderr: Boolean(o['merge-stderr-to-stdout']),
-        outputFilename: o['output-filename'] as string | undefined,
+        outputFilename: o['output-filename'],
       },
-      stdin: parseStdin(o.stdin as string | undefined),
+      stdin: parseStdin(o.stdin),
       timeoutSec: parseTimeout(o.timeout),
       displayMap: Boolean(o['display-map']),
       quiet: Boolean(o.quiet),

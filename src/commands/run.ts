@@ -59,9 +59,9 @@ export default defineCommand({
       tag: Boolean(opts['tag-output']),
       timestamp: Boolean(opts['timestamp-output']),
       mergeStderr: Boolean(opts['merge-stderr-to-stdout']),
-      outputFilename: opts['output-filename'] as string | undefined,
+      outputFilename: opts['output-filename'],
     }
-    const mapBy = opts['map-by'] as string | undefined
+    const mapBy = opts['map-by']
     const oversubscribe = Boolean(opts.oversubscribe)
 
     if (opts.hnp) {
@@ -70,7 +70,7 @@ export default defineCommand({
       if (opts.stdin !== undefined && opts.stdin !== 'none') throw new ActionableError('stdin is not forwarded to jobs submitted with --hnp; use --stdin none')
       for (const app of req.apps) preflightApp(app, process.env)
       const options = { mapBy, oversubscribe, timeoutSec: req.timeoutSec, errmgrContinue: params.getBool('errmgr_continue'), displayMap: Boolean(opts['display-map']) }
-      process.exit(await submitJob(registry, opts.hnp as string, req, options, output))
+      process.exit(await submitJob(registry, opts.hnp, req, options, output))
     }
 
     const { allocation, launcher } = buildJobAllocation(registry, params, opts)

@@ -7,10 +7,10 @@ import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { ActionableError } from '../errors'
 import { parseCommand } from './_command'
 
-const specs: OptionSpec[] = [
+const specs = [
   { name: 'signal', arity: 1, valueHint: 'SIG', description: 'Signal that tells the program to write its state to $OMPX_CKPT_DIR (default USR1)' },
   { name: 'timeout', arity: 1, valueHint: 'SEC', description: 'How long the program may take to create $OMPX_CKPT_DIR/done after the signal (default 60)' },
-]
+] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'shim', description: 'Make a program that cannot link anything checkpointable (signal + files convention)' },
@@ -28,8 +28,8 @@ export default defineCommand({
     })
     if (!rest.length) throw new ActionableError('no program given: ompx shim [options] -- <program> [args...]')
     const { parseSignal } = await import('../shim/signals')
-    const signal = parseSignal((opts.signal as string | undefined) ?? 'USR1')
-    const timeout = Number((opts.timeout as string | undefined) ?? 60)
+    const signal = parseSignal(opts.signal ?? 'USR1')
+    const timeout = Number(opts.timeout ?? 60)
     if (!Number.isFinite(timeout) || timeout <= 0) throw new ActionableError(`--timeout needs a positive number of seconds (got "${opts.timeout}")`)
     const { runShim } = await import('../shim/run-shim')
     await runShim({ argv: rest, signal, timeoutMs: timeout * 1000 })

@@ -1,10 +1,11 @@
+/** `ompx version [--json]`: the ompx version and the Bun runtime and platform it was built for. */
 import { defineCommand } from 'citty'
 import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { jsonOption } from '../args/shared'
 import { VERSION } from '../version'
 import { parseCommand } from './_command'
 
-const specs: OptionSpec[] = [jsonOption]
+const specs = [jsonOption] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'version', description: 'Print the ompx version and the Bun runtime it was built with' },

@@ -19,9 +19,10 @@ import { VERSION } from '../version'
 import { DaemonLink } from './launch/daemon-link'
 import { JobTable } from './job/job-table'
 import { serveCheckpointTools, type Coordinators } from './snapc/tool-service'
-import { InProcessNode, type NodeHandle } from './launch/in-process-node'
+import type { NodeHandle } from '../node/contract'
+import { InProcessNode } from './launch/in-process-node'
 import { cleanStaleSessions, sessionRoot } from '../runtime/session'
-import { isThisHost } from '../runtime/hosts'
+import { isHnpHost } from '../runtime/hosts'
 
 export interface HnpOptions {
   registry: Registry
@@ -104,9 +105,9 @@ export class Hnp {
    * `ompx orted` started by the launcher. Resolves once all have registered.
    */
   async startDaemons(nodes: NodeInfo[], launcher: LauncherPlugin): Promise<void> {
-    const remote = nodes.filter((n) => !isThisHost(n) && !this.nodes.has(n.name))
+    const remote = nodes.filter((n) => !isHnpHost(n) && !this.nodes.has(n.name))
     const { registry, params } = this.opts
-    for (const n of nodes) if (isThisHost(n) && !this.nodes.has(n.name)) this.nodes.set(n.name, new InProcessNode(n.name, { nodeDirRoot: this.nodeDirRoot, registry, params }))
+    for (const n of nodes) if (isHnpHost(n) && !this.nodes.has(n.name)) this.nodes.set(n.name, new InProcessNode(n.name, { nodeDirRoot: this.nodeDirRoot, registry, params }))
     if (remote.length === 0) return
     const registered = remote.map((n) => new Promise<DaemonLink>((resolve) => this.waiting.set(n.name, { resolve })))
     const procs = await launcher.launch({
@@ -143,10 +144,7 @@ export class Hnp {
 
   /** End every daemon and the listener; nothing of ours stays behind. */
   async shutdown(): Promise<void> {
-    for (const n of this.nodes.values()) {
-      if (n instanceof DaemonLink) n.shutdown()
-      else if (n instanceof InProcessNode) n.killAll()
-    }
+    for (const n of this.nodes.values()) n.shutdown()
     const deadline = Date.now() + 3000
     await Promise.race([Promise.all(this.daemons.map((d) => d.exited)), Bun.sleep(Math.max(0, deadline - Date.now()))])
     for (const d of this.daemons) d.kill('SIGKILL')

@@ -1,87 +1,45 @@
 /**
- * The node daemon's process work: fork ranks, pump their output, report exits, deliver signals.
- * `ompx run` runs one in-process for its own node; `ompx orted` will wrap the same class behind
- * the wire protocol, so the HNP talks to every node through the `Daemon` interface.
+ * The node side of one job on one node: fork its ranks through the job's CRS hooks, pump their
+ * output, report exits, deliver signals and stdin, and run the node's share of its checkpoints
+ * (LocalSnapc). `ompx run` serves its own node with one in-process; `ompx orted` keeps one per
+ * job behind the wire. Either way the HNP sees the node contract (src/node/contract.ts).
  */
+import type { JobIdentity, LaunchSpec, NodeJob, NodeJobEvents } from '../node/contract'
 import type { Params } from '../params/params'
 import type { Registry } from '../plugins/registry'
-import type { ProcInfo } from '../runtime/job'
-import type { HnpToNode, MessageOf, NodeToHnp } from '../wire/messages'
-import { criuSetup, launchCriuRank, restoreCriuRank } from '../../plugins/crs/criu/rank'
-import type { CriuParams } from '../../plugins/crs/criu/params'
-import { spawnRank, type RankProcess } from '../runtime/rank-process'
+import type { CrsPlugin } from '../plugins/types'
+import type { RankProcess } from '../runtime/rank-process'
+import type { FileReceiver } from '../sstore/file-receiver'
+import { receiverSink } from '../sstore/sinks'
+import type { SnapshotSink } from '../sstore/types'
+import type { MessageOf, SnapcToNode } from '../wire/messages'
+import { rankEnv } from './rank-env'
 import { Reaper } from './reaper'
-import { LocalSnapc } from './snapc/local-snapc'
+import { LocalSnapc, type SnapshotTarget } from './snapc/local-snapc'
 
-export interface LaunchSpec {
-  proc: ProcInfo
-  argv: string[]
-  cwd: string
-  env: Record<string, string>
-  /** Whether this rank reads forwarded stdin. */
-  stdin: boolean
-  /** Set when the rank restarts from a snapshot image (see LocalSnapc.rankEnv). */
-  restart?: { dir: string; staged: boolean }
-  /** The job's CRS. */
-  crs?: string
-}
-
-/** What a node needs to coordinate a job's checkpoints (absent: plain launching only). */
+/** What a node needs to run a job's ranks and coordinate its checkpoints. */
 export interface JobNodeContext {
   jobid: string
+  /** Node-local scratch (stage store, restart staging). */
   nodeDir: string
+  /** The job's session directory on this node: the app socket lives here. */
   sessionDir: string
   registry: Registry
   params: Params
-  /** File chunks to the HNP with flow control; default: report() and go on. */
-  sendFile?(msg: MessageOf<'orted.file'>): Promise<void>
-  /** True when sendFile is done with a chunk's data once it resolves (see LocalSnapc). */
-  sendFileReleasesData?: boolean
+  /** Where captured files go when the store is not direct (the HNP's receiver for that seq). */
+  snapshotSink(target: SnapshotTarget): SnapshotSink
 }
 
-export interface RankExit {
-  rank: number
-  pid: number
-  node: string
-  /** Exit code, or null when a signal ended the rank. */
-  code: number | null
-  signal: NodeJS.Signals | null
-}
-
-export interface DaemonEvents {
-  output(rank: number, stream: 'stdout' | 'stderr', chunk: Uint8Array): void
-  /** Called once per rank, after all its output has been delivered. */
-  exit(info: RankExit): void
-  /** The rank is running with this pid (on its node). */
-  launched?(rank: number, pid: number): void
-  /** Checkpoint and app-coordinator traffic for the HNP. */
-  report?(msg: NodeToHnp): Promise<void> | void
-}
-
-export interface Daemon {
-  readonly node: string
-  /** Start ranks; rejects when a program cannot be started on this node. */
-  launch(specs: LaunchSpec[]): Promise<void>
-  /** Checkpoint and app-coordinator traffic from the HNP. */
-  deliver(msg: HnpToNode): void
-  /** Resolves when what was delivered has been handed on (flow control for big transfers). */
-  drained?(): Promise<void>
-  pids(): Map<number, number>
-  signal(sig: NodeJS.Signals, ranks?: number[]): void
-  stdin(rank: number, data: Uint8Array | null): void
-  running(): number[]
-  /** Stop tracking ranks that can no longer report (their node is gone). */
-  forget?(ranks: number[]): void
-}
-
-export class LocalDaemon implements Daemon {
+export class LocalDaemon implements NodeJob {
+  /** It runs in the process of whoever drives it (for `ompx run`, the HNP's own). */
+  readonly inProcess = true
   private procs = new Map<number, { proc: RankProcess; spec: LaunchSpec }>()
   private alive = new Set<number>()
   private stdinClosed = new Set<number>()
-  private snapc?: LocalSnapc
+  private readonly snapc: LocalSnapc
   /** Stdin that arrived while the app socket was still being set up (before the spawn). */
   private earlyStdin = new Map<number, (Uint8Array | null)[]>()
-  /** Ranks a `--term` checkpoint is capturing: crs criu ends them at the dump (SIGKILL). */
+  /** Ranks a `--term` checkpoint is capturing whose CRS ends them at the capture (criu's dump). */
   private termCapture = new Set<number>()
   /** Exits of those ranks, reported once the HNP released (or abandoned) the checkpoint. */
   private heldExits = new Map<number, () => void>()
@@ -93,40 +51,29 @@ export class LocalDaemon implements Daemon {
 
   constructor(
     readonly node: string,
-    private events: DaemonEvents,
-    private ctx?: JobNodeContext,
+    private events: NodeJobEvents,
+    private ctx: JobNodeContext,
   ) {
-    if (ctx) {
-      const report = (m: NodeToHnp) => this.events.report?.(m)
-      this.snapc = new LocalSnapc({
-        ...ctx,
-        node,
-        report,
-        // In-process: wait, like a remote daemon would, until the HNP has written what it holds.
-        sendFile: ctx.sendFile ?? ((m) => Promise.resolve(report(m))),
-        pidOf: (rank) => (this.alive.has(rank) ? this.procs.get(rank)?.proc.pid : undefined),
-      })
-    }
+    this.snapc = new LocalSnapc({
+      ...ctx,
+      node,
+      report: (m) => this.events.report?.(m),
+      pidOf: (rank) => (this.alive.has(rank) ? this.procs.get(rank)?.proc.pid : undefined),
+    })
   }
 
   /**
    * Start every rank of this node, or none: when one cannot start (program missing, a criu
    * restore refused), those already started are killed unreported and the call rejects.
    */
-  async launch(specs: LaunchSpec[]): Promise<void> {
-    let criu: CriuParams | undefined
-    if (specs.some((s) => s.crs === 'criu')) {
-      const setup = criuSetup((k) => this.ctx?.params.get(k))
-      if (setup.problem) throw new Error(setup.problem)
-      criu = setup.opts
-    }
+  async launch(job: JobIdentity, specs: LaunchSpec[]): Promise<void> {
     // Before the first await: a signal that arrives from now on is for these ranks too.
     for (const s of specs) this.starting.set(s.proc.rank, [])
-    const listening = this.snapc?.start()
+    const listening = this.snapc.start()
     const started = await Promise.allSettled(
       specs.map(async (spec) => {
         await listening
-        return this.start(spec, criu)
+        return this.start(job, spec)
       }),
     )
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected')
@@ -140,13 +87,19 @@ export class LocalDaemon implements Daemon {
     specs.forEach((spec, i) => this.track(spec, (started[i] as PromiseFulfilledResult<RankProcess>).value))
   }
 
-  private async start(spec: LaunchSpec, criu?: CriuParams): Promise<RankProcess> {
+  /** Start one rank through its CRS: a fresh launch, or a restore from its image. */
+  private async start(job: JobIdentity, spec: LaunchSpec): Promise<RankProcess> {
     const rank = spec.proc.rank
-    const env = this.snapc ? { ...spec.env, ...(await this.snapc.rankEnv(rank, spec.restart)) } : spec.env
-    if (spec.crs !== 'criu') return spawnRank(spec, env)
-    if (!spec.restart) return launchCriuRank(spec, env)
-    if (!this.snapc) throw new Error(`rank ${rank} on node ${this.node}: a crs criu restart needs the job's node context`)
-    return restoreCriuRank(spec, env.OMPX_RESTART_DIR || spec.restart.dir, this.snapc.localRestartDir(rank), criu ?? {})
+    const coordinator = await this.snapc.rankLink(rank, spec.restart)
+    const env = rankEnv(process.env, spec, job, { sessionDir: this.ctx.sessionDir, coordinator })
+    const req = { jobid: job.jobid, rank, node: this.node, argv: spec.argv, cwd: spec.cwd, env, stdin: spec.stdin }
+    const crs = this.crsOf(spec)
+    if (coordinator.restartDir === undefined) return crs.launch(req)
+    return crs.restore({ ...req, imageDir: coordinator.restartDir, workDir: this.snapc.localRestartDir(rank) })
+  }
+
+  private crsOf(spec: LaunchSpec): CrsPlugin {
+    return this.ctx.registry.select('crs', spec.crs || undefined)
   }
 
   private track(spec: LaunchSpec, proc: RankProcess): void {
@@ -168,7 +121,7 @@ export class LocalDaemon implements Daemon {
       if (exit.error) this.events.output(rank, 'stderr', new TextEncoder().encode(`ompx: rank ${rank} on node ${this.node}: ${exit.error}\n`))
       const report = () => {
         this.alive.delete(rank)
-        if (this.running().length === 0) this.snapc?.close()
+        if (this.running().length === 0) this.snapc.close()
         this.events.exit({ rank, pid: proc.pid, node: this.node, code: exit.code, signal: exit.signal })
       }
       if (this.termCapture.has(rank)) this.heldExits.set(rank, report)
@@ -180,20 +133,37 @@ export class LocalDaemon implements Daemon {
     for await (const chunk of readable) this.events.output(rank, stream, chunk)
   }
 
-  deliver(msg: HnpToNode): void {
+  deliver(msg: SnapcToNode): void {
     if (msg.t === 'hnp.ckpt') this.followCheckpoint(msg)
-    this.snapc?.handle(msg)
+    this.snapc.handle(msg)
+  }
+
+  /** Where a restarting rank's image lands when it is staged to this node before its launch. */
+  stagingReceiver(rank: number): FileReceiver {
+    return this.snapc.stagingReceiver(rank)
+  }
+
+  imageSink(rank: number): SnapshotSink {
+    return receiverSink(this.stagingReceiver(rank))
+  }
+
+  /** The job is over on this node: stop listening, drop tokens, staged images and restore dirs. */
+  close(): void {
+    this.snapc.close()
   }
 
   /**
-   * A crs criu rank captured by a `--term` checkpoint dies at the dump, before the HNP knows the
-   * checkpoint is good: its exit is held until the release (the job is then ending and the exit
+   * A rank whose CRS ends it at a `--term` capture (crs criu: the dump kills the tree) dies
+   * before the HNP knows the checkpoint is good: its exit is held until the release (the job is then ending and the exit
    * counts as checkpointed-and-terminated) or the abort (then it is a loss, reported as such).
    * The HNP marks the job as ending right after sending the release, hence the timer.
    */
   private followCheckpoint(msg: MessageOf<'hnp.ckpt'>): void {
     if (msg.op === 'capture' && msg.options.includes('term')) {
-      for (const rank of msg.ranks) if (this.procs.get(rank)?.spec.crs === 'criu') this.termCapture.add(rank)
+      for (const rank of msg.ranks) {
+        const spec = this.procs.get(rank)?.spec
+        if (spec && this.crsOf(spec).captureEndsRankOnTerm) this.termCapture.add(rank)
+      }
     } else if (msg.op === 'release' || msg.op === 'abort') {
       const held = [...this.heldExits.values()]
       this.termCapture.clear()
@@ -210,6 +180,9 @@ export class LocalDaemon implements Daemon {
   running(): number[] {
     return [...this.alive, ...this.starting.keys()]
   }
+
+  /** Ranks here always report their exit: nothing to forget. */
+  forget(): void {}
 
   /**
    * Job control reaches each rank's whole process group, USR1/USR2 the rank alone (RankProcess.signal).

@@ -1,19 +1,22 @@
 /**
  * `ompx orted`: one per node. Connects back to the HNP, registers, then runs whatever the HNP
- * tells it: launch ranks, deliver signals and stdin, report output, pids and exits. It never
- * outlives the HNP: a lost connection or a closed lifeline kills its ranks and ends it.
+ * tells it: launch ranks, deliver signals and stdin, report output, pids and exits, move
+ * snapshot files both ways. It never outlives the HNP: a lost connection or a closed lifeline
+ * kills its ranks and ends it.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { errorMessage } from '../errors'
 import { log } from '../log'
+import type { LaunchSpec } from '../node/contract'
 import type { Params } from '../params/params'
 import type { Registry } from '../plugins/registry'
+import { channelSink, receiveFromChannel } from '../sstore/sinks'
 import type { Channel } from '../wire/channel'
-import { HNP_TO_NODE, type HnpToNode, type LaunchSpecWire } from '../wire/messages'
+import { SNAPC_TO_NODE, type MessageOf, type SnapcToNode } from '../wire/messages'
 import { VERSION } from '../version'
-import { LocalDaemon, type LaunchSpec } from './local-daemon'
+import { LocalDaemon } from './local-daemon'
 
 export interface OrtedOptions {
   node: string
@@ -35,11 +38,14 @@ export class Orted {
 
   start(): void {
     const ch = this.channel
-    ch.on('hnp.launch', (m) => void this.launch(m.jobid, m.procs))
-    for (const t of HNP_TO_NODE) ch.on(t, ((m: HnpToNode) => this.job(m.jobid).deliver(m)) as never)
+    ch.on('hnp.launch', (m) => void this.launch(m))
+    for (const t of SNAPC_TO_NODE) ch.on(t, ((m: SnapcToNode) => this.job(m.jobid).deliver(m)) as never)
+    // Restart staging: the image lands on this node's disk, reading held while the disk is behind.
+    ch.on('hnp.file', (m) => void receiveFromChannel(ch, this.job(m.jobid).stagingReceiver(m.rank), m).catch(() => {}))
     ch.on('hnp.signal', (m) => this.jobs.get(m.jobid)?.signal(m.signal as NodeJS.Signals, m.ranks))
     ch.on('hnp.stdin', (m) => this.jobs.get(m.jobid)?.stdin(m.rank, m.data ?? null))
     ch.on('hnp.kill-job', (m) => this.jobs.get(m.jobid)?.signal('SIGKILL'))
+    ch.on('hnp.job-end', (m) => this.endJob(m.jobid))
     ch.on('hnp.shutdown', () => this.end('the HNP asked us to shut down', 0))
     ch.on('ping', (m) => ch.send({ t: 'pong', seq: m.seq }))
     ch.onClose(() => this.end('lost the connection to the HNP', 1))
@@ -50,54 +56,50 @@ export class Orted {
     return this.opts.nodeDir ?? join(tmpdir(), `ompx-node-${this.opts.node}`)
   }
 
+  private sessionDir(jobid: string): string {
+    return join(this.nodeDir, `job-${jobid}`)
+  }
+
   /** This node's state for a job; created by the first message about it (restart staging may precede the launch). */
   private job(jobid: string): LocalDaemon {
     let daemon = this.jobs.get(jobid)
     if (daemon) return daemon
-    const sessionDir = join(this.nodeDir, `job-${jobid}`)
+    const ch = this.channel
     daemon = new LocalDaemon(
       this.opts.node,
       {
-        output: (rank, stream, data) => this.channel.send({ t: 'orted.output', jobid, rank, stream, data }),
-        exit: (e) => {
-          this.channel.send({ t: 'orted.exit', jobid, rank: e.rank, pid: e.pid, node: e.node, code: e.code, signal: e.signal })
-          if (daemon!.running().length === 0) this.jobs.delete(jobid)
-        },
-        report: (m) => void this.channel.send(m),
+        output: (rank, stream, data) => ch.send({ t: 'orted.output', jobid, rank, stream, data }),
+        exit: (e) => ch.send({ t: 'orted.exit', jobid, rank: e.rank, pid: e.pid, node: e.node, code: e.code, signal: e.signal }),
+        report: (m) => void ch.send(m),
       },
       {
         jobid,
         nodeDir: this.nodeDir,
-        sessionDir,
+        sessionDir: this.sessionDir(jobid),
         registry: this.opts.registry,
         params: this.opts.params,
-        sendFile: async (m) => {
-          this.channel.send(m)
-          await this.channel.drained()
-        },
-        // send() encodes the chunk into a frame at once: the sender may reuse its buffer.
-        sendFileReleasesData: true,
+        snapshotSink: ({ ref, seq, rank }) => channelSink(ch, (c) => ({ t: 'orted.file', jobid, ref, seq, rank, ...c })),
       },
     )
     this.jobs.set(jobid, daemon)
     return daemon
   }
 
-  private async launch(jobid: string, procs: LaunchSpecWire[]): Promise<void> {
-    const sessionDir = join(this.nodeDir, `job-${jobid}`)
-    mkdirSync(sessionDir, { recursive: true, mode: 0o700 })
+  private async launch(m: MessageOf<'hnp.launch'>): Promise<void> {
+    const { jobid } = m
+    mkdirSync(this.sessionDir(jobid), { recursive: true, mode: 0o700 })
     const daemon = this.job(jobid)
-    const specs: LaunchSpec[] = procs.map((p) => ({
+    const specs: LaunchSpec[] = m.procs.map((p) => ({
       proc: { rank: p.rank, app: p.app, node: p.node, localRank: p.localRank, localSize: p.localSize, nodeRank: p.nodeRank },
       argv: p.argv,
       cwd: p.cwd,
-      env: { ...p.env, OMPX_SESSION_DIR: sessionDir },
+      appEnv: p.appEnv,
       stdin: p.stdin,
       restart: p.restart,
       crs: p.crs,
     }))
     try {
-      await daemon.launch(specs)
+      await daemon.launch({ jobid, size: m.size, universeSize: m.universeSize }, specs)
     } catch (err) {
       // The HNP checked the program, but this node may differ (a remote host without it).
       this.channel.send({ t: 'orted.error', jobid, message: `node ${this.opts.node}: ${errorMessage(err)}` })
@@ -105,6 +107,15 @@ export class Orted {
       return
     }
     this.channel.send({ t: 'orted.launched', jobid, pids: [...daemon.pids()] })
+  }
+
+  /** The HNP is done with the job: whatever is still running of it goes, and so does its state here. */
+  private endJob(jobid: string): void {
+    const daemon = this.jobs.get(jobid)
+    this.jobs.delete(jobid)
+    daemon?.signal('SIGKILL')
+    daemon?.close()
+    rmSync(this.sessionDir(jobid), { recursive: true, force: true })
   }
 
   /** Kill every rank we started and exit; ranks must not outlive their daemon. */

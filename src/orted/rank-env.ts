@@ -1,11 +1,17 @@
-/** The environment every rank starts with: ours, the app's -x variables, and the job's identity. */
-import type { AppContext, ProcInfo } from '../runtime/job'
+/**
+ * The one writer of a rank's environment, on the rank's node: the node's own environment, the
+ * app context's -x variables, the job's identity (OMPI_COMM_WORLD_*, OMPX_*) as the HNP sent it,
+ * and what only the node knows: the job's session directory here and the local coordinator's
+ * socket, token and restart directory.
+ */
+import type { JobIdentity, LaunchSpec } from '../node/contract'
 
-export interface JobIdentity {
-  jobid: string
-  size: number
-  universeSize: number
-  sessionDir: string
+/** What the node's local coordinator gives a rank (see LocalSnapc.rankLink). */
+export interface CoordinatorLink {
+  socket: string
+  token: string
+  /** Set when the rank restarts from an image: where it is on this node. */
+  restartDir?: string
 }
 
 /** Variables of our own that must never leak into ranks (they describe this process, not the rank). */
@@ -13,13 +19,14 @@ const STRIP = ['OMPX_LOG_LEVEL_INTERNAL']
 
 export function rankEnv(
   base: Record<string, string | undefined>,
-  app: AppContext,
-  proc: ProcInfo,
+  spec: LaunchSpec,
   job: JobIdentity,
+  node: { sessionDir: string; coordinator: CoordinatorLink },
 ): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(base)) if (v !== undefined && !STRIP.includes(k)) env[k] = v
-  Object.assign(env, app.env)
+  Object.assign(env, spec.appEnv)
+  const { proc } = spec
   const rank = String(proc.rank)
   Object.assign(env, {
     OMPI_COMM_WORLD_RANK: rank,
@@ -32,8 +39,12 @@ export function rankEnv(
     OMPX_RANK: rank,
     OMPX_SIZE: String(job.size),
     OMPX_NODE: proc.node,
-    OMPX_APP: String(app.index),
-    OMPX_SESSION_DIR: job.sessionDir,
+    OMPX_APP: String(proc.app),
+    OMPX_SESSION_DIR: node.sessionDir,
+    OMPX_COORD_SOCK: node.coordinator.socket,
+    OMPX_COORD_TOKEN: node.coordinator.token,
   })
+  const restart = node.coordinator.restartDir
+  if (restart !== undefined) Object.assign(env, { OMPX_RESTART: '1', OMPX_RESTART_DIR: restart })
   return env
 }

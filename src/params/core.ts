@@ -2,11 +2,17 @@
  * Parameters the core itself reads. The five plugin-selection keys are exactly the kind names,
  * so `--mca crs self` selects crs "self" (empty = pick by priority).
  */
-import { PLUGIN_KINDS } from '../plugins/types'
 import type { Params } from './params'
 import type { ParamDef } from './types'
 
-const selectionHelp: Record<(typeof PLUGIN_KINDS)[number], string> = {
+/**
+ * The plugin kinds (Open MPI's MCA frameworks). Declared here, below the plugin layer, because
+ * the core's selection parameters carry their names; src/plugins/types.ts builds on them.
+ */
+export const PLUGIN_KINDS = ['crs', 'mapper', 'transport', 'launcher', 'sstore'] as const
+export type PluginKind = (typeof PLUGIN_KINDS)[number]
+
+const selectionHelp: Record<PluginKind, string> = {
   mapper: 'Mapper plugin placing ranks on nodes (empty: the one --map-by names, else highest priority)',
   crs: 'Checkpoint/restart service plugin (empty: highest priority)',
   launcher: 'Launcher plugin starting the node daemons (empty: highest priority that accepts the nodes)',

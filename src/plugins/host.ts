@@ -5,6 +5,7 @@
 import { ActionableError } from '../errors'
 import { log } from '../log'
 import type { Params } from '../params/params'
+import { spawnRank } from '../runtime/rank-process'
 import { VERSION } from '../version'
 import type { HostApi } from './types'
 
@@ -29,6 +30,7 @@ export function createHost(params: Params, tag: string): PluginHost {
     },
     param: (key) => params.get(key),
     ActionableError,
+    spawnRank,
   }
   return { host, retag: (t) => void (logger = log.withTag(t)) }
 }

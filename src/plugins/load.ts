@@ -11,7 +11,8 @@ import { errorMessage } from '../errors'
 import { PARAM_KEY } from '../params/file'
 import type { Params } from '../params/params'
 import { createHost } from './host'
-import { PLUGIN_KINDS, type AnyPlugin, type PluginFactory, type PluginKind } from './types'
+import { PLUGIN_KINDS, type PluginKind } from '../params/core'
+import type { AnyPlugin, CrsPlugin, HostApi, PluginFactory } from './types'
 
 export interface PluginFailure {
   file: string
@@ -150,11 +151,25 @@ export async function runFactory(factory: PluginFactory, params: Params, file: s
     const problem = checkPlugin(item)
     if (problem) rejected.push({ file, reason: many ? `plugin #${i + 1}: ${problem}` : problem })
     // Kept as-is (not copied): a plugin may be a class instance whose methods live on its prototype.
-    else plugins.push(item as AnyPlugin)
+    else plugins.push(withDefaults(item as AnyPlugin, host))
   })
   if (plugins.length === 1) retag(`${plugins[0]!.kind}:${plugins[0]!.name}`)
   if (!many && rejected.length) return rejected[0]!
   return { plugins, rejected }
+}
+
+/**
+ * A CRS that needs nothing special to start ranks may leave its lifecycle hooks out: its ranks
+ * are spawned plainly, and a restart is a fresh start that reads its image from
+ * OMPX_RESTART_DIR (what crs self does explicitly).
+ */
+function withDefaults(p: AnyPlugin, host: HostApi): AnyPlugin {
+  if (p.kind !== 'crs') return p
+  const hooks = p as Partial<CrsPlugin> & AnyPlugin
+  hooks.launch ??= async (req) => host.spawnRank(req)
+  hooks.restore ??= async (req) => host.spawnRank(req)
+  hooks.captureEndsRankOnTerm ??= false
+  return p
 }
 
 const REQUIRED: Record<PluginKind, { key: string; type: 'function' | 'string[]' }[]> = {

@@ -4,9 +4,9 @@
  */
 import { ActionableError, PluginError, errorMessage } from '../errors'
 import type { Params } from '../params/params'
-import { BUILTIN_PLUGINS, type BuiltinPlugin } from '../../plugins/builtin'
 import { loadPluginDirs, pluginSearchDirs, runFactory, type PluginDir, type PluginFailure } from './load'
-import { PLUGIN_KINDS, type AnyPlugin, type PluginByKind, type PluginKind } from './types'
+import { PLUGIN_KINDS, type PluginKind } from '../params/core'
+import type { AnyPlugin, BuiltinPlugin, PluginByKind, TransportPlugin } from './types'
 
 export interface RegistryEntry<K extends PluginKind = PluginKind> {
   kind: K
@@ -26,8 +26,8 @@ export interface RegistryOptions {
   pluginDirs?: string[]
   /** Binary whose `<dir>/plugins` is searched; defaults to process.execPath. */
   execPath?: string
-  /** Compiled-in plugins; tests may pass their own. */
-  builtins?: BuiltinPlugin[]
+  /** The compiled-in plugins (plugins/builtin.ts, passed in by the startup wiring). */
+  builtins: BuiltinPlugin[]
 }
 
 export class Registry {
@@ -46,7 +46,7 @@ export class Registry {
     const dirs = pluginSearchDirs(params, opts.pluginDirs, opts.execPath)
     const failures: PluginFailure[] = []
     const reg = new Registry(params, failures, dirs)
-    for (const b of opts.builtins ?? BUILTIN_PLUGINS) {
+    for (const b of opts.builtins) {
       const r = await runFactory(b.factory, params, b.file, `built-in:${b.file}`)
       if ('reason' in r) failures.push(r)
       else {
@@ -140,4 +140,16 @@ export function callPlugin<T>(who: { kind: string; name: string }, fn: () => T):
   } catch (err) {
     throw wrapPluginError(who, err)
   }
+}
+
+/** The transport plugin serving a URI's scheme (tcp://, unix://), highest priority first. */
+export function transportFor(registry: Registry, uri: string): TransportPlugin {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1]?.toLowerCase()
+  if (!scheme) throw new ActionableError(`"${uri}" is not a URI (expected e.g. tcp://host:port or unix:///path)`)
+  const hit = registry.list('transport').find((e) => e.plugin.schemes.includes(scheme))
+  if (!hit) {
+    const known = registry.list('transport').flatMap((e) => e.plugin.schemes.map((s) => `${s}://`))
+    throw new ActionableError(`no transport plugin handles ${scheme}:// URIs (available: ${known.join(', ') || 'none'})`)
+  }
+  return hit.plugin
 }

@@ -4,11 +4,13 @@
  * `plugins/<kind>/<name>.ts` and external files loaded at run time use the same shape, so an
  * external plugin never imports anything bundled in the binary.
  */
+import type { PluginKind } from '../params/core'
 import type { ParamDef } from '../params/types'
 import type { Allocation, AppContext, NodeInfo, Placement } from '../runtime/job'
+import type { RankProcess, SpawnRequest } from '../runtime/rank-process'
+import type { SnapshotFileInfo, SnapshotLocation, SnapshotSink } from '../sstore/types'
+import type { Transport } from '../wire/transport'
 
-export const PLUGIN_KINDS = ['crs', 'mapper', 'transport', 'launcher', 'sstore'] as const
-export type PluginKind = (typeof PLUGIN_KINDS)[number]
 
 /** What the binary offers a plugin: no imports needed, so external files stay self-contained. */
 export interface HostApi {
@@ -23,6 +25,11 @@ export interface HostApi {
   param(key: string): string | undefined
   /** An error whose message is shown to the user as-is (one line, non-zero exit). */
   ActionableError: new (message: string, exitCode?: number) => Error
+  /**
+   * Start a rank as a plain process leading its own process group: what a CRS's launch and
+   * restore hooks use when they need nothing special (crs self and none).
+   */
+  spawnRank(req: SpawnRequest): RankProcess
 }
 
 interface PluginBase<K extends PluginKind> {
@@ -94,6 +101,14 @@ export interface LauncherPlugin extends PluginBase<'launcher'> {
 }
 
 // ---- crs -----------------------------------------------------------------------------------
+//
+// A CRS owns a rank's whole life on its node, so the daemon and the coordinators call hooks and
+// never name a backend:
+//   launch   start a rank the way this CRS can later capture it (criu: its own pid namespace)
+//   capture  write the rank's image into a directory (stage 2 of a checkpoint)
+//   restore  start a rank on this node from an image
+//   cleanup  RankProcess.cleanup(), returned by launch and restore: runs once the rank is over
+// `ompx migrate` uses the same hooks: capture some ranks, restore them on another node.
 
 /** A rank's app coordinator as its daemon holds it (src/orted/snapc): what CRS `self` drives. */
 export interface AppCoordinatorHandle {
@@ -101,11 +116,26 @@ export interface AppCoordinatorHandle {
   capture(dir: string): Promise<void>
 }
 
+/** One rank to start on this node: its command and its full environment (written by the node). */
+export interface RankStart extends SpawnRequest {
+  jobid: string
+  rank: number
+  node: string
+}
+
+/** One rank to bring back from its image on this node. */
+export interface RankRestore extends RankStart {
+  /** The rank's image: its snapshot directory, or where it was staged on this node. Read only. */
+  imageDir: string
+  /** Node-local scratch for this rank (restore logs, pid files), removed when the job ends here. */
+  workDir: string
+}
+
 /** One rank's capture, run by the rank's daemon after every rank of the job is prepared. */
 export interface CaptureRequest {
   rank: number
   node: string
-  /** Host pid of the rank's process (the process the daemon started). */
+  /** Host pid of the rank's process (what launch or restore returned). */
   pid: number
   /** Empty directory the image goes into (the sstore's local snapshot dir of this rank). */
   dir: string
@@ -128,67 +158,25 @@ export interface CrsPlugin extends PluginBase<'crs'> {
    * a rank without one makes the job not checkpointable. False for transparent CRSs (criu).
    */
   needsApp: boolean
+  /** Start a rank. Rejects (ActionableError or Error) with the reason it cannot start here. */
+  launch(req: RankStart): Promise<RankProcess>
   /** Capture one rank into `req.dir`. Throws (ActionableError or Error) with the reason on failure. */
   capture(req: CaptureRequest): Promise<CaptureResult>
+  /**
+   * True when a terminating capture (`term`) itself ends the rank (criu's dump kills the tree):
+   * its daemon then holds the rank's exit until the checkpoint is released or abandoned, so a
+   * dump that turns out bad is reported as a loss, a good one as checkpointed-and-terminated.
+   */
+  captureEndsRankOnTerm: boolean
+  /** Start a rank from its image in `req.imageDir`; rejects with the reason (one line). */
+  restore(req: RankRestore): Promise<RankProcess>
 }
 // ---- transport -----------------------------------------------------------------------------
 
-/** A raw, unauthenticated byte stream; src/wire adds framing and the HMAC handshake on top. */
-export interface RawConn {
-  /** Human-readable peer address for logs ("127.0.1.2:41234", "unix:/path"). */
-  readonly remote: string
-  /** Send `bytes`, which the connection now owns: the caller must not change them afterwards. */
-  write(bytes: Uint8Array): void
-  onData(cb: (bytes: Uint8Array) => void): void
-  onClose(cb: (err?: Error) => void): void
-  close(): void
-}
-
-export interface TransportListener {
-  /** What peers pass to `connect`, e.g. tcp://127.0.1.1:40123 or unix:///run/x.sock */
-  uri: string
-  close(): void
-}
-
-export interface TransportPlugin extends PluginBase<'transport'> {
-  /** URI schemes this transport serves ("tcp", "unix"). */
-  schemes: string[]
-  /** Listen on an address (host for tcp, path for unix; port 0 = any). */
-  listen(address: string, onConn: (conn: RawConn) => void): Promise<TransportListener>
-  connect(uri: string): Promise<RawConn>
-}
+/** A byte-stream transport (src/wire/transport.ts); src/wire adds framing and the handshake. */
+export interface TransportPlugin extends PluginBase<'transport'>, Transport {}
 
 // ---- sstore --------------------------------------------------------------------------------
-
-/** Which local snapshot: rank `rank` of sequence `seq` of global snapshot `ref`. */
-export interface SnapshotLocation {
-  /** The HNP's global snapshot directory (sstore_base_global_snapshot_dir). */
-  globalDir: string
-  /** ompx_global_snapshot_<id>.ckpt */
-  ref: string
-  seq: number
-  rank: number
-  /** This node's local directory (node-local scratch; the stage store writes here first). */
-  nodeDir: string
-}
-
-/** A file of a local snapshot: path relative to the rank dir, size, checksum ("crc32:1a2b3c4d"). */
-export interface SnapshotFileInfo {
-  path: string
-  size: number
-  sum: string
-}
-
-/** How a node hands snapshot bytes to the HNP (over the transport, or in-process). */
-export interface SnapshotSink {
-  /** Send one chunk of `path`; `codec` says how `data` is encoded. Resolves when it may send more. */
-  write(path: string, offset: number, data: Uint8Array, codec: 'raw' | 'zstd', last: boolean): Promise<void>
-  /**
-   * True when the sink is done with `data` once write() resolves (it copied or wrote it): the
-   * sender may then reuse the buffer for the next chunk instead of allocating a new one.
-   */
-  readonly releasesData?: boolean
-}
 
 export interface SStorePlugin extends PluginBase<'sstore'> {
   /** Where the CRS writes this rank's image on its node. */
@@ -211,6 +199,12 @@ export interface PluginByKind {
 export type AnyPlugin = PluginByKind[PluginKind]
 
 export type PluginFactory = (host: HostApi) => AnyPlugin | AnyPlugin[] | Promise<AnyPlugin | AnyPlugin[]>
+
+/** A plugin compiled into the binary (plugins/builtin.ts); `file` names it in messages. */
+export interface BuiltinPlugin {
+  file: string
+  factory: PluginFactory
+}
 
 /** Typed helper for authors: `export default definePlugin(host => ({ kind: 'mapper', ... }))`. */
 export function definePlugin(factory: PluginFactory): PluginFactory {

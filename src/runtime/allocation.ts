@@ -117,15 +117,3 @@ export function buildAllocation(opts: AllocationOptions): Allocation {
     sequence: lines.filter((l) => kept.has(l.name)).map((l) => l.name),
   }
 }
-
-/**
- * True when `name` is this machine: "localhost", our hostname (full or short), a 127.x.x.x
- * address or ::1. Simulated nodes are told apart by their `address`, not by this check.
- */
-export function isLocalHost(name: string): boolean {
-  const n = name.trim().toLowerCase()
-  const self = hostname().toLowerCase()
-  if (n === 'localhost' || n === 'localhost.localdomain' || n === self || n === self.split('.')[0]) return true
-  if (n === '::1' || n === '[::1]') return true
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(n)
-}

@@ -1,10 +1,18 @@
 /**
- * One rank as its node daemon sees it, whatever started it: a plain Bun.spawn (here), or a
- * process tree under CRIU's rules, launched or restored (criu-rank.ts). The daemon pumps the
- * output, writes stdin, signals and waits for it through this interface only.
+ * One rank as its node daemon sees it, whatever started it: a plain Bun.spawn (here), or what a
+ * CRS plugin's launch/restore hook returns (crs criu: a process tree in its own pid namespace).
+ * The daemon pumps the output, writes stdin, signals and waits for it through this interface
+ * only. Plugins get spawnRank through the host API (crs self and none start ranks with it).
  */
 import type { FileSink } from 'bun'
-import type { LaunchSpec } from '../orted/local-daemon'
+
+/** What starting a rank takes: its command, directory, full environment, and whether it reads stdin. */
+export interface SpawnRequest {
+  argv: string[]
+  cwd: string
+  env: Record<string, string>
+  stdin: boolean
+}
 
 export interface RankProcessExit {
   /** Exit code, or null when a signal ended the rank. */
@@ -46,10 +54,10 @@ function kill(target: number, sig: NodeJS.Signals): void {
  * A plain rank. It leads its own process group (setsid) so a signal reaches everything it forked,
  * and a terminal's Ctrl-C reaches only the daemon: it decides what the ranks get.
  */
-export function spawnRank(spec: LaunchSpec, env: Record<string, string>): RankProcess {
+export function spawnRank(spec: SpawnRequest): RankProcess {
   const sub = Bun.spawn(spec.argv, {
     cwd: spec.cwd,
-    env,
+    env: spec.env,
     stdin: spec.stdin ? 'pipe' : 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',

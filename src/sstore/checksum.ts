@@ -38,13 +38,6 @@ export function isChecksumAlgo(x: unknown): x is ChecksumAlgo {
   return (CHECKSUM_ALGOS as readonly unknown[]).includes(x)
 }
 
-/** Checksum of bytes already in memory (tests, small files). */
-export function checksumBytes(data: Uint8Array, algo: ChecksumAlgo = 'crc32'): string {
-  const c = new StreamingChecksum(algo)
-  c.update(data)
-  return c.digest()
-}
-
 export interface FileSum {
   size: number
   sum: string

@@ -7,7 +7,7 @@
 import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
-import type { SnapshotFileInfo, SnapshotSink } from '../plugins/types'
+import type { SnapshotFileInfo, SnapshotSink } from './types'
 import { TRANSFER_CHUNK_BYTES, encodeChunk, type FileChunk } from './chunk-codec'
 
 export interface SendOptions {

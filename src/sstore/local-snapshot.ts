@@ -6,7 +6,7 @@
 import { chmod, lstat, readFile, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'
-import type { SnapshotFileInfo } from '../plugins/types'
+import type { SnapshotFileInfo } from './types'
 import { checksumFile, type ChecksumAlgo } from './checksum'
 import { fsyncDir, mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, toJson, writeFileAtomic } from './durable'
 import { RANK_META, type RankMeta } from './types'

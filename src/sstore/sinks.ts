@@ -4,7 +4,7 @@
  * a FileReceiver (the HNP's own node, in-process), and the receiving side of a channel, which
  * stops reading from the peer while chunks wait for the disk. Memory stays bounded end to end.
  */
-import type { SnapshotSink } from '../plugins/types'
+import type { SnapshotSink } from './types'
 import { DEFAULT_MAX_QUEUED_BYTES, type Channel } from '../wire/channel'
 import { WireError } from '../wire/codec'
 import type { Message } from '../wire/messages'

@@ -8,7 +8,6 @@
  * A seq directory that global.json does not list is an interrupted checkpoint: never shown,
  * never restarted from, removed by the next successful commit.
  */
-import type { SnapshotFileInfo } from '../plugins/types'
 
 export const GLOBAL_META = 'global.json'
 export const RANK_META = 'ompx-rank.json'
@@ -76,4 +75,34 @@ export interface GlobalMeta {
   params: Record<string, string>
   /** Finished checkpoints, oldest first. */
   seqs: SeqMeta[]
+}
+
+/** Which local snapshot: rank `rank` of sequence `seq` of global snapshot `ref`. */
+export interface SnapshotLocation {
+  /** The HNP's global snapshot directory (sstore_base_global_snapshot_dir). */
+  globalDir: string
+  /** ompx_global_snapshot_<id>.ckpt */
+  ref: string
+  seq: number
+  rank: number
+  /** This node's local directory (node-local scratch; the stage store writes here first). */
+  nodeDir: string
+}
+
+/** A file of a local snapshot: path relative to the rank dir, size, checksum ("crc32:1a2b3c4d"). */
+export interface SnapshotFileInfo {
+  path: string
+  size: number
+  sum: string
+}
+
+/** How a node hands snapshot bytes to the HNP (over the transport, or in-process). */
+export interface SnapshotSink {
+  /** Send one chunk of `path`; `codec` says how `data` is encoded. Resolves when it may send more. */
+  write(path: string, offset: number, data: Uint8Array, codec: 'raw' | 'zstd', last: boolean): Promise<void>
+  /**
+   * True when the sink is done with `data` once write() resolves (it copied or wrote it): the
+   * sender may then reuse the buffer for the next chunk instead of allocating a new one.
+   */
+  readonly releasesData?: boolean
 }

@@ -9,7 +9,7 @@ import { lstat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
-import type { SnapshotFileInfo } from '../plugins/types'
+import type { SnapshotFileInfo } from './types'
 import { algoOf, checksumFile, parseSum, sameSum, type VerifyMode } from './checksum'
 
 /** Files of one directory to check; `label` prefixes their paths in messages ("rank_3"). */

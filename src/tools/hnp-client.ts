@@ -4,7 +4,7 @@
  * the job secret from the contact file.
  */
 import { ActionableError, errorMessage } from '../errors'
-import type { Registry } from '../plugins/registry'
+import { transportFor, type Registry } from '../plugins/registry'
 import type { Channel } from '../wire/channel'
 import { clientConnect } from '../wire/channel'
 import { resolveHnp, type HnpRef } from '../wire/contact'
@@ -13,7 +13,7 @@ import type { Role } from '../wire/messages'
 export async function connectHnp(registry: Registry, ref: string | undefined, role: Role = 'tool'): Promise<{ channel: Channel; hnp: HnpRef }> {
   const hnp = resolveHnp(ref)
   try {
-    return { channel: await clientConnect(registry, hnp.uri, hnp.secret, role), hnp }
+    return { channel: await clientConnect(transportFor(registry, hnp.uri), hnp.uri, hnp.secret, role), hnp }
   } catch (err) {
     if (err instanceof ActionableError) throw err
     const who = hnp.pid ? `HNP ${hnp.pid}` : 'the HNP'

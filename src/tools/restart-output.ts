@@ -3,7 +3,7 @@ import type { Params } from '../params/params'
 import type { AppContext, ProcInfo } from '../runtime/job'
 import type { GlobalSnapshot } from '../sstore/global-snapshot'
 import type { GlobalMeta, SeqMeta } from '../sstore/types'
-import { shellQuote } from '../../plugins/launcher/common'
+import { shellQuote } from '../util/shell'
 import { formatBytes } from './checkpoint-output'
 import { renderTable } from './table'
 

@@ -12,7 +12,7 @@
 import { ActionableError } from '../errors'
 import { log } from '../log'
 import { DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME, type FramedConn, type WireError } from './codec'
-import { PROTOCOL_VERSION, ROLES, type Message, type Role } from './messages'
+import { WIRE_PROTOCOL_VERSION, ROLES, type Message, type Role } from './messages'
 
 export const SECRET_BYTES = 32
 export const NONCE_BYTES = 32
@@ -109,8 +109,8 @@ export function acceptHandshake(fc: FramedConn, key: Uint8Array, opts: AcceptOpt
       message(m: Message) {
         if (done) return
         if (m.t !== 'auth') return fail(`sent "${m.t}" before authenticating`, 'expected auth')
-        if (m.v !== PROTOCOL_VERSION) {
-          return fail(`speaks wire protocol v${m.v}, we speak v${PROTOCOL_VERSION}`, `protocol version ${m.v} not supported (this peer speaks ${PROTOCOL_VERSION})`)
+        if (m.v !== WIRE_PROTOCOL_VERSION) {
+          return fail(`speaks wire protocol v${m.v}, we speak v${WIRE_PROTOCOL_VERSION}`, `protocol version ${m.v} not supported (this peer speaks ${WIRE_PROTOCOL_VERSION})`)
         }
         if (m.nonce.length !== NONCE_BYTES) return fail('bad client nonce', 'authentication failed')
         if (!macEqual(m.mac, clientMac(key, m.v, m.role, serverNonce, m.nonce))) {
@@ -128,7 +128,7 @@ export function acceptHandshake(fc: FramedConn, key: Uint8Array, opts: AcceptOpt
       protocolError: (err: WireError) => fail(err.message, 'malformed handshake'),
       ended: () => fail('closed during the handshake', undefined, true),
     })
-    fc.send({ t: 'hello', v: PROTOCOL_VERSION, nonce: serverNonce })
+    fc.send({ t: 'hello', v: WIRE_PROTOCOL_VERSION, nonce: serverNonce })
   })
 }
 
@@ -157,10 +157,10 @@ export function initiateHandshake(fc: FramedConn, key: Uint8Array, role: Role, u
         if (m.t === 'reject') return fail(`refused us: ${m.reason}${/authentication failed/.test(m.reason) ? ' (wrong job secret?)' : ''}`)
         if (!serverNonce) {
           if (m.t !== 'hello') return fail(`sent "${m.t}" instead of a hello; not an ompx peer?`)
-          if (m.v !== PROTOCOL_VERSION) return fail(`speaks wire protocol v${m.v}, this ompx speaks v${PROTOCOL_VERSION}; use matching ompx versions`)
+          if (m.v !== WIRE_PROTOCOL_VERSION) return fail(`speaks wire protocol v${m.v}, this ompx speaks v${WIRE_PROTOCOL_VERSION}; use matching ompx versions`)
           if (m.nonce.length !== NONCE_BYTES) return fail('sent a malformed hello')
           serverNonce = m.nonce
-          fc.send({ t: 'auth', v: PROTOCOL_VERSION, role, nonce: clientNonce, mac: clientMac(key, PROTOCOL_VERSION, role, serverNonce, clientNonce) })
+          fc.send({ t: 'auth', v: WIRE_PROTOCOL_VERSION, role, nonce: clientNonce, mac: clientMac(key, WIRE_PROTOCOL_VERSION, role, serverNonce, clientNonce) })
           return
         }
         if (m.t !== 'welcome') return fail(`sent "${m.t}" instead of a welcome`)

@@ -5,11 +5,10 @@
  */
 import { ActionableError, errorMessage } from '../errors'
 import { log } from '../log'
-import type { Registry } from '../plugins/registry'
-import type { TransportPlugin } from '../plugins/types'
 import { initiateHandshake, parseSecret, type HandshakeOptions } from './auth'
 import { FramedConn, HANDSHAKE_MAX_FRAME, WireError, type FrameSink } from './codec'
 import type { Message, MessageOf, MessageType, Role } from './messages'
+import type { Transport } from './transport'
 
 type Handler<T extends MessageType> = (m: MessageOf<T>) => void
 
@@ -144,28 +143,15 @@ export class Channel implements FrameSink {
   }
 }
 
-/** The transport plugin serving a URI's scheme (tcp://, unix://), highest priority first. */
-export function transportFor(registry: Registry, uri: string): TransportPlugin {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri)?.[1]?.toLowerCase()
-  if (!scheme) throw new ActionableError(`"${uri}" is not a URI (expected e.g. tcp://host:port or unix:///path)`)
-  const hit = registry.list('transport').find((e) => e.plugin.schemes.includes(scheme))
-  if (!hit) {
-    const known = registry.list('transport').flatMap((e) => e.plugin.schemes.map((s) => `${s}://`))
-    throw new ActionableError(`no transport plugin handles ${scheme}:// URIs (available: ${known.join(', ') || 'none'})`)
-  }
-  return hit.plugin
-}
-
 /** Dial `uri`, authenticate as `role` with the job secret (hex), and return the channel. */
 export async function clientConnect(
-  via: TransportPlugin | Registry,
+  transport: Transport,
   uri: string,
   secret: string | Uint8Array,
   role: Role,
   opts: HandshakeOptions = {},
 ): Promise<Channel> {
   const key = parseSecret(secret)
-  const transport = 'schemes' in via ? via : transportFor(via, uri)
   let fc: FramedConn
   try {
     fc = new FramedConn(await transport.connect(uri), HANDSHAKE_MAX_FRAME)

@@ -5,7 +5,7 @@
  * no native add-on, nothing platform-specific for npm to resolve.
  */
 import { decode, encode, Encoder } from '@msgpack/msgpack'
-import type { RawConn } from '../plugins/types'
+import type { RawConn } from './transport'
 import { takeFrame } from './frame-pool'
 import { validateMessage, type Message } from './messages'
 import { hasFlowControl } from './socket'

@@ -8,7 +8,7 @@
  */
 
 /** Bumped on any incompatible change; peers of different versions refuse each other in the handshake. */
-export const PROTOCOL_VERSION = 1
+export const WIRE_PROTOCOL_VERSION = 2
 
 export const ROLES = ['orted', 'tool', 'run'] as const
 export type Role = (typeof ROLES)[number]
@@ -110,7 +110,8 @@ const launchSpec = shape({
   nodeRank: num,
   argv: arrayOf(str),
   cwd: str,
-  env: recordOf(str),
+  /** The app context's variables (-x); the node adds its own environment and the job's identity. */
+  appEnv: recordOf(str),
   stdin: bool,
   /** Set when the rank restarts from a snapshot: where its image is (see sstore restart staging). */
   restart: optional(shape({ dir: str, staged: bool })),
@@ -173,10 +174,12 @@ export const CATALOG = {
   'orted.exit': { jobid: str, rank: num, pid: num, node: str, code: nullable(num), signal: nullable(str) },
   'orted.error': { jobid: optional(str), message: str },
   // hnp -> daemon
-  'hnp.launch': { jobid: str, procs: arrayOf(launchSpec) },
+  'hnp.launch': { jobid: str, procs: arrayOf(launchSpec), size: num, universeSize: num },
   'hnp.signal': { jobid: str, signal: str, ranks: optional(arrayOf(num)) },
   'hnp.stdin': { jobid: str, rank: num, data: nullable(bytes) },
   'hnp.kill-job': { jobid: str },
+  /** The job is over: the node drops what it kept for it (app socket, staged images, session dir). */
+  'hnp.job-end': { jobid: str },
   'hnp.shutdown': {},
   // checkpoint protocol, hnp <-> node (src/hnp/snapc, src/orted/snapc)
   'hnp.ckpt': {
@@ -261,9 +264,11 @@ export function validateMessage(m: unknown): string | null {
   return null
 }
 
-/** What the HNP sends a node about one job's checkpoints and app coordinators. */
-export type HnpToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.file'>
-/** What a node reports to the HNP about them. */
-export type NodeToHnp = MessageOf<'orted.ckpt'> | MessageOf<'orted.app'> | MessageOf<'orted.app-link'> | MessageOf<'orted.file'>
-export const HNP_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.file'] as const
-export const NODE_TO_HNP = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.file'] as const
+/** What the HNP's coordinators (snapc, app services, restart staging) send a node about one job. */
+export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'>
+/** What a node's local coordinator reports back to them. */
+export type NodeToSnapc = MessageOf<'orted.ckpt'> | MessageOf<'orted.app'> | MessageOf<'orted.app-link'>
+export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app'] as const
+export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link'] as const
+// Snapshot files travel as 'orted.file' (node -> HNP store) and 'hnp.file' (restart staging),
+// handed to a FileReceiver on arrival (src/sstore/sinks.ts), with reading held while it is behind.

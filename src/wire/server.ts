@@ -5,7 +5,7 @@
  * keeps being served.
  */
 import { log } from '../log'
-import type { TransportListener, TransportPlugin } from '../plugins/types'
+import type { Transport, TransportListener } from './transport'
 import { acceptHandshake, parseSecret, type AcceptOptions } from './auth'
 import { Channel } from './channel'
 import { FramedConn, HANDSHAKE_MAX_FRAME } from './codec'
@@ -20,7 +20,7 @@ export interface WireServer extends TransportListener {
  * authenticated peer. `close()` stops listening and closes every connection, pending or not.
  */
 export async function serve(
-  transport: TransportPlugin,
+  transport: Transport,
   address: string,
   secret: string | Uint8Array,
   onChannel: (ch: Channel) => void,

@@ -4,7 +4,7 @@
  * `drain`, strictly in order; nothing is lost or reordered however big the message.
  */
 import type { Socket, SocketHandler } from 'bun'
-import type { RawConn } from '../plugins/types'
+import type { RawConn } from './transport'
 import { giveFrame } from './frame-pool'
 
 /** After close(), how long queued bytes and the peer's FIN may take before the socket is cut. */

@@ -13,6 +13,7 @@ import { ActionableError } from '../../src/errors'
 import type { DaemonLaunchRequest, DaemonProcess, HostApi, LauncherPlugin } from '../../src/plugins/types'
 import type { SpawnedDaemon } from '../../plugins/launcher/common'
 import { REPO } from '../helpers'
+import { spawnRank } from '../../src/runtime/rank-process'
 
 const sshdPidFile = join(process.env.OMPX_TEST_SSHD_DIR ?? join(REPO, '.cache/test-sshd'), 'sshd.pid')
 /** Whether a test sshd was already up: then it is someone else's, and we leave it running. */
@@ -63,6 +64,7 @@ function launcher(params: Record<string, string>): Promise<LauncherPlugin> {
     log: { info: () => {}, warn: () => {}, error: () => {}, debug: (...a) => debugLines.push(a.join(' ')) },
     param: (k) => params[k],
     ActionableError,
+    spawnRank,
   }
   return sshFactory(host) as Promise<LauncherPlugin>
 }

@@ -1,10 +1,11 @@
-/** buildAllocation (-H, hostfile, both, default), isLocalHost, and --map-by parsing. */
+/** buildAllocation (-H, hostfile, both, default), isOnThisMachine, and --map-by parsing. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ActionableError } from '../../src/errors'
-import { buildAllocation, isLocalHost, parseDashHost } from '../../src/runtime/allocation'
+import { buildAllocation, parseDashHost } from '../../src/runtime/allocation'
+import { isOnThisMachine } from '../../src/runtime/hosts'
 import { parseMapBy, parsePpr } from '../../src/runtime/map-by'
 
 function errorOf(fn: () => unknown): Error {
@@ -119,7 +120,7 @@ describe('buildAllocation', () => {
   })
 })
 
-describe('isLocalHost', () => {
+describe('isOnThisMachine', () => {
   test.each([
     ['localhost', true],
     ['LOCALHOST', true],
@@ -131,7 +132,7 @@ describe('isLocalHost', () => {
     ['10.0.0.1', false],
     ['127.0.0', false],
     ['node-elsewhere.example', false],
-  ])('%s -> %p', (name, want) => expect(isLocalHost(name)).toBe(want))
+  ])('%s -> %p', (name, want) => expect(isOnThisMachine(name)).toBe(want))
 })
 
 describe('parseMapBy', () => {

@@ -9,6 +9,7 @@ import type { HostApi, MapperPlugin, PluginFactory } from '../../src/plugins/typ
 import { buildAllocation } from '../../src/runtime/allocation'
 import { assignLocalRanks } from '../../src/runtime/job'
 import type { Allocation, AppContext, NodeInfo } from '../../src/runtime/job'
+import { spawnRank } from '../../src/runtime/rank-process'
 
 const quiet = () => {}
 const host: HostApi = {
@@ -16,6 +17,7 @@ const host: HostApi = {
   log: { info: quiet, warn: quiet, debug: quiet, error: quiet },
   param: () => undefined,
   ActionableError,
+  spawnRank,
 }
 const load = async (f: PluginFactory) => (await f(host)) as MapperPlugin
 const mappers = {

@@ -7,6 +7,7 @@ import { registerCoreParams } from '../../src/params/core'
 import { Params } from '../../src/params/params'
 import { Registry, callPlugin } from '../../src/plugins/registry'
 import { createRuntime } from '../../src/commands/_context'
+import { BUILTIN_PLUGINS } from '../../plugins/builtin'
 
 const root = mkdtempSync(join(tmpdir(), 'ompx-registry-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -51,7 +52,7 @@ function params(o: { env?: Record<string, string>; cli?: [string, string][] } = 
 }
 
 /** execPath in an empty dir so <binary dir>/plugins never picks up anything real. */
-const load = (p: Params, pluginDirs: string[] = []) => Registry.load({ params: p, pluginDirs, execPath: join(root, 'bin', 'ompx') })
+const load = (p: Params, pluginDirs: string[] = []) => Registry.load({ params: p, pluginDirs, execPath: join(root, 'bin', 'ompx'), builtins: BUILTIN_PLUGINS })
 
 describe('external plugins', () => {
   test('good files load, broken ones are failures with file and reason', async () => {
@@ -163,7 +164,7 @@ test('createRuntime builds params and registry from a scanned command line', asy
   const home = join(root, 'rt-home')
   mkdirSync(home, { recursive: true })
   const dir = dirWith({ 'crs-mine.js': SOURCES['crs-mine.js'] })
-  const scanned = { opts: { mca: [['kill_grace', '2']], 'plugin-dir': [dir] }, rest: [], help: false, dashdash: false }
+  const scanned = { opts: { mca: [['kill_grace', '2']] as [string, string][], 'plugin-dir': [dir] }, rest: [], help: false, dashdash: false }
   const { params: p, registry } = await createRuntime(scanned, { home, cwd: home, env: {}, execPath: join(root, 'bin', 'x') })
   expect(p.getNumber('kill_grace')).toBe(2)
   expect(registry.select('crs').name).toBe('mine')

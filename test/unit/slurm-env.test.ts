@@ -11,6 +11,7 @@ import slurmFactory, { launchSlurm, slurmAccepts, srunArgv, srunEnv } from '../.
 import { ActionableError } from '../../src/errors'
 import type { HostApi, LauncherPlugin } from '../../src/plugins/types'
 import { allocationFromSlurm, compressNodelist, expandNodelist, parseTasksPerNode } from '../../src/runtime/slurm-env'
+import { spawnRank } from '../../src/runtime/rank-process'
 
 describe('nodelist expansion', () => {
   const cases: [string, string[]][] = [
@@ -109,7 +110,7 @@ describe('slurm launcher', () => {
     expect(slurmAccepts(nodes('n1'), { SLURM_JOB_NODELIST: 'n1' }, () => true)).toBe(false)
     expect(slurmAccepts(nodes('n1'), { SLURM_JOB_ID: '5', SLURM_JOB_NODELIST: 'n[1' }, () => true)).toBe(false)
     const quiet = () => {}
-    const host: HostApi = { version: 't', log: { info: quiet, warn: quiet, debug: quiet, error: quiet }, param: () => undefined, ActionableError }
+    const host: HostApi = { version: 't', log: { info: quiet, warn: quiet, debug: quiet, error: quiet }, param: () => undefined, ActionableError, spawnRank }
     const p = (await slurmFactory(host)) as LauncherPlugin
     expect([p.name, p.priority]).toEqual(['slurm', 30])
   })

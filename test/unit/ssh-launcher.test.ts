@@ -10,7 +10,9 @@ import { join } from 'node:path'
 import sshFactory, { launchSsh, preloadScripts, remoteCommand, SSH_READY, sshArgv, sshOptions } from '../../plugins/launcher/ssh'
 import { ActionableError } from '../../src/errors'
 import type { DaemonLaunchRequest, HostApi, LauncherPlugin } from '../../src/plugins/types'
-import { mapBounded, ortedArgv, shellQuote, splitWords } from '../../plugins/launcher/common'
+import { mapBounded, ortedArgv } from '../../plugins/launcher/common'
+import { shellQuote, splitWords } from '../../src/util/shell'
+import { spawnRank } from '../../src/runtime/rank-process'
 
 const quiet = () => {}
 const hostWith = (params: Record<string, string>): HostApi => ({
@@ -18,6 +20,7 @@ const hostWith = (params: Record<string, string>): HostApi => ({
   log: { info: quiet, warn: quiet, debug: quiet, error: quiet },
   param: (k) => params[k],
   ActionableError,
+  spawnRank,
 })
 const req = (extra: Partial<DaemonLaunchRequest> = {}): DaemonLaunchRequest => ({
   nodes: [{ name: 'n1', slots: 2 }],

@@ -8,7 +8,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ActionableError } from '../../src/errors'
-import { StreamingChecksum, algoOf, checksumAlgoParam, checksumBytes, checksumFile, parseSum, sameSum } from '../../src/sstore/checksum'
+import { StreamingChecksum, algoOf, checksumAlgoParam, checksumFile, parseSum, sameSum, type ChecksumAlgo } from '../../src/sstore/checksum'
+
+/** Checksum of bytes in memory, through the same StreamingChecksum the store uses. */
+function checksumBytes(data: Uint8Array, algo: ChecksumAlgo = 'crc32'): string {
+  const c = new StreamingChecksum(algo)
+  c.update(data)
+  return c.digest()
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'ompx-sstore-sum-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -8,9 +8,16 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, tr
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ActionableError } from '../../src/errors'
-import { checksumBytes } from '../../src/sstore/checksum'
+import { StreamingChecksum, type ChecksumAlgo } from '../../src/sstore/checksum'
 import { prepareRankDir, readRankMeta, sealRankDir } from '../../src/sstore/local-snapshot'
 import { verifyFiles } from '../../src/sstore/verify'
+
+/** Checksum of bytes in memory, through the same StreamingChecksum the store uses. */
+function checksumBytes(data: Uint8Array, algo: ChecksumAlgo = 'crc32'): string {
+  const c = new StreamingChecksum(algo)
+  c.update(data)
+  return c.digest()
+}
 
 const root = mkdtempSync(join(tmpdir(), 'ompx-sstore-local-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))

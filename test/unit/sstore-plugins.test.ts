@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { registerCoreParams } from '../../src/params/core'
 import { Params } from '../../src/params/params'
+import { BUILTIN_PLUGINS } from '../../plugins/builtin'
 import { Registry } from '../../src/plugins/registry'
-import type { SnapshotLocation } from '../../src/plugins/types'
+import type { SnapshotLocation } from '../../src/sstore/types'
 import { FileReceiver } from '../../src/sstore/file-receiver'
 import { prepareRankDir, sealRankDir } from '../../src/sstore/local-snapshot'
 import { receiverSink } from '../../src/sstore/sinks'
@@ -21,7 +22,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }))
 async function registry(cli: [string, string][] = []) {
   const params = new Params({ home: join(root, 'home'), cwd: root, env: {}, cli })
   registerCoreParams(params)
-  return { params, reg: await Registry.load({ params, execPath: join(root, 'no-bin') }) }
+  return { params, reg: await Registry.load({ params, execPath: join(root, 'no-bin'), builtins: BUILTIN_PLUGINS }) }
 }
 
 const loc = (over: Partial<SnapshotLocation> = {}): SnapshotLocation => ({

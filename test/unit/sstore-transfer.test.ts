@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { log } from '../../src/log'
 import { ActionableError } from '../../src/errors'
-import type { HostApi, SnapshotFileInfo, SnapshotSink, TransportPlugin } from '../../src/plugins/types'
+import type { HostApi, TransportPlugin } from '../../src/plugins/types'
+import type { SnapshotFileInfo, SnapshotSink } from '../../src/sstore/types'
 import tcpFactory from '../../plugins/transport/tcp'
 import type { FileChunk } from '../../src/sstore/chunk-codec'
 import { FileReceiver } from '../../src/sstore/file-receiver'
@@ -20,6 +21,7 @@ import { channelSink, receiveFromChannel, receiverSink } from '../../src/sstore/
 import { newSecret } from '../../src/wire/auth'
 import { clientConnect, type Channel } from '../../src/wire/channel'
 import { serve } from '../../src/wire/server'
+import { spawnRank } from '../../src/runtime/rank-process'
 
 const root = mkdtempSync(join(tmpdir(), 'ompx-sstore-xfer-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))
@@ -183,7 +185,7 @@ describe('a hostile or broken sender', () => {
 })
 
 describe('over an authenticated channel', () => {
-  const host: HostApi = { version: 'test', log, param: () => undefined, ActionableError }
+  const host: HostApi = { version: 'test', log, param: () => undefined, ActionableError, spawnRank }
   const SECRET = newSecret()
 
   /** A connected pair: `node` (client, orted) sends, `hnp` (server side) receives into `out`. */

@@ -12,16 +12,22 @@ import { ActionableError } from '../../src/errors'
 import { log } from '../../src/log'
 import { Params } from '../../src/params/params'
 import { Registry } from '../../src/plugins/registry'
-import type { HostApi, RawConn, TransportPlugin } from '../../src/plugins/types'
+import type { HostApi, TransportPlugin } from '../../src/plugins/types'
+import type { RawConn } from '../../src/wire/transport'
 import tcpFactory from '../../plugins/transport/tcp'
 import unixFactory from '../../plugins/transport/unix'
 import { clientMac, initiateHandshake, newSecret, parseSecret, serverMac } from '../../src/wire/auth'
-import { Channel, clientConnect, transportFor } from '../../src/wire/channel'
+import { Channel, clientConnect } from '../../src/wire/channel'
+import { transportFor } from '../../src/plugins/registry'
 import { FrameDecoder, FramedConn, encodeFrame } from '../../src/wire/codec'
-import type { Message } from '../../src/wire/messages'
+import { WIRE_PROTOCOL_VERSION, type Message } from '../../src/wire/messages'
 import { serve, type WireServer } from '../../src/wire/server'
+import { spawnRank } from '../../src/runtime/rank-process'
 
-const host: HostApi = { version: 'test', log, param: () => undefined, ActionableError }
+/** A protocol version this build does not speak. */
+const OTHER = WIRE_PROTOCOL_VERSION + 1
+
+const host: HostApi = { version: 'test', log, param: () => undefined, ActionableError, spawnRank }
 let tcp: TransportPlugin
 let unix: TransportPlugin
 const dir = mkdtempSync(join(tmpdir(), 'ompx-wire-'))
@@ -140,7 +146,7 @@ describe('handshake', () => {
         protocolError: () => {},
         ended: () => {},
       })
-      fc.send({ t: 'hello', v: 1, nonce: crypto.getRandomValues(new Uint8Array(32)) })
+      fc.send({ t: 'hello', v: WIRE_PROTOCOL_VERSION, nonce: crypto.getRandomValues(new Uint8Array(32)) })
     })
     const err = await clientConnect(tcp, fake.uri, SECRET, 'tool').catch((e) => e)
     fake.close()
@@ -158,10 +164,10 @@ describe('handshake', () => {
       (p) => {
         const hello = p.got[0] as Extract<Message, { t: 'hello' }>
         const nonce = new Uint8Array(32)
-        p.fc.send({ t: 'auth', v: 2, role: 'tool', nonce, mac: clientMac(parseSecret(SECRET), 2, 'tool', hello.nonce, nonce) })
+        p.fc.send({ t: 'auth', v: OTHER, role: 'tool', nonce, mac: clientMac(parseSecret(SECRET), OTHER, 'tool', hello.nonce, nonce) })
       },
-      /speaks wire protocol v2, we speak v1/,
-      'protocol version 2 not supported',
+      new RegExp(`speaks wire protocol v${OTHER}, we speak v${WIRE_PROTOCOL_VERSION}`),
+      `protocol version ${OTHER} not supported`,
     ],
   ]
   test.each(badPeers)('%s: dropped with one warning, others still served', async (_name, act, warn, rejectReason) => {
@@ -195,7 +201,7 @@ describe('handshake', () => {
     const key = parseSecret(SECRET)
     const done = initiateHandshake(fc, key, 'tool', 'fake://')
     const serverNonce = crypto.getRandomValues(new Uint8Array(32))
-    feed(encodeFrame({ t: 'hello', v: 1, nonce: serverNonce }))
+    feed(encodeFrame({ t: 'hello', v: WIRE_PROTOCOL_VERSION, nonce: serverNonce }))
     const auth = sent[0] as Extract<Message, { t: 'auth' }>
     const data = new Uint8Array(100_000).fill(9)
     feed(Uint8Array.from([...encodeFrame({ t: 'welcome', mac: serverMac(key, auth.nonce, serverNonce) }), ...encodeFrame({ t: 'orted.output', jobid: 'j', rank: 0, stream: 'stdout', data })]))

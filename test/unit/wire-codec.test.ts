@@ -14,7 +14,7 @@ function rawFrame(body: Uint8Array): Uint8Array {
 }
 const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]))
 
-const proc = { rank: 0, app: 0, node: 'n1', localRank: 0, localSize: 1, nodeRank: 0, argv: ['./a', 'x'], cwd: '/tmp', env: { A: '1' }, stdin: true }
+const proc = { rank: 0, app: 0, node: 'n1', localRank: 0, localSize: 1, nodeRank: 0, argv: ['./a', 'x'], cwd: '/tmp', appEnv: { A: '1' }, stdin: true }
 const store = { sstore: 'central', globalDir: '/s', ref: 'ompx_global_snapshot_1.1.ckpt', seq: 2, crs: 'self' }
 const SAMPLES: Message[] = [
   { t: 'hello', v: 1, nonce: new Uint8Array(32).fill(7) },
@@ -27,10 +27,11 @@ const SAMPLES: Message[] = [
   { t: 'orted.exit', jobid: '1.1', rank: 0, pid: 100, node: 'n1', code: null, signal: 'SIGTERM' },
   { t: 'orted.error', message: 'boom' },
   { t: 'orted.error', jobid: '1.1', message: 'boom' },
-  { t: 'hnp.launch', jobid: '1.1', procs: [proc] },
+  { t: 'hnp.launch', jobid: '1.1', procs: [proc], size: 1, universeSize: 1 },
   { t: 'hnp.signal', jobid: '1.1', signal: 'SIGINT', ranks: [0, 2] },
   { t: 'hnp.stdin', jobid: '1.1', rank: 0, data: null },
   { t: 'hnp.kill-job', jobid: '1.1' },
+  { t: 'hnp.job-end', jobid: '1.1' },
   { t: 'hnp.shutdown' },
   { t: 'ping', seq: 3 },
   { t: 'pong', seq: 3 },
@@ -50,7 +51,7 @@ const SAMPLES: Message[] = [
   { t: 'tool.signal', jobid: '1.2', signal: 'SIGTERM' },
   { t: 'hnp.job-exit', jobid: '1.2', status: 0 },
   { t: 'tool.stop' },
-  { t: 'hnp.launch', jobid: '1.3', procs: [{ ...proc, restart: { dir: '/s/0/rank_0', staged: false }, crs: 'self' }] },
+  { t: 'hnp.launch', jobid: '1.3', procs: [{ ...proc, restart: { dir: '/s/0/rank_0', staged: false }, crs: 'self' }], size: 1, universeSize: 1 },
   { t: 'hnp.ckpt', jobid: '1.1', op: 'prep', store, ranks: [0, 1], options: ['term'] },
   { t: 'hnp.ckpt', jobid: '1.1', op: 'release', store, ranks: [0, 1], options: [], text: 'continue' },
   { t: 'orted.ckpt', jobid: '1.1', rank: 1, seq: 2, op: 'prep', status: 'stall' },
@@ -196,6 +197,6 @@ describe('bad frames', () => {
   test('validateMessage names the problem', () => {
     expect(validateMessage({ t: 'orted.output', jobid: 'j', rank: 0, stream: 'both', data: new Uint8Array() })).toMatch(/stream must be one of stdout\|stderr/)
     expect(validateMessage({ t: 'orted.launched', jobid: 'j', pids: [[1]] })).toMatch(/pids\[0\] must be a pair/)
-    expect(validateMessage({ t: 'hnp.launch', jobid: 'j', procs: [{ ...proc, env: { A: 1 } }] })).toMatch(/env\.A must be a string/)
+    expect(validateMessage({ t: 'hnp.launch', jobid: 'j', procs: [{ ...proc, appEnv: { A: 1 } }], size: 1, universeSize: 1 })).toMatch(/appEnv\.A must be a string/)
   })
 })

@@ -1,34 +1,24 @@
 /**
- * crs "criu": transparent checkpoint/restart of unmodified programs with CRIU (issue #5). A rank
- * is a process tree in its own pid namespace (src/criu/launch.ts); a checkpoint is a `criu dump`
- * of that tree into the rank's snapshot directory; a restart is src/criu/restore.ts.
- *
- * This plugin is the capture side the coordinated checkpoint calls. The daemon also needs, from
- * src/criu (re-exported below so it has one import): launchUnderCriu to start ranks when crs
- * criu is selected, restoreTree to bring them back, criuParams to read the options.
+ * crs "criu": transparent checkpoint/restart of unmodified programs with CRIU (docs/criu.md). The
+ * whole lifecycle lives in this folder: a rank is launched as a process tree in its own pid
+ * namespace (launch.ts), captured by a `criu dump` of that tree into the rank's snapshot
+ * directory (dump.ts), and restored on any node from those images (restore.ts); rank.ts turns
+ * either tree into the RankProcess the node daemon drives.
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { CaptureRequest, CaptureResult, HostApi } from '../../../src/plugins/types'
+import { definePlugin } from '../../../src/plugins/types'
 import { findCriu } from './binary'
 import { dumpTree } from './dump'
 import { launchToolsProblem, treeRootOf } from './launch'
 import { CRIU_PARAMS, criuParams, type CriuParams } from './params'
 import { privilegeProblem } from './privileges'
-import type { CaptureRequest, CaptureResult, HostApi } from '../../../src/plugins/types'
-import { definePlugin } from '../../../src/plugins/types'
-
-export { launchUnderCriu, restoreTree, treeRootOf, type CriuTree, type DumpInfo, type TreeExit } from './lib'
-export { criuParams } from './params'
-
-/**
- * What restore needs (the DumpInfo), written next to the images at capture: it is checksummed and
- * staged with them, so a node restoring a rank finds it without the snapshot's global metadata.
- */
-export const CRIU_INFO_FILE = 'criu-info.json'
+import { CRIU_INFO_FILE, launchCriuRank, restoreCriuRank } from './rank'
 
 /** Why crs criu cannot work on this node, or null. Cached: it runs `criu check` once. */
 let verdict: { key: string; why: string | null } | undefined
-export function criuUnavailable(path: string | undefined): string | null {
+function criuUnavailable(path: string | undefined): string | null {
   const key = path ?? ''
   if (verdict?.key === key) return verdict.why
   let why = privilegeProblem() ?? launchToolsProblem()
@@ -48,25 +38,18 @@ export function criuUnavailable(path: string | undefined): string | null {
  * killed once dumped), `stop` leaves it stopped (--leave-stopped) for whoever continues it, and
  * otherwise it keeps running (--leave-running).
  */
-export function dumpMode(options: string[]): { leaveRunning: boolean; leaveStopped: boolean } {
+function dumpMode(options: string[]): { leaveRunning: boolean; leaveStopped: boolean } {
   if (options.includes('term')) return { leaveRunning: false, leaveStopped: false }
   if (options.includes('stop')) return { leaveRunning: false, leaveStopped: true }
   return { leaveRunning: true, leaveStopped: false }
 }
 
-export async function captureRank(req: CaptureRequest, opts: CriuParams, Actionable: HostApi['ActionableError']): Promise<CaptureResult> {
+async function captureRank(req: CaptureRequest, opts: CriuParams, Actionable: HostApi['ActionableError']): Promise<CaptureResult> {
   const where = `rank ${req.rank} on node ${req.node}`
   try {
     const criu = findCriu(opts.path)
-    const mode = dumpMode(req.options)
     // req.pid is the tree root the daemon reports (treeRootOf also accepts the wrapper's pid).
-    const info = await dumpTree({
-      ...opts,
-      criu,
-      pid: treeRootOf(req.pid),
-      dir: req.dir,
-      ...mode,
-    })
+    const info = await dumpTree({ ...opts, criu, pid: treeRootOf(req.pid), dir: req.dir, ...dumpMode(req.options) })
     writeFileSync(join(req.dir, CRIU_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`)
     return { info: info as unknown as Record<string, unknown> }
   } catch (e) {
@@ -84,6 +67,13 @@ export default definePlugin((host) => {
       throw new Actionable(`crs criu: ${(e as Error).message}`)
     }
   }
+  /** The options, once this node is known to be able to run criu ranks. */
+  const usable = (): CriuParams => {
+    const opts = options()
+    const why = criuUnavailable(opts.path)
+    if (why) throw new Actionable(`crs criu cannot run ranks here: ${why}`)
+    return opts
+  }
   return {
     kind: 'crs',
     name: 'criu',
@@ -96,6 +86,13 @@ export default definePlugin((host) => {
       const why = criuUnavailable(host.param('crs_criu_path')?.trim() || undefined)
       return why ? `crs criu cannot checkpoint here: ${why}` : null
     },
+    launch: async (req) => {
+      usable()
+      return launchCriuRank(req)
+    },
     capture: (req) => captureRank(req, options(), Actionable),
+    // criu dump without --leave-running kills the tree once its images are written.
+    captureEndsRankOnTerm: true,
+    restore: async (req) => restoreCriuRank(req, usable()),
   }
 })

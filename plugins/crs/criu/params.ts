@@ -3,7 +3,7 @@
  * --param crs` shows them) and read into CriuOptions for dump and restore.
  */
 import type { ParamDef } from '../../../src/params/types'
-import { splitWords } from '../../launcher/common'
+import { splitWords } from '../../../src/util/shell'
 import { DEFAULT_LOG_LEVEL, flag, type CriuOptions } from './options'
 
 export const CRIU_PARAMS: ParamDef[] = [

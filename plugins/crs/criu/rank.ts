@@ -5,30 +5,23 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { CRIU_INFO_FILE, criuUnavailable } from './index'
+import type { RankRestore, RankStart } from '../../../src/plugins/types'
+import { isUserSignal, type RankProcess } from '../../../src/runtime/rank-process'
+import { sessionRoot } from '../../../src/runtime/session'
+import { readRankMeta } from '../../../src/sstore/local-snapshot'
 import { findCriu } from './binary'
 import type { DumpInfo } from './dump'
 import { launchUnderCriu } from './launch'
-import { criuParams, type CriuParams } from './params'
 import { CriuError } from './log'
+import type { CriuParams } from './params'
 import { restoreTree } from './restore'
-import { sessionRoot } from '../../../src/runtime/session'
 import type { CriuTree } from './tree'
-import { RANK_META } from '../../../src/sstore/types'
-import type { LaunchSpec } from '../../../src/orted/local-daemon'
-import { isUserSignal, type RankProcess } from '../../../src/runtime/rank-process'
 
-/** The crs_criu_* options of the job, and why crs criu cannot work on this node (null if it can). */
-export function criuSetup(param: (key: string) => string | undefined): { opts: CriuParams; problem: string | null } {
-  let opts: CriuParams
-  try {
-    opts = criuParams(param)
-  } catch (e) {
-    return { opts: {}, problem: `crs criu: ${(e as Error).message}` }
-  }
-  const why = criuUnavailable(opts.path)
-  return { opts, problem: why ? `crs criu cannot run ranks here: ${why}` : null }
-}
+/**
+ * What restore needs (the DumpInfo), written next to the images at capture: it is checksummed and
+ * staged with them, so a node restoring a rank finds it without the snapshot's global metadata.
+ */
+export const CRIU_INFO_FILE = 'criu-info.json'
 
 function treeRank(tree: CriuTree): RankProcess {
   return {
@@ -46,42 +39,38 @@ function treeRank(tree: CriuTree): RankProcess {
   }
 }
 
-export async function launchCriuRank(spec: LaunchSpec, env: Record<string, string>): Promise<RankProcess> {
-  return treeRank(await launchUnderCriu({ argv: spec.argv, cwd: spec.cwd, env, stdin: spec.stdin }))
+export async function launchCriuRank(req: RankStart): Promise<RankProcess> {
+  return treeRank(await launchUnderCriu({ argv: req.argv, cwd: req.cwd, env: req.env, stdin: req.stdin }))
 }
 
 /** What the capture recorded for restore: criu-info.json (staged with the images), else ompx-rank.json. */
-export function dumpInfoOf(dir: string): DumpInfo | null {
-  for (const [file, pick] of [
-    [CRIU_INFO_FILE, (j: Record<string, unknown>) => j],
-    [RANK_META, (j: Record<string, unknown>) => j.info],
-  ] as const) {
-    const path = join(dir, file)
-    if (!existsSync(path)) continue
-    try {
-      const info = pick(JSON.parse(readFileSync(path, 'utf8'))) as DumpInfo | undefined
-      if (info && Array.isArray(info.fds)) return info
-    } catch {
-      // Unreadable: try the other one.
-    }
+async function dumpInfoOf(dir: string): Promise<DumpInfo | null> {
+  const usable = (info: unknown): info is DumpInfo => Array.isArray((info as DumpInfo | undefined)?.fds)
+  try {
+    const info: unknown = JSON.parse(readFileSync(join(dir, CRIU_INFO_FILE), 'utf8'))
+    if (usable(info)) return info
+  } catch {
+    // Missing or unreadable: the rank's metadata holds the same.
   }
-  return null
+  const meta = await readRankMeta(dir).catch(() => null)
+  return usable(meta?.info) ? meta.info : null
 }
 
 /**
- * Bring a rank back from its images in `dir`. criu writes (its log, pidfile, stats) only in
- * `workDir`, a node-local directory of the restarting job: the snapshot may be read-only or
+ * Bring a rank back from its images in `req.imageDir`. criu writes (its log, pidfile, stats) only
+ * in `req.workDir`, a node-local directory of the restarting job: the snapshot may be read-only or
  * shared, and stays as it was sealed. Throws "rank R on node N: <why, with the criu log line>".
  */
-export async function restoreCriuRank(spec: LaunchSpec, dir: string, workDir: string, opts: CriuParams): Promise<RankProcess> {
-  const where = `rank ${spec.proc.rank} on node ${spec.proc.node}`
-  const info = dumpInfoOf(dir)
+export async function restoreCriuRank(req: RankRestore, opts: CriuParams): Promise<RankProcess> {
+  const where = `rank ${req.rank} on node ${req.node}`
+  const dir = req.imageDir
+  const info = await dumpInfoOf(dir)
   if (!info) throw new Error(`${where}: no crs criu metadata in ${dir} (${CRIU_INFO_FILE}): the snapshot was not taken with crs criu`)
   try {
-    const tree = await restoreTree({ criu: findCriu(opts.path), dir, workDir, info, stdin: spec.stdin, logLevel: opts.logLevel })
+    const tree = await restoreTree({ criu: findCriu(opts.path), dir, workDir: req.workDir, info, stdin: req.stdin, logLevel: opts.logLevel })
     return treeRank(tree)
   } catch (e) {
-    throw new Error(`${where}: ${keptLog(e as Error, spec)}`)
+    throw new Error(`${where}: ${keptLog(e as Error, req)}`)
   }
 }
 
@@ -90,12 +79,12 @@ export async function restoreCriuRank(spec: LaunchSpec, dir: string, workDir: st
  * log the message names is copied to `<session dir>/logs/` first (the user's 0700 session
  * directory, which outlives jobs), and the message names the copy.
  */
-function keptLog(e: Error, spec: LaunchSpec): string {
+function keptLog(e: Error, req: RankRestore): string {
   if (!(e instanceof CriuError) || !e.logPath || !existsSync(e.logPath)) return e.message
   try {
     const dir = join(sessionRoot(), 'logs')
     mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const kept = join(dir, `job-${spec.env.OMPX_JOBID ?? 'unknown'}.rank_${spec.proc.rank}.${Date.now()}.restore.log`)
+    const kept = join(dir, `job-${req.jobid}.rank_${req.rank}.${Date.now()}.restore.log`)
     copyFileSync(e.logPath, kept)
     return e.message.split(e.logPath).join(kept)
   } catch {

@@ -3,10 +3,12 @@
  * start its daemons. Shared by `ompx run` and `ompx hnp`.
  */
 import { availableParallelism, networkInterfaces } from 'node:os'
+import type { RunOptionValues } from '../../args/run-options'
 import type { Params } from '../../params/params'
 import type { Registry } from '../../plugins/registry'
 import type { LauncherPlugin } from '../../plugins/types'
-import { buildAllocation, isLocalHost } from '../../runtime/allocation'
+import { buildAllocation } from '../../runtime/allocation'
+import { isOnThisMachine } from '../../runtime/hosts'
 import { allocationFromSlurm } from '../../runtime/slurm-env'
 import type { Allocation, NodeInfo } from '../../runtime/job'
 import { chooseLauncher, markSimulated } from '../launch/choose-launcher'
@@ -14,14 +16,13 @@ import { chooseLauncher, markSimulated } from '../launch/choose-launcher'
 export function buildJobAllocation(
   registry: Registry,
   params: Params,
-  opts: Record<string, unknown>,
+  opts: Pick<RunOptionValues, 'host' | 'hostfile' | 'launcher'>,
 ): { allocation: Allocation; launcher: LauncherPlugin } {
-  const hosts = opts.host as string[] | undefined
-  const hostfile = opts.hostfile as string | undefined
+  const { host: hosts, hostfile } = opts
   // Inside a Slurm allocation with no -H/--hostfile, the allocation is Slurm's (as mpirun does).
   const slurm = hosts || hostfile ? undefined : allocationFromSlurm(process.env)
   const allocation = slurm ?? buildAllocation({ hosts, hostfile, defaultSlots: availableParallelism() })
-  const named = (opts.launcher as string | undefined) || params.get('launcher') || undefined
+  const named = opts.launcher || params.get('launcher') || undefined
   markSimulated(allocation.nodes, named)
   return { allocation, launcher: chooseLauncher(registry, allocation.nodes, named) }
 }
@@ -34,7 +35,7 @@ export function buildJobAllocation(
 export function hnpAddress(params: Params, nodes: NodeInfo[]): string {
   const set = params.get('hnp_address')
   if (set) return set
-  if (nodes.every((n) => n.launcher === 'local' || isLocalHost(n.address ?? n.name))) return '127.0.0.1'
+  if (nodes.every((n) => n.launcher === 'local' || isOnThisMachine(n.address ?? n.name))) return '127.0.0.1'
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
   }
@@ -42,8 +43,8 @@ export function hnpAddress(params: Params, nodes: NodeInfo[]): string {
 }
 
 /** Launcher flags are parameters underneath, so params files and OMPX_MCA_* can set them too. */
-export function launcherFlagsToParams(opts: Record<string, unknown>): void {
-  const mca = ((opts.mca as [string, string][] | undefined) ??= [])
-  if (opts['launch-agent']) mca.push(['launch_agent', opts['launch-agent'] as string])
+export function launcherFlagsToParams(opts: Pick<RunOptionValues, 'mca' | 'launch-agent' | 'preload-binary'>): void {
+  const mca = (opts.mca ??= [])
+  if (opts['launch-agent']) mca.push(['launch_agent', opts['launch-agent']])
   if (opts['preload-binary']) mca.push(['preload_binary', '1'])
 }

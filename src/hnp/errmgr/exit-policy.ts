@@ -4,7 +4,7 @@
  * victims, not failures, so the status is that of the lowest rank that failed on its own.
  */
 import { constants } from 'node:os'
-import type { RankExit } from '../../orted/local-daemon'
+import type { RankExit } from '../../node/contract'
 
 export function signalNumber(sig: string): number {
   return (constants.signals as Record<string, number>)[sig] ?? 0

@@ -4,21 +4,28 @@
  * alive (re-mapped when a node is gone), after the recovery delay.
  */
 import { errorMessage } from '../../errors'
-import { verifyModeParam } from '../../sstore/checksum'
+import type { AppContext, NodeInfo, ProcInfo } from '../../runtime/job'
+import type { VerifyMode } from '../../sstore/checksum'
 import { GlobalSnapshot } from '../../sstore/global-snapshot'
-import type { ProcInfo } from '../../runtime/job'
-import type { Hnp } from '../hnp'
-import type { LocalJob } from '../job/run-job'
-import { mapJob } from '../mapping/map-job'
-import type { CoordinatorSpec, RestartImages } from '../snapc/job-coordinator'
+import type { RestartImages } from '../snapc/job-coordinator'
 
 export interface RecoveryInput {
-  hnp: Hnp
-  job: LocalJob
-  procs: ProcInfo[]
+  /** Why the job ended ("rank 2 exited with status 9", "node n2 lost"). */
   failure: string
+  /** Restarts already made. */
   restarts: number
-  spec: CoordinatorSpec
+  settings: { maxRestarts: number; delaySec: number }
+  /** The job's global snapshot. */
+  snapshot: { globalDir: string; ref: string }
+  /** The checksum check to run on the snapshot (sstore_base_verify); throws on a bad setting. */
+  verifyMode(): VerifyMode
+  apps: AppContext[]
+  procs: ProcInfo[]
+  /** The allocation's nodes, and which of them still have a daemon. */
+  nodes: NodeInfo[]
+  alive(node: string): boolean
+  /** Map the apps onto fewer nodes (oversubscribing if need be). */
+  remap(nodes: NodeInfo[], apps: AppContext[]): ProcInfo[]
   say(msg: string): void
 }
 
@@ -29,8 +36,8 @@ export interface RecoveryStep {
 }
 
 export async function recoveryPlan(r: RecoveryInput): Promise<RecoveryStep | null> {
-  const { maxRestarts, delaySec } = r.job.cr.recovery!
-  const { globalDir, ref } = r.spec.plan
+  const { maxRestarts, delaySec } = r.settings
+  const { globalDir, ref } = r.snapshot
   if (r.restarts >= maxRestarts) {
     r.say(`${r.failure}; not recovering: --max-restarts ${maxRestarts} reached`)
     return null
@@ -40,7 +47,7 @@ export async function recoveryPlan(r: RecoveryInput): Promise<RecoveryStep | nul
   try {
     snap = GlobalSnapshot.tryOpen(globalDir, ref)
     seq = snap?.latest()
-    if (snap && seq) await snap.verify(seq.seq, verifyModeParam((k) => r.job.params.get(k)))
+    if (snap && seq) await snap.verify(seq.seq, r.verifyMode())
   } catch (err) {
     r.say(`${r.failure}; cannot recover: ${errorMessage(err)}`)
     return null
@@ -49,17 +56,17 @@ export async function recoveryPlan(r: RecoveryInput): Promise<RecoveryStep | nul
     r.say(`${r.failure}; no snapshot to recover from yet, so the job ends`)
     return null
   }
-  const alive = r.job.allocation.nodes.filter((n) => r.hnp.nodes.has(n.name))
+  const alive = r.nodes.filter((n) => r.alive(n.name))
   let procs = r.procs
   let where = ''
-  if (!procs.every((p) => r.hnp.nodes.has(p.node))) {
+  if (!procs.every((p) => r.alive(p.node))) {
     if (alive.length === 0) {
       r.say(`${r.failure}; cannot recover: no node is left`)
       return null
     }
     // Fewer nodes than before: the ranks must fit on what is left, sharing slots if need be.
-    const apps = r.job.apps.map((a) => ({ ...a, np: procs.filter((p) => p.app === a.index).length }))
-    procs = mapJob(r.job.registry, r.job.params, { ...r.job.allocation, nodes: alive, sequence: undefined }, apps, { oversubscribe: true })
+    const apps = r.apps.map((a) => ({ ...a, np: procs.filter((p) => p.app === a.index).length }))
+    procs = r.remap(alive, apps)
     where = ` on ${alive.map((n) => n.name).join(',')}`
   }
   r.say(`${r.failure}; restarting the job from snapshot seq ${seq.seq} of ${ref}${where} (restart ${r.restarts + 1} of ${maxRestarts})`)

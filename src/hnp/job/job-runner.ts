@@ -4,11 +4,9 @@
  * user's signals, and returns the job's exit status.
  */
 import type { RunRequest } from '../../args/mpirun'
-import { rankEnv } from '../../orted/rank-env'
-import type { Daemon, LaunchSpec, RankExit } from '../../orted/local-daemon'
+import type { LaunchSpec, NodeHandle, NodeJob, RankExit } from '../../node/contract'
 import type { AppContext, ProcInfo } from '../../runtime/job'
 import { describeExit, FailureLedger, isFailure, signalNumber } from '../errmgr/exit-policy'
-import type { NodeHandle } from '../launch/in-process-node'
 import { OutputRouter, type OutputOptions, type OutputSink } from '../output/output-router'
 import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
 
@@ -41,7 +39,7 @@ export const TIMEOUT_STATUS = 110
 
 export class JobRunner {
   private router: OutputSink
-  private daemons = new Map<string, Daemon>()
+  private daemons = new Map<string, NodeJob>()
   private ledger = new FailureLedger()
   private exited = 0
   private aborting: null | { status?: number } = null
@@ -79,19 +77,7 @@ export class JobRunner {
     for (const proc of this.spec.procs) {
       const app = this.spec.apps[proc.app]!
       const list = byNode.get(proc.node) ?? []
-      list.push({
-        proc,
-        argv: app.argv,
-        cwd: app.cwd,
-        env: rankEnv(process.env, app, proc, {
-          jobid: this.spec.jobid,
-          size: this.spec.procs.length,
-          universeSize: this.spec.procs.length,
-          sessionDir: this.spec.sessionDir,
-        }),
-        stdin: this.readsStdin(proc.rank),
-        crs: this.spec.cr.crs,
-      })
+      list.push({ proc, argv: app.argv, cwd: app.cwd, appEnv: app.env, stdin: this.readsStdin(proc.rank), crs: this.spec.cr.crs })
       byNode.set(proc.node, list)
     }
     for (const [node, specs] of byNode) {
@@ -105,6 +91,7 @@ export class JobRunner {
           lost: (lostNode, reason) => this.onNodeLost(lostNode, reason),
           launched: (rank, pid) => this.spec.onLaunched?.(rank, pid),
           report: (msg) => this.coord.report(msg),
+          snapshotReceiver: (target) => this.coord.snapshotReceiver(target),
         },
         this.spec.sessionDir,
       )
@@ -113,8 +100,9 @@ export class JobRunner {
     }
     // Restarted ranks on nodes that cannot read the global store get their images first.
     await this.coord.stageImages(this.daemons)
+    const identity = { jobid: this.spec.jobid, size: this.spec.procs.length, universeSize: this.spec.procs.length }
     for (const [node, specs] of byNode) {
-      this.daemons.get(node)!.launch(specs).catch((err) => this.launchFailed(node, specs, err))
+      this.daemons.get(node)!.launch(identity, specs).catch((err) => this.launchFailed(node, specs, err))
     }
     this.coord.start()
     this.forwardStdin()
@@ -204,7 +192,7 @@ export class JobRunner {
     if (!this.aborting) this.failure = `node ${node} lost`
     this.say(`node ${node} lost: ${reason}; ${ranks(lost.length)} there ${lost.length === 1 ? 'is' : 'are'} gone; aborting the job`)
     this.abort(this.aborting?.status ?? 1)
-    daemon?.forget?.(lost)
+    daemon?.forget(lost)
     for (const rank of lost) {
       this.coord.rankGone(rank)
       this.router.end(rank, 'stdout')

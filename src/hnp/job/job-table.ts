@@ -2,7 +2,7 @@
  * What the HNP knows about its jobs for tools (`ompx ps`): per rank its node, pid, state and
  * start time, updated as daemons report launches and exits.
  */
-import type { RankExit } from '../../orted/local-daemon'
+import type { RankExit } from '../../node/contract'
 import type { AppContext, ProcInfo } from '../../runtime/job'
 
 export interface ProcRow {

@@ -13,13 +13,15 @@ import type { CrSettings } from '../../args/cr-options'
 import { renderMap } from '../mapping/display-map'
 import { Hnp } from '../hnp'
 import { hnpAddress } from '../allocation/allocate'
-import { JobRunner } from './job-runner'
+import type { JobRunner } from './job-runner'
 import type { OutputOptions } from '../output/output-router'
-import { createJobDir, removeJobDir } from '../../runtime/session'
+import { startJob } from './lifecycle'
 import { installJobSignals } from './signals'
 import { coordinatorSpec } from '../snapc/plan'
 import type { RestartImages } from '../snapc/job-coordinator'
 import { recoveryPlan } from '../errmgr/recovery'
+import { mapJob } from '../mapping/map-job'
+import { verifyModeParam } from '../../sstore/checksum'
 
 export interface LocalJob {
   registry: Registry
@@ -65,33 +67,36 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
     for (let restarts = 0; ; restarts++) {
       const spec = coordinatorSpec({ registry, params, jobid, apps: job.apps, procs, allocation, launcher: job.launcher.name, ref, restart, intervalSec: job.cr.intervalSec, globalDir: job.globalDir })
       if ((job.cr.intervalSec || job.cr.recovery) && restarts === 0) requireCheckpointable(registry, spec.crs)
-      current = new JobRunner({
+      const started = startJob(hnp, {
         jobid,
         apps: job.apps,
         procs,
-        sessionDir: createJobDir(jobid),
         output: { ...job.output, jobid },
         stdin: restarts === 0 ? job.stdin : { kind: 'none' },
         timeoutSec: job.timeoutSec,
         errmgrContinue: params.getBool('errmgr_continue'),
         killGraceSec: params.getNumber('kill_grace') ?? 5,
         quiet: job.quiet,
-        nodes: hnp.nodes,
-        onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
-        onRankExit: (e) => hnp.jobs.exited(jobid, e),
         cr: spec,
         who: job.who,
       })
-      hnp.jobs.add(jobid, job.apps, procs)
-      hnp.coordinators.set(jobid, current.coord)
-      hnp.publish()
-      const status = await current.run()
-      hnp.coordinators.delete(jobid)
-      hnp.jobs.remove(jobid)
-      removeJobDir(createJobDir(jobid))
+      current = started.runner
+      const status = await started.done
       const failure = current.failure
       if (!job.cr.recovery || !failure || interrupted || current.interrupted) return status
-      const next = await recoveryPlan({ hnp, job, procs, failure, restarts, spec, say: (m) => process.stderr.write(`${job.who ?? 'ompx run'}: ${m}\n`) })
+      const next = await recoveryPlan({
+        failure,
+        restarts,
+        settings: job.cr.recovery,
+        snapshot: spec.plan,
+        verifyMode: () => verifyModeParam((k) => params.get(k)),
+        apps: job.apps,
+        procs,
+        nodes: allocation.nodes,
+        alive: (node) => hnp.nodes.has(node),
+        remap: (nodes, apps) => mapJob(registry, params, { ...allocation, nodes, sequence: undefined }, apps, { oversubscribe: true }),
+        say: (m) => process.stderr.write(`${job.who ?? 'ompx run'}: ${m}\n`),
+      })
       if (!next) return status
       ;({ procs, restart, ref } = next)
       jobid = hnp.newJobId()

@@ -12,10 +12,10 @@ import type { MessageOf } from '../../wire/messages'
 import { renderMap } from '../mapping/display-map'
 import { ForwardSink } from '../output/forward-sink'
 import type { Hnp } from '../hnp'
-import { JobRunner } from './job-runner'
+import type { JobRunner } from './job-runner'
+import { startJob } from './lifecycle'
 import { mapJob } from '../mapping/map-job'
 import { preflightApp } from '../launch/preflight'
-import { createJobDir, removeJobDir } from '../../runtime/session'
 import { coordinatorSpec } from '../snapc/plan'
 
 export interface SubmitContext {
@@ -55,16 +55,12 @@ async function runSubmitted(
   const procs = mapJob(registry, params, allocation, apps, { mapBy: m.options.mapBy, oversubscribe: m.options.oversubscribe })
   for (const app of apps) preflightApp(app, app.env)
   const jobid = hnp.newJobId()
-  hnp.jobs.add(jobid, apps, procs)
-  hnp.publish()
   ch.send({ t: 'hnp.submitted', jobid, ranks: procs.length })
   if (m.options.displayMap) ch.send({ t: 'hnp.notice', jobid, text: renderMap(jobid, allocation, apps, procs) })
-  const sessionDir = createJobDir(jobid)
-  const runner = new JobRunner({
+  const { runner, done } = startJob(hnp, {
     jobid,
     apps,
     procs,
-    sessionDir,
     output: { jobid, tag: false, timestamp: false, mergeStderr: false },
     router: new ForwardSink(ch, jobid),
     stdin: { kind: 'none' },
@@ -72,18 +68,10 @@ async function runSubmitted(
     errmgrContinue: m.options.errmgrContinue,
     killGraceSec: params.getNumber('kill_grace') ?? 5,
     quiet: false,
-    nodes: hnp.nodes,
-    onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
-    onRankExit: (e) => hnp.jobs.exited(jobid, e),
     cr: coordinatorSpec({ registry, params, jobid, apps, procs, allocation, launcher: params.get('launcher') ?? '' }),
   })
   mine.set(jobid, runner)
-  hnp.coordinators.set(jobid, runner.coord)
-  const status = await runner.run()
-  hnp.coordinators.delete(jobid)
+  const status = await done
   mine.delete(jobid)
-  hnp.jobs.remove(jobid)
-  hnp.publish()
-  removeJobDir(sessionDir)
   ch.send({ t: 'hnp.job-exit', jobid, status })
 }

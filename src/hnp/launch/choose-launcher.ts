@@ -7,7 +7,7 @@ import { ActionableError } from '../../errors'
 import type { Registry } from '../../plugins/registry'
 import type { LauncherPlugin } from '../../plugins/types'
 import type { NodeInfo } from '../../runtime/job'
-import { isThisHost } from '../../runtime/hosts'
+import { isHnpHost } from '../../runtime/hosts'
 
 export function chooseLauncher(registry: Registry, nodes: NodeInfo[], named?: string): LauncherPlugin {
   const names = nodes.map((n) => n.name).join(', ')
@@ -35,5 +35,5 @@ export function markSimulated(nodes: NodeInfo[], launcher: string | undefined): 
   if (launcher !== 'local') return
   // This host itself stays in-process: `ompx restart` of a job that ran here passes the saved
   // launcher (local) and this host's name, which must not cost a daemon.
-  for (const n of nodes) if (!isThisHost(n)) n.launcher ??= 'local'
+  for (const n of nodes) if (!isHnpHost(n)) n.launcher ??= 'local'
 }

@@ -3,10 +3,11 @@
  * daemon's reports to the jobs attached to it, pings it, and declares the node lost when the
  * connection drops or the daemon stops answering.
  */
-import type { Daemon, LaunchSpec } from '../../orted/local-daemon'
+import type { JobIdentity, LaunchSpec, NodeHandle, NodeJob, NodeJobEvents } from '../../node/contract'
+import { channelSink, receiveFromChannel } from '../../sstore/sinks'
+import type { SnapshotSink } from '../../sstore/types'
 import type { Channel } from '../../wire/channel'
-import { NODE_TO_HNP, type HnpToNode, type NodeToHnp } from '../../wire/messages'
-import type { NodeHandle, JobEvents } from './in-process-node'
+import { NODE_TO_SNAPC, type NodeToSnapc, type SnapcToNode } from '../../wire/messages'
 
 export interface HeartbeatConfig {
   intervalMs: number
@@ -32,16 +33,13 @@ export class DaemonLink implements NodeHandle {
     channel.on('orted.exit', (m) => this.jobs.get(m.jobid)?.exited(m))
     channel.on('orted.launched', (m) => this.jobs.get(m.jobid)?.launchedPids(m.pids))
     channel.on('orted.error', (m) => (m.jobid ? this.jobs.get(m.jobid)?.failed(m.message) : undefined))
-    for (const t of NODE_TO_HNP) {
-      channel.on(t, ((m: NodeToHnp) => {
-        const busy = this.jobs.get(m.jobid)?.events.report?.(m)
-        // The HNP's disk is behind: stop reading, so the daemon's drained() waits (TCP backpressure).
-        if (busy) {
-          const release = channel.holdReading()
-          void busy.then(release, release)
-        }
-      }) as never)
-    }
+    for (const t of NODE_TO_SNAPC) channel.on(t, ((m: NodeToSnapc) => this.jobs.get(m.jobid)?.events.report?.(m)) as never)
+    // Snapshot files: into the checkpoint's receiver; while the disk is behind, reading is held
+    // (TCP backpressure makes the daemon's sink wait). A failed write fails the rank's sync.
+    channel.on('orted.file', (m) => {
+      const rx = this.jobs.get(m.jobid)?.events.snapshotReceiver?.(m)
+      if (rx) void receiveFromChannel(channel, rx, m).catch(() => {})
+    })
     channel.on('pong', () => (this.lastSeen = Date.now()))
     channel.onClose(() => this.lose('its daemon closed the connection (daemon killed or crashed)'))
     this.timer = setInterval(() => {
@@ -52,14 +50,16 @@ export class DaemonLink implements NodeHandle {
     this.timer.unref()
   }
 
-  attach(jobid: string, events: JobEvents): Daemon {
+  attach(jobid: string, events: NodeJobEvents): NodeJob {
     const d = new RemoteJobDaemon(this.node, jobid, this.channel, events)
     this.jobs.set(jobid, d)
     return d
   }
 
+  /** The daemon drops the job's state too (app socket, staged images, session dir). */
   detach(jobid: string): void {
     this.jobs.delete(jobid)
+    this.send({ t: 'hnp.job-end', jobid })
   }
 
   send(msg: Parameters<Channel['send']>[0]): void {
@@ -71,7 +71,7 @@ export class DaemonLink implements NodeHandle {
     this.lostReason = reason
     clearInterval(this.timer)
     this.channel.close()
-    for (const job of this.jobs.values()) job.events.lost(this.node, reason)
+    for (const job of this.jobs.values()) job.events.lost?.(this.node, reason)
     this.onLost(this, reason)
   }
 
@@ -84,7 +84,8 @@ export class DaemonLink implements NodeHandle {
 }
 
 /** One job's ranks on one remote node, as the job runner sees them. */
-class RemoteJobDaemon implements Daemon {
+class RemoteJobDaemon implements NodeJob {
+  readonly inProcess = false
   private pidsByRank = new Map<number, number>()
   private alive = new Set<number>()
 
@@ -92,21 +93,21 @@ class RemoteJobDaemon implements Daemon {
     readonly node: string,
     private jobid: string,
     private channel: Channel,
-    readonly events: JobEvents,
+    readonly events: NodeJobEvents,
   ) {}
 
-  async launch(specs: LaunchSpec[]): Promise<void> {
+  async launch(job: JobIdentity, specs: LaunchSpec[]): Promise<void> {
     for (const s of specs) this.alive.add(s.proc.rank)
-    const procs = specs.map((s) => ({ ...s.proc, argv: s.argv, cwd: s.cwd, env: s.env, stdin: s.stdin, restart: s.restart, crs: s.crs }))
-    this.channel.send({ t: 'hnp.launch', jobid: this.jobid, procs })
+    const procs = specs.map((s) => ({ ...s.proc, argv: s.argv, cwd: s.cwd, appEnv: s.appEnv, stdin: s.stdin, restart: s.restart, crs: s.crs }))
+    this.channel.send({ t: 'hnp.launch', jobid: this.jobid, size: job.size, universeSize: job.universeSize, procs })
   }
 
-  deliver(msg: HnpToNode): void {
+  deliver(msg: SnapcToNode): void {
     this.channel.send(msg)
   }
 
-  drained(): Promise<void> {
-    return this.channel.drained()
+  imageSink(rank: number): SnapshotSink {
+    return channelSink(this.channel, (c) => ({ t: 'hnp.file', jobid: this.jobid, rank, ...c }))
   }
 
   launchedPids(pids: [number, number][]): void {

@@ -1,27 +1,14 @@
 /**
- * How the HNP reaches a node: `attach(jobid, events)` gives a per-job `Daemon` for that node.
- * The HNP's own node is served in-process; every other node by an `ompx orted` over the wire
- * (daemon-link.ts). Job code never cares which.
+ * The HNP's own node, served inside the HNP's process (no `ompx orted`): each job gets a
+ * LocalDaemon, which writes its snapshot files straight into the HNP's receivers. The other
+ * nodes are daemon links (daemon-link.ts); job code sees both through src/node/contract.ts.
  */
 import { join } from 'node:path'
-import { LocalDaemon, type Daemon, type DaemonEvents } from '../../orted/local-daemon'
+import type { NodeHandle, NodeJob, NodeJobEvents } from '../../node/contract'
+import { LocalDaemon } from '../../orted/local-daemon'
 import type { Params } from '../../params/params'
 import type { Registry } from '../../plugins/registry'
-
-export interface JobEvents extends DaemonEvents {
-  /** The node's daemon died or went silent: its ranks are gone. */
-  lost(node: string, reason: string): void
-}
-
-export interface NodeHandle {
-  readonly node: string
-  /** Local pid of the daemon serving this node (ours when in-process). */
-  readonly pid: number
-  /** `sessionDir`: the job's session directory on the HNP (in-process nodes use it for ranks). */
-  attach(jobid: string, events: JobEvents, sessionDir: string): Daemon
-  /** Forget a finished job's state on this node. */
-  detach(jobid: string): void
-}
+import { receiverSink } from '../../sstore/sinks'
 
 export class InProcessNode implements NodeHandle {
   readonly pid = process.pid
@@ -32,19 +19,31 @@ export class InProcessNode implements NodeHandle {
     private ctx: { nodeDirRoot: string; registry: Registry; params: Params },
   ) {}
 
-  attach(jobid: string, events: JobEvents, sessionDir: string): Daemon {
+  attach(jobid: string, events: NodeJobEvents, sessionDir: string): NodeJob {
     const { nodeDirRoot, registry, params } = this.ctx
-    const d = new LocalDaemon(this.node, events, { jobid, nodeDir: join(nodeDirRoot, this.node), sessionDir, registry, params })
+    const d = new LocalDaemon(this.node, events, {
+      jobid,
+      nodeDir: join(nodeDirRoot, this.node),
+      sessionDir,
+      registry,
+      params,
+      snapshotSink: (target) => {
+        const rx = events.snapshotReceiver?.(target)
+        if (!rx) throw new Error(`no checkpoint of ${target.ref} seq ${target.seq} expects files of rank ${target.rank}`)
+        return receiverSink(rx)
+      },
+    })
     this.jobs.set(jobid, d)
     return d
   }
 
   detach(jobid: string): void {
+    this.jobs.get(jobid)?.close()
     this.jobs.delete(jobid)
   }
 
-  /** Kill everything still running here (HNP shutdown). */
-  killAll(): void {
+  /** Kill everything still running here (the HNP is shutting down). */
+  shutdown(): void {
     for (const d of this.jobs.values()) d.signal('SIGKILL')
   }
 }

@@ -11,17 +11,16 @@ import type { Registry } from '../../plugins/registry'
 import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
 import type { ProcInfo } from '../../runtime/job'
 import { FileReceiver } from '../../sstore/file-receiver'
-import { DEFAULT_MAX_PENDING_BYTES } from '../../sstore/sinks'
 import { GlobalSnapshot } from '../../sstore/global-snapshot'
 import type { GlobalMeta, SeqMeta } from '../../sstore/types'
-import type { HnpToNode, MessageOf } from '../../wire/messages'
+import type { SnapcToNode, MessageOf } from '../../wire/messages'
 import type { AppServices } from './app-services'
 import { CkptRound, type CkptOptions, type CkptResult, type Progress } from './ckpt-round'
 
 export interface JobPort {
   jobid: string
   procs(): ProcInfo[]
-  broadcast(msg: HnpToNode): void
+  broadcast(msg: SnapcToNode): void
   signal(sig: NodeJS.Signals, ranks?: number[]): void
   /** --term: the ranks were told to finish; the job ends with status 0. */
   endAfterCheckpoint(): void
@@ -149,19 +148,24 @@ export class GlobalSnapc {
     }
   }
 
-  /** A chunk of a staged local snapshot, arriving at the HNP (after the rank's `captured` report). */
-  file(m: MessageOf<'orted.file'>): Promise<void> | void {
+  /**
+   * Where a rank's staged local snapshot is written in the global store (files arrive after the
+   * rank's `captured` report), or null when no checkpoint in progress expects them. A failed
+   * write is sticky in the receiver and fails the checkpoint at the rank's `synced` report.
+   */
+  receiver(m: { ref: string; seq: number; rank: number }): FileReceiver | null {
     const r = this.round
-    if (!r || r.failed || m.seq !== r.seq || m.ref !== this.plan.ref) return
+    if (!r || r.failed || m.seq !== r.seq || m.ref !== this.plan.ref) return null
     let rx = this.receivers.get(m.rank)
     if (!rx) {
       const expected = r.captured.get(m.rank)?.files
-      if (!expected) return this.fail(`rank ${m.rank} sent snapshot data before reporting its capture`)
+      if (!expected) {
+        this.fail(`rank ${m.rank} sent snapshot data before reporting its capture`)
+        return null
+      }
       this.receivers.set(m.rank, (rx = new FileReceiver(this.snapshot!.rankDir(r.seq, m.rank), { expected })))
     }
-    rx.write(m).catch((err) => this.fail(`storing rank ${m.rank}'s ${m.path}: ${errorMessage(err)}`))
-    // Flow control: the sender (in-process sink, or the channel we stop reading) waits for the disk.
-    return rx.whenPendingBelow(DEFAULT_MAX_PENDING_BYTES)
+    return rx
   }
 
   /** A rank's local snapshot is in the global store: for a stage store, once its files are verified on disk. */

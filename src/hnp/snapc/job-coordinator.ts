@@ -5,12 +5,13 @@
  * forwards node reports here and asks it how to start each rank.
  */
 import { errorMessage } from '../../errors'
-import { LocalDaemon, type Daemon } from '../../orted/local-daemon'
+import type { NodeJob } from '../../node/contract'
 import type { Registry } from '../../plugins/registry'
 import type { ProcInfo } from '../../runtime/job'
+import type { FileReceiver } from '../../sstore/file-receiver'
 import { sendFiles } from '../../sstore/file-sender'
 import type { SeqMeta } from '../../sstore/types'
-import type { HnpToNode, NodeToHnp } from '../../wire/messages'
+import type { SnapcToNode, NodeToSnapc } from '../../wire/messages'
 import { AppServices } from './app-services'
 import { GlobalSnapc, type JobPort, type SnapshotPlan } from './global-snapc'
 
@@ -30,7 +31,7 @@ export interface CoordinatorSpec {
 }
 
 export interface RunnerPort extends JobPort {
-  deliver(node: string, msg: HnpToNode): void
+  deliver(node: string, msg: SnapcToNode): void
   say(msg: string): void
 }
 
@@ -62,13 +63,10 @@ export class JobCoordinator {
     this.snapc = new GlobalSnapc(port, this.services, spec.registry, spec.plan)
   }
 
-  /** Resolves when the sender may go on (file chunks wait for the disk). */
-  report(msg: NodeToHnp): Promise<void> | void {
+  report(msg: NodeToSnapc): void {
     switch (msg.t) {
       case 'orted.ckpt':
         return this.snapc.report(msg)
-      case 'orted.file':
-        return this.snapc.file(msg)
       case 'orted.app':
         return this.services.request(msg)
       case 'orted.app-link':
@@ -76,31 +74,30 @@ export class JobCoordinator {
     }
   }
 
+  /** Where a node writes a rank's files for the checkpoint in progress (stage stores). */
+  snapshotReceiver(target: { ref: string; seq: number; rank: number }): FileReceiver | null {
+    return this.snapc.receiver(target)
+  }
+
   /** How a rank starts: fresh, or from its image (read in place, or staged to its node first). */
-  restartOf(proc: ProcInfo, daemon: Daemon): { dir: string; staged: boolean } | undefined {
+  restartOf(proc: ProcInfo, node: NodeJob): { dir: string; staged: boolean } | undefined {
     const images = this.spec.restart
     if (!images) return undefined
     const direct = this.spec.registry.select('sstore', this.spec.plan.sstore).direct
     // A node served in-process shares our file system; a central store is shared by definition.
-    const staged = !direct && !(daemon instanceof LocalDaemon)
+    const staged = !direct && !node.inProcess
     if (staged) this.staged.add(proc.rank)
     return { dir: staged ? '' : images.rankDir(proc.rank), staged }
   }
 
   /** Send staged ranks' images to their nodes before they are launched. */
-  async stageImages(daemons: Map<string, Daemon>): Promise<void> {
+  async stageImages(nodes: Map<string, NodeJob>): Promise<void> {
     const images = this.spec.restart
     if (!images) return
     for (const rank of this.staged) {
       const meta = images.seq.ranks.find((m) => m.rank === rank)
-      const node = this.port.procs()[rank]!.node
-      const daemon = daemons.get(node)!
-      await sendFiles(images.rankDir(rank), meta?.files ?? [], {
-        write: async (path, offset, data, codec, last) => {
-          daemon.deliver({ t: 'hnp.file', jobid: this.port.jobid, rank, path, offset, data, codec, last })
-          await daemon.drained?.()
-        },
-      })
+      const node = nodes.get(this.port.procs()[rank]!.node)!
+      await sendFiles(images.rankDir(rank), meta?.files ?? [], node.imageSink(rank))
     }
   }
 

@@ -11,7 +11,7 @@ import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs'
 import { errorMessage } from '../../errors'
 import { log } from '../../log'
 import { SocketConn, socketHandlers } from '../../wire/socket'
-import { LineReader, PROTOCOL_VERSION, oneLine, toB64, toBytes } from '../../app/lines'
+import { LineReader, APP_PROTOCOL_VERSION, oneLine, toB64, toBytes } from '../../app/lines'
 import { parseHello, parseRankLine, type AppRequest } from './app-protocol'
 
 export type { AppRequest } from './app-protocol'
@@ -182,7 +182,7 @@ export class AppServer {
       peer.conn.write(line(`DENIED ${why}`))
       this.drop(peer, why)
     }
-    if (h.version !== PROTOCOL_VERSION) return deny(`unsupported protocol version ${h.version} (this daemon speaks ${PROTOCOL_VERSION})`)
+    if (h.version !== APP_PROTOCOL_VERSION) return deny(`unsupported protocol version ${h.version} (this daemon speaks ${APP_PROTOCOL_VERSION})`)
     const expected = this.opts.token(h.rank)
     if (expected === undefined) return deny(`rank ${h.rank} is not a rank of this job on this node`)
     if (!sameToken(h.token, expected)) return deny('bad token')

@@ -11,10 +11,13 @@ import { join } from 'node:path'
 import { errorMessage } from '../../errors'
 import type { Params } from '../../params/params'
 import { callPlugin, type Registry } from '../../plugins/registry'
-import type { CrsPlugin, SnapshotLocation, SnapshotSink, SStorePlugin } from '../../plugins/types'
+import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
+import type { SnapshotLocation, SnapshotSink } from '../../sstore/types'
 import { FileReceiver } from '../../sstore/file-receiver'
-import { sealRankDir } from '../../sstore/local-snapshot'
-import type { HnpToNode, MessageOf, NodeToHnp } from '../../wire/messages'
+import { checksumAlgoParam } from '../../sstore/checksum'
+import { prepareRankDir, sealRankDir } from '../../sstore/local-snapshot'
+import type { SnapcToNode, MessageOf, NodeToSnapc } from '../../wire/messages'
+import type { CoordinatorLink } from '../rank-env'
 import { AppServer } from './app-server'
 import { RankTokens } from './rank-tokens'
 
@@ -27,16 +30,21 @@ export interface LocalSnapcContext {
   sessionDir: string
   registry: Registry
   params: Params
-  report(msg: NodeToHnp): void
-  /** Send one file chunk to the HNP; resolves when more may be sent (flow control). */
-  sendFile(msg: MessageOf<'orted.file'>): Promise<void>
-  /** True when sendFile is done with the chunk's data once it resolves (it encoded it into a frame). */
-  sendFileReleasesData?: boolean
+  report(msg: NodeToSnapc): void
+  /** Where a rank's captured files go when the store is not direct: the HNP's receiver for that seq. */
+  snapshotSink(target: SnapshotTarget): SnapshotSink
   /** Host pid of a rank of this job on this node, while it runs. */
   pidOf(rank: number): number | undefined
 }
 
 type Ckpt = MessageOf<'hnp.ckpt'>
+
+/** Which local snapshot a transfer carries: rank `rank` of seq `seq` of global snapshot `ref`. */
+export interface SnapshotTarget {
+  ref: string
+  seq: number
+  rank: number
+}
 
 export class LocalSnapc {
   private server?: AppServer
@@ -76,31 +84,32 @@ export class LocalSnapc {
   }
 
   /**
-   * Variables a rank needs to reach us (and to know it was restarted). A staged image must be
+   * What a rank needs to reach us (and to know it was restarted). A staged image must be
    * complete and on disk before its rank starts.
    */
-  async rankEnv(rank: number, restart?: { dir: string; staged: boolean }): Promise<Record<string, string>> {
-    const env: Record<string, string> = { OMPX_COORD_SOCK: this.socketPath, OMPX_COORD_TOKEN: this.tokens.issue(rank) }
+  async rankLink(rank: number, restart?: { dir: string; staged: boolean }): Promise<CoordinatorLink> {
+    const link: CoordinatorLink = { socket: this.socketPath, token: this.tokens.issue(rank) }
     if (restart) {
       const dir = restart.staged ? this.localRestartDir(rank) : restart.dir
       const rx = this.staging.get(rank)
       this.staging.delete(rank)
       if (rx) await rx.finish()
       this.restartDirs.set(rank, dir)
-      Object.assign(env, { OMPX_RESTART: '1', OMPX_RESTART_DIR: dir })
+      link.restartDir = dir
     }
-    return env
+    return link
   }
 
-  handle(msg: HnpToNode): void {
-    if (msg.t === 'hnp.app') {
-      this.server?.reply(msg.rank, msg.id, msg.ok, msg.value, msg.text)
-    } else if (msg.t === 'hnp.file') {
-      // Restart staging: the rank's image arrives before its launch.
-      let rx = this.staging.get(msg.rank)
-      if (!rx) this.staging.set(msg.rank, (rx = new FileReceiver(this.localRestartDir(msg.rank))))
-      void rx.write(msg)
-    } else this.checkpoint(msg)
+  /** Restart staging: where a rank's image lands on this node, before its launch. */
+  stagingReceiver(rank: number): FileReceiver {
+    let rx = this.staging.get(rank)
+    if (!rx) this.staging.set(rank, (rx = new FileReceiver(this.localRestartDir(rank))))
+    return rx
+  }
+
+  handle(msg: SnapcToNode): void {
+    if (msg.t === 'hnp.app') this.server?.reply(msg.rank, msg.id, msg.ok, msg.value, msg.text)
+    else this.checkpoint(msg)
   }
 
   /** Ranks of this job on this node, in checkpoint order. */
@@ -166,8 +175,7 @@ export class LocalSnapc {
       this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op, status: 'error', message: `rank ${rank} on ${node}: ${errorMessage(err)}` })
     let files
     try {
-      rmSync(dir, { recursive: true, force: true })
-      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      await prepareRankDir(dir)
       const t0 = performance.now()
       const pid = this.ctx.pidOf(rank)
       if (pid === undefined) throw new Error('the rank is no longer running')
@@ -175,7 +183,7 @@ export class LocalSnapc {
       const result = await callPlugin(crs, () => crs.capture({ rank, node, pid, dir, options: msg.options, app })).finally(captured)
       const captureMs = Math.round(performance.now() - t0)
       await allCaptured
-      const algo = (this.ctx.params.get('sstore_base_checksum') || 'crc32') as 'crc32' | 'sha256'
+      const algo = checksumAlgoParam((k) => this.ctx.params.get(k))
       const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs, info: result.info }, algo)
       files = meta.files
       if (this.abandoned.has(seq)) return rmSync(dir, { recursive: true, force: true })
@@ -186,10 +194,7 @@ export class LocalSnapc {
     }
     try {
       if (!sstore.direct) {
-        const sink: SnapshotSink = {
-          releasesData: this.ctx.sendFileReleasesData === true,
-          write: (path, offset, data, codec, last) => this.ctx.sendFile({ t: 'orted.file', jobid, ref: loc.ref, seq, rank, path, offset, data, codec, last }),
-        }
+        const sink = this.ctx.snapshotSink({ ref: loc.ref, seq, rank })
         await callPlugin(sstore, () => sstore.push(loc, files, sink))
       }
       this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'synced', status: 'ok' })
