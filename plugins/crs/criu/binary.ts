@@ -82,7 +82,7 @@ export function criuCandidates(explicit?: string, env: Record<string, string | u
   const list: { path: string; from: string }[] = []
   if (env.OMPX_CRIU) list.push({ path: resolveCommand(env.OMPX_CRIU), from: 'OMPX_CRIU' })
   list.push({ path: resolve(dirname(process.execPath), '..', '.cache/criu/bin/criu'), from: 'next to the ompx binary' })
-  list.push({ path: resolve(import.meta.dir, '..', '..', '.cache/criu/bin/criu'), from: 'next to the ompx sources' })
+  list.push({ path: resolve(import.meta.dir, '..', '..', '..', '.cache/criu/bin/criu'), from: 'next to the ompx sources' })
   list.push({ path: join(env.HOME || homedir(), '.ompx/criu/bin/criu'), from: '~/.ompx' })
   const onPath = Bun.which('criu', { PATH: env.PATH ?? '' })
   if (onPath) list.push({ path: onPath, from: 'PATH' })
