@@ -4,78 +4,42 @@
  * output, --term and a restart on the same nodes and on other nodes, --seq, and --stop followed
  * by SIGCONT. The fixture app's final checksums must always equal an uninterrupted run's.
  */
-import { describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { guardLeftovers, isAlive, lines, REPO, spawnOmpx, waitUntil } from '../helpers'
-import {
-  appArgv,
-  checksums,
-  CKPT_APP,
-  dirArgs,
-  holdArgv,
-  kill,
-  lastIter,
-  procState,
-  rankProcs,
-  readGlobal,
-  reference,
-  snapshotRef,
-  waitIters,
-  type AppShape,
-  ckptTestEnv,
-} from './checkpoint-common'
+import { isAlive, lines, REPO, waitUntil, type OmpxProcess } from '../helpers'
+import { APP, appArgv, checksums, CKPT_APP, expectRight, HOLD, holdArgv, iterations, kill, lastIter, procState, rankProcs, readGlobal, reference, snapshotRef, waitIters } from './checkpoint-common'
+import { ckptTestEnv, NP } from './checkpoint-jobs'
 
-guardLeftovers()
-setDefaultTimeout(90_000)
-const { tmp, run, opts } = ckptTestEnv('basic', 60_000)
+const { tmp, opts, snapDir, start, checkpoint, termAfter, restart, spawnRestart } = ckptTestEnv('basic', { timeoutMs: 60_000, testTimeoutMs: 90_000 })
 
-const NODES = 'n1:2,n2:2'
-const NP = 4
-const APP: AppShape = { iters: 200, size: 4, sleepMs: 20 }
-const HOLD: AppShape = { iters: 200, size: 256, sleepMs: 20 }
-
-let n = 0
-/** A fresh global snapshot directory for one test. */
-const snapDir = () => join(tmp, `snap-${++n}`)
-
-function startJob(dir: string, argv: string[], extra: string[] = []) {
-  return spawnOmpx(['run', '--launcher', 'local', '-H', NODES, '-np', String(NP), '--mca', 'crs', 'self', ...dirArgs(dir), ...extra, '--', ...argv], opts())
+/** Every rank of a restart went on from a snapshot taken after iteration `after`. */
+function expectResumedAfter(stdout: string, after: number): void {
+  for (let rank = 0; rank < NP; rank++) expect(Math.min(...iterations(stdout, rank))).toBeGreaterThan(after)
 }
-
-const restartIters = (stdout: string, r: number) =>
-  lines(stdout)
-    .map((l) => new RegExp(`^rank ${r} iter (\\d+)$`).exec(l))
-    .filter(Boolean)
-    .map((m) => Number(m![1]))
 
 describe('checkpoint of a running job', () => {
   test('mid-run checkpoints: the job goes on to the uninterrupted checksums; seqs listed, laid out and timed as documented', async () => {
     const want = reference('app', APP)
     const dir = snapDir()
-    const p = startJob(dir, appArgv(APP))
+    const p = start(dir, appArgv(APP))
     try {
       await waitIters(p, NP, 20)
-      const a = await run(['checkpoint', String(p.pid)])
-      expect(a.stderr).toBe('')
-      expect(a.code).toBe(0)
+      const a = await checkpoint(p, [], true)
       expect(lines(a.stdout)).toHaveLength(1)
       const first = snapshotRef(a.stdout)
       expect(first.seq).toBe(0)
       expect(first.ref).toMatch(/^ompx_global_snapshot_\S+\.ckpt$/)
 
       // -s: the states in order, each "[ delta / total] <State> - <ref>"; --timing: the phases.
-      const b = await run(['checkpoint', '-s', '--timing', String(p.pid)])
-      expect(b.stderr).toBe('')
-      expect(b.code).toBe(0)
+      const b = await checkpoint(p, ['-s', '--timing'], true)
       const status = lines(b.stdout).filter((l) => l.startsWith('['))
       for (const l of status) expect(l).toMatch(new RegExp(`^\\[\\s*\\d+\\.\\d\\d /\\s*\\d+\\.\\d\\d\\]\\s+\\S.* - ${first.ref.replaceAll('.', '\\.')}$`))
       expect(status.map((l) => /\]\s+(.+?) - /.exec(l)![1])).toEqual(['Requested', 'Pending', 'Running', 'Checkpoint Established', 'Continuing', 'Finished'])
       expect(snapshotRef(b.stdout)).toEqual({ seq: 1, ref: first.ref })
       for (const phase of ['Running', 'Local finish', 'Store sync', 'Establish', 'Continue', 'Total', 'Size']) expect(b.stdout).toContain(phase)
 
-      const c = await run(['checkpoint', '--json', String(p.pid)])
-      expect(c.code).toBe(0)
+      const c = await checkpoint(p, ['--json'])
       const doc = JSON.parse(c.stdout) as { ref: string; seq: number; dir: string; bytes: number; timing: Record<string, number> }
       expect(doc.ref).toBe(first.ref)
       expect(doc.seq).toBe(2)
@@ -84,20 +48,16 @@ describe('checkpoint of a running job', () => {
       expect(Object.keys(doc.timing)).toEqual(expect.arrayContaining(['running', 'localFinish', 'storeSync', 'establish', 'continue', 'total']))
 
       // -l while the job runs: every seq, with its CRS and ranks.
-      const l = await run(['checkpoint', '-l', String(p.pid)])
-      expect(l.code).toBe(0)
+      const l = await checkpoint(p, ['-l'])
       const rows = lines(l.stdout).filter((x) => /^\d+\s/.test(x))
       expect(rows.map((x) => Number(x.split(/\s+/)[0]))).toEqual([0, 1, 2])
       for (const row of rows) expect(row).toMatch(/\bself\b.*\b4$/)
-      const lj = await run(['checkpoint', '-l', '--json', String(p.pid)])
-      expect(lj.code).toBe(0)
+      const lj = await checkpoint(p, ['-l', '--json'])
       const listed = JSON.parse(lj.stdout) as { ref: string; seqs: { seq: number; crs: string; ranks: number }[] }
       expect(listed.ref).toBe(first.ref)
       expect(listed.seqs.map((s) => [s.seq, s.crs, s.ranks])).toEqual([[0, 'self', 4], [1, 'self', 4], [2, 'self', 4]])
 
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(p.done(), want)
 
       // The layout of docs/snapshots.md.
       const g = readGlobal(dir, first.ref)
@@ -129,17 +89,7 @@ describe('checkpoint of a running job', () => {
 
   test('a snapshot is private: every directory 0700 and every file 0600 (docs/snapshots.md), app-written files included', async () => {
     const dir = snapDir()
-    const p = startJob(dir, appArgv({ iters: 200, size: 1, sleepMs: 20 }))
-    let ref = ''
-    try {
-      await waitIters(p, NP, 10)
-      const c = await run(['checkpoint', '--term', String(p.pid)])
-      expect(c.code).toBe(0)
-      ;({ ref } = snapshotRef(c.stdout))
-      expect((await p.done()).code).toBe(0)
-    } finally {
-      p.signal('SIGKILL')
-    }
+    const { ref } = await termAfter(start(dir, appArgv({ iters: 200, size: 1, sleepMs: 20 })), 10)
     const modes: Record<string, string> = {}
     const walk = (d: string) => {
       for (const name of readdirSync(d)) {
@@ -161,85 +111,50 @@ describe('--term and restart', () => {
   test('--term ends the job with status 0; restart on the same nodes finishes with the uninterrupted checksums', async () => {
     const want = reference('app', APP)
     const dir = snapDir()
-    const p = startJob(dir, appArgv(APP))
-    let ref = ''
-    try {
-      await waitIters(p, NP, 20)
-      const c = await run(['checkpoint', '--term', String(p.pid)])
-      expect(c.stderr).toBe('')
-      expect(c.code).toBe(0)
-      ;({ ref } = snapshotRef(c.stdout))
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual({}) // ended mid-run
-      for (let rank = 0; rank < NP; rank++) expect(lastIter(r.stdout, rank)).toBeLessThan(APP.iters)
-    } finally {
-      p.signal('SIGKILL')
-    }
+    const { ref, job } = await termAfter(start(dir, appArgv(APP)), 20, true)
+    expect(checksums(job.stdout)).toEqual({}) // ended mid-run
+    for (let rank = 0; rank < NP; rank++) expect(lastIter(job.stdout, rank)).toBeLessThan(APP.iters)
     expect(readGlobal(dir, ref).seqs.map((s) => [s.seq, s.options])).toEqual([[0, ['term']]])
 
-    const info = await run(['restart', '-i', ...dirArgs(dir), ref])
+    const info = await restart(dir, ref, ['-i'])
     expect(info.code).toBe(0)
     expect(info.stdout).toContain(ref)
     expect(info.stdout).toMatch(/nodes:\s+n1:2,n2:2/)
     expect(info.stdout).toMatch(/^\s*\*0\s/m)
 
-    const showme = await run(['restart', '--showme', ...dirArgs(dir), ref])
+    const showme = await restart(dir, ref, ['--showme'])
     expect(showme.code).toBe(0)
     expect(showme.stdout).toMatch(/^ompx run .*-H n1:2,n2:2 .*crs self.*ckpt-app\.ts --iters 200 --mb 4 --sleep-ms 20$/m)
     expect(showme.stdout).toContain('OMPX_RESTART=1')
 
-    const again = await run(['restart', '--display-map', ...dirArgs(dir), ref])
-    expect(again.code).toBe(0)
+    const again = await expectRight(restart(dir, ref, ['--display-map']), want)
     expect(again.stdout).toMatch(/Data for node: n1\b/)
     expect(again.stdout).toMatch(/Data for node: n2\b/)
-    expect(checksums(again.stdout)).toEqual(await want)
     // It went on from the snapshot (taken at iteration 20 or later), not from the start.
-    for (let rank = 0; rank < NP; rank++) expect(Math.min(...restartIters(again.stdout, rank))).toBeGreaterThan(20)
+    expectResumedAfter(again.stdout, 20)
   })
 
   test('restart on a different set of nodes (n3, n4) gives the same checksums', async () => {
     const want = reference('app', APP)
     const dir = snapDir()
-    const p = startJob(dir, appArgv(APP))
-    let ref = ''
-    try {
-      await waitIters(p, NP, 20)
-      const c = await run(['checkpoint', '--term', String(p.pid)])
-      expect(c.code).toBe(0)
-      ;({ ref } = snapshotRef(c.stdout))
-      expect((await p.done()).code).toBe(0)
-    } finally {
-      p.signal('SIGKILL')
-    }
-    const r = await run(['restart', '-H', 'n3:2,n4:2', '--launcher', 'local', '--display-map', ...dirArgs(dir), ref])
-    expect(r.code).toBe(0)
+    const { ref } = await termAfter(start(dir, appArgv(APP)), 20)
+    const r = await expectRight(restart(dir, ref, ['-H', 'n3:2,n4:2', '--launcher', 'local', '--display-map']), want)
     expect(r.stdout).not.toMatch(/Data for node: n[12]\b/)
     expect(r.stdout).toMatch(/Data for node: n3\b.*Num procs: 2/)
     expect(r.stdout).toMatch(/Data for node: n4\b.*Num procs: 2/)
-    expect(checksums(r.stdout)).toEqual(await want)
-    for (let rank = 0; rank < NP; rank++) expect(Math.min(...restartIters(r.stdout, rank))).toBeGreaterThan(20)
+    expectResumedAfter(r.stdout, 20)
   })
 
   test('restart --seq N starts from that checkpoint, the default is the latest; ranks learn they were restarted', async () => {
     const want = reference('hold', HOLD)
     const dir = snapDir()
-    const p = startJob(dir, holdArgv(HOLD))
-    let ref = ''
-    try {
+    const p = start(dir, holdArgv(HOLD))
+    const { ref, seq } = await termAfter(p, async () => {
       await waitIters(p, NP, 20)
-      const a = await run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      expect(snapshotRef(a.stdout).seq).toBe(0)
+      expect(snapshotRef((await checkpoint(p)).stdout).seq).toBe(0)
       await waitIters(p, NP, 60)
-      const b = await run(['checkpoint', '--term', String(p.pid)])
-      expect(b.code).toBe(0)
-      expect(snapshotRef(b.stdout).seq).toBe(1)
-      ;({ ref } = snapshotRef(b.stdout))
-      expect((await p.done()).code).toBe(0)
-    } finally {
-      p.signal('SIGKILL')
-    }
+    })
+    expect(seq).toBe(1)
     const at = (stdout: string) => {
       const m = new Map<number, { iter: number; dir: string; env: string }>()
       for (const l of lines(stdout)) {
@@ -248,12 +163,8 @@ describe('--term and restart', () => {
       }
       return m
     }
-    const old = await run(['restart', '--seq', '0', ...dirArgs(dir), ref])
-    expect(old.code).toBe(0)
-    expect(checksums(old.stdout)).toEqual(await want)
-    const latest = await run(['restart', ...dirArgs(dir), ref])
-    expect(latest.code).toBe(0)
-    expect(checksums(latest.stdout)).toEqual(await want)
+    const old = await expectRight(restart(dir, ref, ['--seq', '0']), want)
+    const latest = await expectRight(restart(dir, ref), want)
     const o = at(old.stdout)
     const l = at(latest.stdout)
     expect([...o.keys()].sort()).toEqual([0, 1, 2, 3])
@@ -274,21 +185,8 @@ describe('where a restart runs from', () => {
     const want = reference('app', APP)
     const dir = snapDir()
     const argv = appArgv(APP).map((a) => (a === CKPT_APP ? 'test/fixtures/ckpt-app.ts' : a))
-    const p = spawnOmpx(['run', '--launcher', 'local', '-H', NODES, '-np', String(NP), '--mca', 'crs', 'self', ...dirArgs(dir), '--', ...argv], opts({ cwd: REPO }))
-    let ref = ''
-    try {
-      await waitIters(p, NP, 20)
-      const c = await run(['checkpoint', '--term', String(p.pid)])
-      expect(c.code).toBe(0)
-      ;({ ref } = snapshotRef(c.stdout))
-      expect((await p.done()).code).toBe(0)
-    } finally {
-      p.signal('SIGKILL')
-    }
-    const r = await run(['restart', '-H', 'n3:4', '--launcher', 'local', ...dirArgs(join(tmp, 'elsewhere')), join(dir, ref)], { cwd: tmp })
-    expect(r.stderr).toBe('')
-    expect(r.code).toBe(0)
-    expect(checksums(r.stdout)).toEqual(await want)
+    const { ref } = await termAfter(start(dir, argv, { cwd: REPO }), 20)
+    await expectRight(restart(join(tmp, 'elsewhere'), join(dir, ref), ['-H', 'n3:4', '--launcher', 'local'], { cwd: tmp }), want, true)
   })
 })
 
@@ -296,59 +194,40 @@ describe('a restarted job', () => {
   test('is checkpointable in turn: its checkpoint continues the same snapshot (next seq), and a second restart finishes right', async () => {
     const want = reference('app', APP)
     const dir = snapDir()
-    const p = startJob(dir, appArgv(APP))
-    let ref = ''
-    try {
-      await waitIters(p, NP, 20)
-      const c = await run(['checkpoint', '--term', String(p.pid)])
-      expect(c.code).toBe(0)
-      ;({ ref } = snapshotRef(c.stdout))
-      expect((await p.done()).code).toBe(0)
-    } finally {
-      p.signal('SIGKILL')
-    }
-    const q = spawnOmpx(['restart', '-H', 'n3:2,n4:2', '--launcher', 'local', ...dirArgs(dir), ref], opts())
-    try {
-      await waitIters(q, NP, 60)
-      const c = await run(['checkpoint', '--term', String(q.pid)])
-      expect(c.stderr).toBe('')
-      expect(c.code).toBe(0)
-      expect(snapshotRef(c.stdout)).toEqual({ seq: 1, ref })
-      const r = await q.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual({})
-    } finally {
-      q.signal('SIGKILL')
-    }
+    const { ref } = await termAfter(start(dir, appArgv(APP)), 20)
+    const q = spawnRestart(dir, ref, ['-H', 'n3:2,n4:2', '--launcher', 'local'])
+    const again = await termAfter(q, 60, true)
+    expect({ seq: again.seq, ref: again.ref }).toEqual({ seq: 1, ref })
+    expect(checksums(again.job.stdout)).toEqual({})
     const g = readGlobal(dir, ref)
     expect(g.seqs.map((s) => s.seq)).toEqual([0, 1])
     expect(g.seqs[1]!.ranks.map((m) => m.node)).toEqual(['n3', 'n3', 'n4', 'n4'])
-    const r = await run(['restart', ...dirArgs(dir), ref])
-    expect(r.code).toBe(0)
-    expect(checksums(r.stdout)).toEqual(await want)
-    for (let rank = 0; rank < NP; rank++) expect(Math.min(...restartIters(r.stdout, rank))).toBeGreaterThan(60)
+    const r = await expectRight(restart(dir, ref), want)
+    expectResumedAfter(r.stdout, 60)
   })
 })
 
 describe('--stop', () => {
+  /** `ompx checkpoint --stop` job `p` once every rank is at iteration 20; adds its ranks' pids to `pids`. */
+  async function stopAt20(p: OmpxProcess, pids: number[], quiet = false): Promise<string> {
+    await waitIters(p, NP, 20)
+    const c = await checkpoint(p, ['--stop'], quiet)
+    pids.push(...(await rankProcs(p.pid, opts())).map((x) => x.pid))
+    return c.stdout
+  }
+
   test('the ranks are stopped (state T) after the checkpoint; kill -CONT of ompx run resumes them and the job finishes right', async () => {
     const want = reference('app', APP)
     const dir = snapDir()
-    const p = startJob(dir, appArgv(APP))
+    const p = start(dir, appArgv(APP))
     const pids: number[] = []
     try {
-      await waitIters(p, NP, 20)
-      const c = await run(['checkpoint', '--stop', String(p.pid)])
-      expect(c.stderr).toBe('')
-      expect(c.code).toBe(0)
-      const { ref } = snapshotRef(c.stdout)
-      pids.push(...(await rankProcs(p.pid, opts())).map((x) => x.pid))
+      const { ref } = snapshotRef(await stopAt20(p, pids, true))
       expect(pids).toHaveLength(NP)
       await waitUntil(() => pids.every((pid) => procState(pid) === 'T'), 10_000, 'every rank stopped')
       // ompx run itself is not stopped; it still answers.
       expect(procState(p.pid)).not.toBe('T')
-      const l = await run(['checkpoint', '-l', '--json', String(p.pid)])
-      expect(l.code).toBe(0)
+      const l = await checkpoint(p, ['-l', '--json'])
       expect((JSON.parse(l.stdout) as { seqs: { seq: number }[] }).seqs.map((s) => s.seq)).toEqual([0])
       expect(readGlobal(dir, ref).seqs[0]!.options).toEqual(['stop'])
       // Still stopped a moment later: nothing resumed them by itself.
@@ -358,9 +237,7 @@ describe('--stop', () => {
       expect(p.stdout().length).toBe(before)
 
       kill(p.pid, 'SIGCONT')
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(p.done(), want)
     } finally {
       for (const pid of pids) if (isAlive(pid)) kill(pid, 'SIGCONT')
       p.signal('SIGKILL')
@@ -369,19 +246,13 @@ describe('--stop', () => {
 
   test('--stop, resumed by kill -CONT of the ranks themselves', async () => {
     const want = reference('app', APP)
-    const dir = snapDir()
-    const p = startJob(dir, appArgv(APP))
+    const p = start(snapDir(), appArgv(APP))
     const pids: number[] = []
     try {
-      await waitIters(p, NP, 20)
-      const c = await run(['checkpoint', '--stop', String(p.pid)])
-      expect(c.code).toBe(0)
-      pids.push(...(await rankProcs(p.pid, opts())).map((x) => x.pid))
+      await stopAt20(p, pids)
       await waitUntil(() => pids.every((pid) => procState(pid) === 'T'), 10_000, 'every rank stopped')
       for (const pid of pids) kill(pid, 'SIGCONT')
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(p.done(), want)
     } finally {
       for (const pid of pids) if (isAlive(pid)) kill(pid, 'SIGCONT')
       p.signal('SIGKILL')

@@ -1,14 +1,16 @@
 /**
- * Shared pieces of the checkpoint/restart e2e tests (checkpoint-*.test.ts): the fixture apps,
- * their reference checksums (an uninterrupted run, memoized for the whole `bun test` process),
- * and small readers of the snapshot directory and of running jobs.
+ * Shared pieces of the checkpoint/restart e2e tests (checkpoint-*.test.ts): the fixture apps and
+ * their usual shapes, their reference checksums (an uninterrupted run, memoized for the whole
+ * `bun test` process) and the check of a run against them, and small readers of the snapshot
+ * directory and of running jobs. The per-file set-up and the steps that drive jobs
+ * (start, checkpoint, --term, restart) are in checkpoint-jobs.ts.
  */
-import { afterAll, expect } from 'bun:test'
+import { expect } from 'bun:test'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { cmdlineOf, currentMark, FIXTURES, findMarked, lines, ompx, spawnOmpx, type OmpxProcess, type RunOpts, type RunResult } from '../helpers'
+import { cmdlineOf, currentMark, FIXTURES, findMarked, lines, ompx, type OmpxProcess, type RunOpts, type RunResult } from '../helpers'
 
 /** The bun running the tests runs the TypeScript ranks too. */
 export const BUN = process.execPath
@@ -25,6 +27,10 @@ export interface AppShape {
   size: number
   sleepMs: number
 }
+
+/** The usual shapes: ckpt-app with 4 MiB, ckpt-hold with 256 KiB of state per rank. */
+export const APP: AppShape = { iters: 200, size: 4, sleepMs: 20 }
+export const HOLD: AppShape = { iters: 200, size: 256, sleepMs: 20 }
 
 export const appArgv = (s: AppShape) => [BUN, CKPT_APP, '--iters', String(s.iters), '--mb', String(s.size), '--sleep-ms', String(s.sleepMs)]
 export const holdArgv = (s: AppShape) => [BUN, CKPT_HOLD, '--iters', String(s.iters), '--kb', String(s.size), '--sleep-ms', String(s.sleepMs)]
@@ -71,6 +77,18 @@ export function reference(kind: 'app' | 'hold', shape: AppShape, np = 4, env: Re
     refs.set(key, p)
   }
   return p
+}
+
+/**
+ * `r` (a job, or a restart, or either to come) ended with 0 (quiet: and nothing on stderr) and
+ * printed the checksums `want` (a reference run's); returns it.
+ */
+export async function expectRight(r: RunResult | Promise<RunResult>, want: Promise<Record<number, string>>, quiet = false): Promise<RunResult> {
+  const res = await r
+  if (quiet) expect(res.stderr).toBe('')
+  expect(res.code).toBe(0)
+  expect(checksums(res.stdout)).toEqual(await want)
+  return res
 }
 
 /** The `Snapshot Ref.: <seq> <ref>` line of ompx checkpoint. */
@@ -165,10 +183,15 @@ export async function waitIters(p: OmpxProcess, np: number, n: number, timeoutMs
   }
 }
 
+/** Every I of the `rank R iter I` lines in `stdout` for rank r, in order. */
+export function iterations(stdout: string, r: number): number[] {
+  const re = new RegExp(`^rank ${r} iter (\\d+)$`)
+  return lines(stdout).map((l) => re.exec(l)).filter(Boolean).map((m) => Number(m![1]))
+}
+
 /** Highest `rank R iter I` seen in `stdout` for rank r (0 if none). */
 export function lastIter(stdout: string, r: number): number {
-  const re = new RegExp(`^rank ${r} iter (\\d+)$`)
-  return Math.max(0, ...lines(stdout).map((l) => re.exec(l)).filter(Boolean).map((m) => Number(m![1])))
+  return Math.max(0, ...iterations(stdout, r))
 }
 
 /** One stderr line, non-zero exit, no stack trace (the project's rule for user errors). */
@@ -178,18 +201,4 @@ export function expectUserError(r: RunResult, re: RegExp): void {
   expect(r.stderr).not.toMatch(/^\s+at\s/m)
   expect(lines(r.stderr)).toHaveLength(1)
   expect(r.stderr).toMatch(re)
-}
-
-export { spawnOmpx }
-
-/**
- * Per-file test environment: a private TMPDIR (removed after the file) so session dirs, node
- * dirs and snapshots of one file never meet another's, and `run` / `opts` that use it.
- */
-export function ckptTestEnv(name: string, timeoutMs: number) {
-  const tmp = mkdtempSync(join(tmpdir(), `ompx-ckpt-${name}-`))
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }))
-  const opts = (o: RunOpts = {}): RunOpts => ({ timeoutMs, ...o, env: { TMPDIR: tmp, ...o.env } })
-  const run = (args: string[], o: RunOpts = {}) => ompx(args, opts(o))
-  return { tmp, opts, run }
 }

@@ -3,14 +3,13 @@
  * options of `ompx run` refuse with one line on stderr and a non-zero exit, and a refused
  * checkpoint does not disturb the job.
  */
-import { describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { guardLeftovers, lines, spawnOmpx } from '../helpers'
-import { checksums, dirArgs, expectUserError, holdArgv, snapshotRef, waitIters, type AppShape, ckptTestEnv } from './checkpoint-common'
+import { lines } from '../helpers'
+import { checksums, dirArgs, expectUserError, holdArgv, snapshotRef, waitIters, type AppShape } from './checkpoint-common'
+import { ckptTestEnv } from './checkpoint-jobs'
 
-guardLeftovers()
-setDefaultTimeout(60_000)
-const { tmp, run, opts } = ckptTestEnv('errors', 40_000)
+const { tmp, run, start } = ckptTestEnv('errors', { timeoutMs: 40_000, testTimeoutMs: 60_000, hosts: 'n1:1,n2:1', np: 2 })
 
 const SNAP = join(tmp, 'snap')
 const SHAPE: AppShape = { iters: 200, size: 64, sleepMs: 20 }
@@ -19,7 +18,7 @@ const SHAPE: AppShape = { iters: 200, size: 64, sleepMs: 20 }
 let made: Promise<string> | undefined
 function snapshot(): Promise<string> {
   made ??= (async () => {
-    const p = spawnOmpx(['run', '--launcher', 'local', '-H', 'n1:1,n2:1', '-np', '2', '--mca', 'crs', 'self', ...dirArgs(SNAP), '--', ...holdArgv(SHAPE)], opts())
+    const p = start(SNAP, holdArgv(SHAPE))
     try {
       await waitIters(p, 2, 10)
       const c = await run(['checkpoint', '--term', String(p.pid)])
@@ -59,10 +58,9 @@ describe('ompx checkpoint: bad input', () => {
 describe('jobs that cannot be checkpointed', () => {
   const RANKS = ['sh', '-c', 'echo "ready $OMPX_RANK"; sleep 2; echo "done $OMPX_RANK"']
 
-  for (const crs of [[], ['--mca', 'crs', 'none']]) {
-    test(`crs none (${crs.length ? 'explicit' : 'the default'}): "not checkpointable", exit != 0, and the job is not disturbed`, async () => {
-      const dir = join(tmp, `none-${crs.length}`)
-      const p = spawnOmpx(['run', '--launcher', 'local', '-H', 'n1:1,n2:1', '-np', '2', ...crs, ...dirArgs(dir), '--', ...RANKS], opts())
+  for (const crs of [null, 'none']) {
+    test(`crs none (${crs ? 'explicit' : 'the default'}): "not checkpointable", exit != 0, and the job is not disturbed`, async () => {
+      const p = start(join(tmp, `none-${crs}`), RANKS, { crs })
       try {
         await p.waitFor(/^ready 0$/, 20_000)
         await p.waitFor(/^ready 1$/, 20_000)
@@ -81,7 +79,7 @@ describe('jobs that cannot be checkpointed', () => {
   }
 
   test('crs self, but the ranks never reach the INIT barrier: "not checkpointable yet", naming the ranks', async () => {
-    const p = spawnOmpx(['run', '--launcher', 'local', '-H', 'n1:1,n2:1', '-np', '2', '--mca', 'crs', 'self', ...dirArgs(join(tmp, 'noinit')), '--', ...RANKS], opts())
+    const p = start(join(tmp, 'noinit'), RANKS)
     try {
       await p.waitFor(/^ready 0$/, 20_000)
       await p.waitFor(/^ready 1$/, 20_000)

@@ -7,73 +7,39 @@
  * The fixture ckpt-hold.ts holds a rank inside its checkpoint callback while a file exists, so
  * a checkpoint stays "in progress" exactly as long as the test wants.
  */
-import { describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
+import { describe, expect, test } from 'bun:test'
+import { existsSync, readdirSync, readFileSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { currentMark, guardLeftovers, leftovers, lines, spawnOmpx, waitUntil } from '../helpers'
-import {
-  appArgv,
-  checksums,
-  daemonOf,
-  dirArgs,
-  expectUserError,
-  holdArgv,
-  kill,
-  listedSeqs,
-  rankProcs,
-  readGlobal,
-  reference,
-  snapshotRef,
-  treeHash,
-  waitIters,
-  type AppShape,
-  ckptTestEnv,
-} from './checkpoint-common'
+import { currentMark, leftovers, lines, spawnOmpx, waitUntil } from '../helpers'
+import { appArgv, daemonOf, expectRight, expectUserError, HOLD, holdArgv, kill, listedSeqs, readGlobal, reference, snapshotRef, waitIters, type AppShape } from './checkpoint-common'
+import { ckptTestEnv, NP } from './checkpoint-jobs'
 
-guardLeftovers()
-setDefaultTimeout(90_000)
-const { tmp, run, opts } = ckptTestEnv('failures', 60_000)
+const env = ckptTestEnv('failures', { timeoutMs: 60_000, testTimeoutMs: 90_000 })
+const { run, opts, start, checkpoint, heldCheckpoint, failDuring, termAfter, restart, rankPid } = env
 
-const NODES = 'n1:2,n2:2'
-const NP = 4
-const HOLD: AppShape = { iters: 200, size: 256, sleepMs: 20 }
-
-let n = 0
-/** A fresh snapshot directory and hold directory for one test. */
-function fresh(): { dir: string; hold: string } {
-  n++
-  const hold = join(tmp, `hold-${n}`)
-  mkdirSync(hold)
-  return { dir: join(tmp, `snap-${n}`), hold }
+/** A ckpt-hold job `p` of its own, with a fresh snapshot directory and hold directory. */
+function heldJob(extra: string[] = []) {
+  const dir = env.snapDir()
+  const hold = env.mkdir('hold-')
+  return { dir, hold, p: start(dir, holdArgv(HOLD), { extra, env: { CKPT_HOLD_DIR: hold } }) }
 }
+/** `ompx restart` of ckpt-hold, which needs its hold directory. */
+const restartHeld = (dir: string, ref: string, hold: string, extra: string[] = []) => restart(dir, ref, extra, { env: { CKPT_HOLD_DIR: hold } })
 
-function startJob(dir: string, hold: string, extra: string[] = []) {
-  return spawnOmpx(['run', '--launcher', 'local', '-H', NODES, '-np', String(NP), '--mca', 'crs', 'self', ...dirArgs(dir), ...extra, '--', ...holdArgv(HOLD)], opts({ env: { CKPT_HOLD_DIR: hold } }))
-}
-
-async function rankPid(hnp: number, rank: number): Promise<number> {
-  const p = (await rankProcs(hnp, opts())).find((x) => x.rank === rank)
-  expect(p).toBeDefined()
-  return p!.pid
-}
 
 describe('checkpoint in progress', () => {
   test('a second request while one runs gets "checkpoint in progress" and exit != 0; the first one finishes and the job is right', async () => {
     const want = reference('hold', HOLD)
-    const { dir, hold } = fresh()
-    const p = startJob(dir, hold)
+    const { dir, hold, p } = heldJob()
     try {
       await waitIters(p, NP, 20)
-      writeFileSync(join(hold, 'hold.1'), '')
-      const first = spawnOmpx(['checkpoint', '-s', String(p.pid)], opts())
-      await p.waitFor(/^rank 1 holding$/, 20_000)
+      const first = await heldCheckpoint(p, hold, 1, ['-s'])
       for (const extra of [[], ['--term'], ['--stop']]) {
         const second = await run(['checkpoint', ...extra, String(p.pid)])
         expectUserError(second, /checkpoint in progress/)
       }
       // Nothing is listed while the first one runs.
-      const l = await run(['checkpoint', '-l', '--json', String(p.pid)])
-      expect(l.code).toBe(0)
+      const l = await checkpoint(p, ['-l', '--json'])
       expect((JSON.parse(l.stdout) as { seqs: unknown[] }).seqs).toEqual([])
 
       unlinkSync(join(hold, 'hold.1'))
@@ -83,13 +49,9 @@ describe('checkpoint in progress', () => {
       expect(snapshotRef(a.stdout).seq).toBe(0)
       expect(lines(a.stdout).some((x) => / Finished - /.test(x))).toBe(true)
       // The rejected requests reserved nothing: the next checkpoint is seq 1.
-      const b = await run(['checkpoint', String(p.pid)])
-      expect(b.code).toBe(0)
-      expect(snapshotRef(b.stdout).seq).toBe(1)
+      expect(snapshotRef((await checkpoint(p)).stdout).seq).toBe(1)
 
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(p.done(), want)
       expect(listedSeqs(dir, snapshotRef(a.stdout).ref)).toEqual([0, 1])
     } finally {
       p.signal('SIGKILL')
@@ -100,8 +62,8 @@ describe('checkpoint in progress', () => {
 describe('checkpoint in progress, big state', () => {
   test('two checkpoints of a job with 4 x 64 MiB of state: the one that comes second says "checkpoint in progress"', async () => {
     const BIG: AppShape = { iters: 60, size: 64, sleepMs: 0 }
-    const { dir } = fresh()
-    const p = spawnOmpx(['run', '--launcher', 'local', '-H', NODES, '-np', String(NP), '--mca', 'crs', 'self', ...dirArgs(dir), '--', ...appArgv(BIG)], opts())
+    const dir = env.snapDir()
+    const p = start(dir, appArgv(BIG))
     try {
       await waitIters(p, NP, 10, 60_000)
       const first = spawnOmpx(['checkpoint', '-s', String(p.pid)], opts())
@@ -113,10 +75,9 @@ describe('checkpoint in progress, big state', () => {
       expect(snapshotRef(a.stdout).seq).toBe(0)
       expectUserError(second, /checkpoint in progress/)
       const r = await p.done()
-      expect(r.code).toBe(0)
       expect(listedSeqs(dir, snapshotRef(a.stdout).ref)).toEqual([0])
       // (The reference run only now: two 4 x 64 MiB jobs at once would just slow both down.)
-      expect(checksums(r.stdout)).toEqual(await reference('app', BIG))
+      await expectRight(r, reference('app', BIG))
     } finally {
       p.signal('SIGKILL')
     }
@@ -126,23 +87,9 @@ describe('checkpoint in progress, big state', () => {
 describe('a failure during a checkpoint leaves no snapshot and never damages an older one', () => {
   test('kill -9 of a rank during a checkpoint: the checkpoint fails, no new seq is listed, seq 0 is intact and restart from it works', async () => {
     const want = reference('hold', HOLD)
-    const { dir, hold } = fresh()
-    const p = startJob(dir, hold)
-    let ref = ''
-    let before: Record<string, string> = {}
-    try {
-      await waitIters(p, NP, 20)
-      const a = await run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      ;({ ref } = snapshotRef(a.stdout))
-      before = treeHash(join(dir, ref, '0'))
-      expect(Object.keys(before)).toContain('rank_1/state.bin')
-
-      await waitIters(p, NP, 40)
-      writeFileSync(join(hold, 'hold.1'), '')
-      const b = spawnOmpx(['checkpoint', String(p.pid)], opts())
-      await p.waitFor(/^rank 1 holding$/, 20_000)
-      const victim = await rankPid(p.pid, 1)
+    const { dir, hold, p } = heldJob()
+    const { ref, before } = await failDuring(p, { dir, hold, rank: 1, iters: 40 }, async (b) => {
+      const victim = await rankPid(p, 1)
       const during = await run(['checkpoint', '-l', '--json', String(p.pid)])
       expect((JSON.parse(during.stdout) as { seqs: { seq: number }[] }).seqs.map((s) => s.seq)).toEqual([0])
       kill(victim, 'SIGKILL')
@@ -155,40 +102,19 @@ describe('a failure during a checkpoint leaves no snapshot and never damages an 
       const r = await p.done()
       expect(r.code).not.toBe(0)
       expect(r.stderr).toMatch(/rank 1\b.*SIGKILL/)
-    } finally {
-      p.signal('SIGKILL')
-    }
-    rmSync(join(hold, 'hold.1'), { force: true })
-
-    expect(listedSeqs(dir, ref)).toEqual([0])
-    expect(treeHash(join(dir, ref, '0'))).toEqual(before)
-    const info = await run(['restart', '-i', ...dirArgs(dir), ref])
+    })
+    expect(Object.keys(before)).toContain('rank_1/state.bin')
+    const info = await restart(dir, ref, ['-i'])
     expect(info.code).toBe(0)
     expect(lines(info.stdout).filter((l) => /^\s*\*?\d+\s+\d{4}-/.test(l))).toHaveLength(1)
-    expectUserError(await run(['restart', '--seq', '1', ...dirArgs(dir), ref]), /no seq 1/)
-
-    const again = await run(['restart', ...dirArgs(dir), ref], { env: { CKPT_HOLD_DIR: hold } })
-    expect(again.stderr).toBe('')
-    expect(again.code).toBe(0)
-    expect(checksums(again.stdout)).toEqual(await want)
+    expectUserError(await restart(dir, ref, ['--seq', '1']), /no seq 1/)
+    await expectRight(restartHeld(dir, ref, hold), want, true)
   })
 
   test('kill -9 of the daemon of n2 during a checkpoint: no new seq, seq 0 intact, restart on n1 and n3 works', async () => {
     const want = reference('hold', HOLD)
-    const { dir, hold } = fresh()
-    const p = startJob(dir, hold)
-    let ref = ''
-    let before: Record<string, string> = {}
-    try {
-      await waitIters(p, NP, 20)
-      const a = await run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      ;({ ref } = snapshotRef(a.stdout))
-      before = treeHash(join(dir, ref, '0'))
-
-      writeFileSync(join(hold, 'hold.2'), '')
-      const b = spawnOmpx(['checkpoint', String(p.pid)], opts())
-      await p.waitFor(/^rank 2 holding$/, 20_000)
+    const { dir, hold, p } = heldJob()
+    const { ref } = await failDuring(p, { dir, hold, rank: 2 }, async (b) => {
       kill(daemonOf('n2'), 'SIGKILL')
       const failed = await b.done()
       expectUserError(failed, /checkpoint of job \S+ failed: .*no snapshot was taken/)
@@ -197,21 +123,13 @@ describe('a failure during a checkpoint leaves no snapshot and never damages an 
       expect(r.code).not.toBe(0)
       expect(r.stderr).toMatch(/node n2 lost/)
       expect(await leftovers(currentMark(), 5000)).toEqual([])
-    } finally {
-      p.signal('SIGKILL')
-    }
-    rmSync(join(hold, 'hold.2'), { force: true })
-    expect(listedSeqs(dir, ref)).toEqual([0])
-    expect(treeHash(join(dir, ref, '0'))).toEqual(before)
-    const again = await run(['restart', '-H', 'n1:2,n3:2', '--launcher', 'local', ...dirArgs(dir), ref], { env: { CKPT_HOLD_DIR: hold } })
-    expect(again.code).toBe(0)
-    expect(checksums(again.stdout)).toEqual(await want)
+    })
+    await expectRight(restartHeld(dir, ref, hold, ['-H', 'n1:2,n3:2', '--launcher', 'local']), want)
   })
 
   test('a rank whose capture fails: the checkpoint fails with its reason, nothing is listed, the job goes on to the right checksums', async () => {
     const want = reference('hold', HOLD)
-    const { dir, hold } = fresh()
-    const p = startJob(dir, hold)
+    const { dir, hold, p } = heldJob()
     try {
       await waitIters(p, NP, 20)
       writeFileSync(join(hold, 'fail.3'), '')
@@ -221,13 +139,8 @@ describe('a failure during a checkpoint leaves no snapshot and never damages an 
       unlinkSync(join(hold, 'fail.3'))
       // The ranks were let go (ABORT): they go on, and the next checkpoint works.
       await waitIters(p, NP, 60)
-      const b = await run(['checkpoint', String(p.pid)])
-      expect(b.stderr).toBe('')
-      expect(b.code).toBe(0)
-      const { ref, seq } = snapshotRef(b.stdout)
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      const { ref, seq } = snapshotRef((await checkpoint(p, [], true)).stdout)
+      await expectRight(p.done(), want)
       expect(listedSeqs(dir, ref)).toEqual([seq])
     } finally {
       p.signal('SIGKILL')
@@ -235,17 +148,14 @@ describe('a failure during a checkpoint leaves no snapshot and never damages an 
   })
 
   test('the number of a failed checkpoint is never reused (docs/snapshots.md), even once its directory is cleaned up', async () => {
-    const { dir, hold } = fresh()
-    const p = startJob(dir, hold)
-    try {
+    const { dir, hold, p } = heldJob()
+    const { ref, seq } = await termAfter(p, async () => {
       await waitIters(p, NP, 20)
       // Rank 3 fails, but only once every other rank's image is written: no capture is still
       // writing when the checkpoint is abandoned. Ranks 0-1 (n1) are sealed by then; rank 2
       // shares n2 with rank 3, and a node seals only once all its ranks are captured.
-      writeFileSync(join(hold, 'hold.3'), '')
       writeFileSync(join(hold, 'fail.3'), '')
-      const a = spawnOmpx(['checkpoint', String(p.pid)], opts())
-      await p.waitFor(/^rank 3 holding$/, 20_000)
+      const a = await heldCheckpoint(p, hold, 3)
       const refDir = () => readdirSync(dir).filter((x) => x.endsWith('.ckpt'))
       const rankFile = (r: number, f: string) => join(dir, refDir()[0]!, '0', `rank_${r}`, f)
       const written = (r: number) => {
@@ -260,24 +170,17 @@ describe('a failure during a checkpoint leaves no snapshot and never damages an 
       unlinkSync(join(hold, 'hold.3'))
       expectUserError(await a.done(), /rank 3 was told to fail its checkpoint/)
       unlinkSync(join(hold, 'fail.3'))
-      const b = await run(['checkpoint', '--term', String(p.pid)])
-      expect(b.code).toBe(0)
-      expect((await p.done()).code).toBe(0)
-      const { ref, seq } = snapshotRef(b.stdout)
-      expect(listedSeqs(dir, ref)).toEqual([seq])
-      // Seq 0 was the failed attempt; "so an interrupted number is never reused".
-      expect(seq).toBe(1)
-    } finally {
-      p.signal('SIGKILL')
-    }
+    })
+    expect(listedSeqs(dir, ref)).toEqual([seq])
+    // Seq 0 was the failed attempt; "so an interrupted number is never reused".
+    expect(seq).toBe(1)
   })
 })
 
 describe('abandoned and interrupted checkpoints', () => {
   test('snapc_base_timeout: a checkpoint that does not finish in time is abandoned, nothing is listed, the job goes on and checkpoints again', async () => {
     const want = reference('hold', HOLD)
-    const { dir, hold } = fresh()
-    const p = startJob(dir, hold, ['--mca', 'snapc_base_timeout', '2'])
+    const { dir, hold, p } = heldJob(['--mca', 'snapc_base_timeout', '2'])
     try {
       await waitIters(p, NP, 20)
       writeFileSync(join(hold, 'hold.1'), '')
@@ -288,17 +191,10 @@ describe('abandoned and interrupted checkpoints', () => {
       // Let the held rank go: it was told to go on (ABORT) and the job carries on.
       unlinkSync(join(hold, 'hold.1'))
       await waitIters(p, NP, 60)
-      const b = await run(['checkpoint', String(p.pid)])
-      expect(b.stderr).toBe('')
-      expect(b.code).toBe(0)
-      const { ref, seq } = snapshotRef(b.stdout)
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      const { ref, seq } = snapshotRef((await checkpoint(p, [], true)).stdout)
+      await expectRight(p.done(), want)
       expect(listedSeqs(dir, ref)).toEqual([seq])
-      const again = await run(['restart', ...dirArgs(dir), ref], { env: { CKPT_HOLD_DIR: hold } })
-      expect(again.code).toBe(0)
-      expect(checksums(again.stdout)).toEqual(await want)
+      await expectRight(restartHeld(dir, ref, hold), want)
     } finally {
       p.signal('SIGKILL')
     }
@@ -306,19 +202,8 @@ describe('abandoned and interrupted checkpoints', () => {
 
   test('kill -9 of ompx run during a checkpoint: global.json still lists only seq 0; a restart works, and its first checkpoint skips and clears the debris', async () => {
     const want = reference('hold', HOLD)
-    const { dir, hold } = fresh()
-    const p = startJob(dir, hold)
-    let ref = ''
-    let before: Record<string, string> = {}
-    try {
-      await waitIters(p, NP, 20)
-      const a = await run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      ;({ ref } = snapshotRef(a.stdout))
-      before = treeHash(join(dir, ref, '0'))
-      writeFileSync(join(hold, 'hold.2'), '')
-      const b = spawnOmpx(['checkpoint', String(p.pid)], opts())
-      await p.waitFor(/^rank 2 holding$/, 20_000)
+    const { dir, hold, p } = heldJob()
+    const { ref } = await failDuring(p, { dir, hold, rank: 2 }, async (b) => {
       p.signal('SIGKILL')
       await p.done()
       const failed = await b.done()
@@ -326,28 +211,19 @@ describe('abandoned and interrupted checkpoints', () => {
       expect(failed.stdout).not.toMatch(/Snapshot Ref/)
       // Everything of the job goes away with its HNP.
       expect(await leftovers(currentMark(), 8000)).toEqual([])
-    } finally {
-      p.signal('SIGKILL')
-    }
-    rmSync(join(hold, 'hold.2'), { force: true })
-    expect(listedSeqs(dir, ref)).toEqual([0])
-    expect(treeHash(join(dir, ref, '0'))).toEqual(before)
+    })
     expect(existsSync(join(dir, ref, '1'))).toBe(true) // the interrupted attempt's debris, never listed
-    const info = await run(['restart', '-i', ...dirArgs(dir), ref])
+    const info = await restart(dir, ref, ['-i'])
     expect(info.code).toBe(0)
     expect(info.stdout).not.toMatch(/^\s*\*?1\s+\d{4}-/m)
 
     // Restart, and checkpoint the restarted job: the number above the debris, the debris removed.
-    const q = spawnOmpx(['restart', ...dirArgs(dir), ref], opts({ env: { CKPT_HOLD_DIR: hold } }))
+    const q = env.spawnRestart(dir, ref, [], { env: { CKPT_HOLD_DIR: hold } })
     try {
       await waitIters(q, NP, 40)
-      const c = await run(['checkpoint', String(q.pid)])
-      expect(c.stderr).toBe('')
-      expect(c.code).toBe(0)
+      const c = await checkpoint(q, [], true)
       expect(snapshotRef(c.stdout)).toEqual({ seq: 2, ref })
-      const r = await q.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(q.done(), want)
     } finally {
       q.signal('SIGKILL')
     }
@@ -357,29 +233,22 @@ describe('abandoned and interrupted checkpoints', () => {
 })
 
 describe('restart refuses a damaged snapshot, naming the file', () => {
-  /** A job with two seqs (0 and 1, the latter --term); returns the ref. */
-  async function twoSeqs(dir: string, hold: string): Promise<string> {
-    const p = startJob(dir, hold)
-    try {
+  /** A heldJob with two seqs (0 and 1, the latter --term): its directories and the ref. */
+  async function twoSeqs(): Promise<{ dir: string; hold: string; ref: string }> {
+    const { dir, hold, p } = heldJob()
+    const { ref, seq } = await termAfter(p, async () => {
       await waitIters(p, NP, 20)
-      const a = await run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      const b = await run(['checkpoint', '--term', String(p.pid)])
-      expect(b.code).toBe(0)
-      expect(snapshotRef(b.stdout).seq).toBe(1)
-      expect((await p.done()).code).toBe(0)
-      return snapshotRef(b.stdout).ref
-    } finally {
-      p.signal('SIGKILL')
-    }
+      await checkpoint(p)
+    })
+    expect(seq).toBe(1)
+    return { dir, hold, ref }
   }
 
   test('one flipped byte, a truncated file, a missing file, a damaged global.json', async () => {
     const want = reference('hold', HOLD)
-    const { dir, hold } = fresh()
-    const ref = await twoSeqs(dir, hold)
+    const { dir, hold, ref } = await twoSeqs()
     const seq1 = join(dir, ref, '1')
-    const restart = (extra: string[] = []) => run(['restart', ...extra, ...dirArgs(dir), ref], { env: { CKPT_HOLD_DIR: hold } })
+    const restart = (extra: string[] = []) => restartHeld(dir, ref, hold, extra)
 
     // One byte in the middle of rank 2's image.
     const img = join(seq1, 'rank_2', 'state.bin')
@@ -392,9 +261,7 @@ describe('restart refuses a damaged snapshot, naming the file', () => {
     expect(r1.stderr).toMatch(/seq 1\b/)
     expect(r1.stdout).not.toMatch(/^rank \d/m) // no rank was started
     // The older seq is not affected: restart from it works.
-    const older = await restart(['--seq', '0'])
-    expect(older.code).toBe(0)
-    expect(checksums(older.stdout)).toEqual(await want)
+    await expectRight(restart(['--seq', '0']), want)
     writeFileSync(img, good)
 
     // A truncated file and a missing one.
@@ -407,9 +274,7 @@ describe('restart refuses a damaged snapshot, naming the file', () => {
     writeFileSync(meta, metaText)
 
     // Repaired: it restarts from seq 1.
-    const ok = await restart()
-    expect(ok.code).toBe(0)
-    expect(checksums(ok.stdout)).toEqual(await want)
+    await expectRight(restart(), want)
 
     // A damaged global.json is an error naming it.
     const gj = join(dir, ref, 'global.json')
@@ -420,9 +285,8 @@ describe('restart refuses a damaged snapshot, naming the file', () => {
   })
 
   test('sstore_base_verify size checks sizes only: a flipped byte gets through, a truncated file does not', async () => {
-    const { dir, hold } = fresh()
-    const ref = await twoSeqs(dir, hold)
-    const restart = (extra: string[]) => run(['restart', ...extra, ...dirArgs(dir), ref], { env: { CKPT_HOLD_DIR: hold } })
+    const { dir, hold, ref } = await twoSeqs()
+    const restart = (extra: string[]) => restartHeld(dir, ref, hold, extra)
     expectUserError(await restart(['--mca', 'sstore_base_verify', 'bytes']), /sstore_base_verify is "bytes"; use one of checksum, size/)
     const img = join(dir, ref, '1', 'rank_2', 'state.bin')
     const bad = readFileSync(img)
@@ -437,25 +301,15 @@ describe('restart refuses a damaged snapshot, naming the file', () => {
   })
 
   test('with sstore_base_checksum sha256 a flipped byte is caught as well', async () => {
-    const { dir, hold } = fresh()
-    const p = startJob(dir, hold, ['--mca', 'sstore_base_checksum', 'sha256'])
-    let ref = ''
-    try {
-      await waitIters(p, NP, 10)
-      const a = await run(['checkpoint', '--term', String(p.pid)])
-      expect(a.code).toBe(0)
-      ;({ ref } = snapshotRef(a.stdout))
-      expect((await p.done()).code).toBe(0)
-    } finally {
-      p.signal('SIGKILL')
-    }
+    const { dir, p } = heldJob(['--mca', 'sstore_base_checksum', 'sha256'])
+    const { ref } = await termAfter(p, 10)
     const sums = readGlobal(dir, ref).seqs[0]!.ranks.flatMap((r) => r.files.map((f) => f.sum))
     for (const s of sums) expect(s).toMatch(/^sha256:[0-9a-f]{64}$/)
     const img = join(dir, ref, '0', 'rank_3', 'state.bin')
     const b = readFileSync(img)
     b[0]! ^= 0x80
     writeFileSync(img, b)
-    const r = await run(['restart', ...dirArgs(dir), ref])
+    const r = await restart(dir, ref)
     expectUserError(r, /rank_3\/state\.bin is corrupt \(checksum sha256:/)
   })
 })

@@ -4,47 +4,25 @@
  * a node, the job is restarted from its last snapshot (on the surviving nodes) and finishes with
  * the uninterrupted checksums; without a snapshot, or past --max-restarts, it ends as before.
  */
-import { describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { cmdlineOf, currentMark, guardLeftovers, leftovers, lines, spawnOmpx, waitUntil, type OmpxProcess } from '../helpers'
-import {
-  appArgv,
-  checksums,
-  daemonOf,
-  dirArgs,
-  holdArgv,
-  kill,
-  listedSeqs,
-  rankProcs,
-  reference,
-  snapshotRef,
-  waitIters,
-  type AppShape,
-  ckptTestEnv,
-} from './checkpoint-common'
+import { cmdlineOf, currentMark, leftovers, lines, waitUntil, type OmpxProcess } from '../helpers'
+import { APP as APP_200, appArgv, checksums, daemonOf, expectRight, HOLD as HOLD_200, holdArgv, kill, listedSeqs, rankProcs, reference, snapshotRef, waitIters } from './checkpoint-common'
+import { ckptTestEnv, NP } from './checkpoint-jobs'
 
-guardLeftovers()
-setDefaultTimeout(120_000)
-const { tmp, run, opts } = ckptTestEnv('recovery', 90_000)
+const { run, opts, snapDir, start, checkpoint, termAfter, restart, spawnRestart, rankPid } = ckptTestEnv('recovery', { timeoutMs: 90_000, testTimeoutMs: 120_000 })
 
-const NODES = 'n1:2,n2:2'
-const NP = 4
-const APP: AppShape = { iters: 300, size: 4, sleepMs: 20 }
-const HOLD: AppShape = { iters: 300, size: 256, sleepMs: 20 }
+/** The usual shapes, 300 iterations long. */
+const APP = { ...APP_200, iters: 300 }
+const HOLD = { ...HOLD_200, iters: 300 }
 const RECOVERY = ['--enable-recovery', '--max-restarts', '2', '--recovery-delay', '0.2']
+const startJob = (dir: string, argv: string[], extra: string[]) => start(dir, argv, { extra })
 
-let n = 0
-const snapDir = () => join(tmp, `snap-${++n}`)
-
-function startJob(dir: string, argv: string[], extra: string[]) {
-  return spawnOmpx(['run', '--launcher', 'local', '-H', NODES, '-np', String(NP), '--mca', 'crs', 'self', ...dirArgs(dir), ...extra, '--', ...argv], opts())
-}
-
-async function rankPid(hnp: number, rank: number): Promise<number> {
-  const p = (await rankProcs(hnp, opts())).find((x) => x.rank === rank)
-  expect(p).toBeDefined()
-  return p!.pid
+/** A first checkpoint (seq 0) of job `p` once every rank is at iteration 20; its ref. */
+async function seq0(p: OmpxProcess): Promise<string> {
+  await waitIters(p, NP, 20)
+  return snapshotRef((await checkpoint(p)).stdout).ref
 }
 
 /** rank -> iteration it says it was restarted at (ckpt-hold.ts). */
@@ -93,8 +71,7 @@ describe('periodic checkpoints', () => {
       }
       const r = await p.done()
       expect(r.stderr).not.toMatch(/periodic checkpoint failed/)
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(r, want)
     } finally {
       p.signal('SIGKILL')
     }
@@ -116,9 +93,7 @@ describe('periodic checkpoints', () => {
     const onDisk = readdirSync(join(dir, ref)).filter((x) => /^\d+$/.test(x)).map(Number).sort((a, b) => a - b)
     expect(onDisk).toEqual(listed)
 
-    const again = await run(['restart', ...dirArgs(dir), ref])
-    expect(again.code).toBe(0)
-    expect(checksums(again.stdout)).toEqual(await want)
+    await expectRight(restart(dir, ref), want)
   })
 })
 
@@ -128,12 +103,9 @@ describe('automatic recovery', () => {
     const dir = snapDir()
     const p = startJob(dir, holdArgv(HOLD), RECOVERY)
     try {
-      await waitIters(p, NP, 20)
-      const a = await run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      const { ref } = snapshotRef(a.stdout)
+      const ref = await seq0(p)
       await waitIters(p, NP, 40)
-      kill(await rankPid(p.pid, 2), 'SIGKILL')
+      kill(await rankPid(p, 2), 'SIGKILL')
       await waitRestarted(p)
       const at = restartedAt(p.stdout())
       expect([...at.keys()].sort()).toEqual([0, 1, 2, 3])
@@ -141,14 +113,9 @@ describe('automatic recovery', () => {
       expect(p.stderr()).toMatch(/rank 2\b.*SIGKILL.*restarting the job from snapshot seq 0 of ompx_global_snapshot_\S+ \(restart 1 of 2\)/)
 
       // The recovered job is checkpointable, into the same snapshot, with the next seq.
-      const b = await run(['checkpoint', String(p.pid)])
-      expect(b.stderr).toBe('')
-      expect(b.code).toBe(0)
-      expect(snapshotRef(b.stdout)).toEqual({ seq: 1, ref })
+      expect(snapshotRef((await checkpoint(p, [], true)).stdout)).toEqual({ seq: 1, ref })
 
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(p.done(), want)
       expect(listedSeqs(dir, ref)).toEqual([0, 1])
     } finally {
       p.signal('SIGKILL')
@@ -160,10 +127,7 @@ describe('automatic recovery', () => {
     const dir = snapDir()
     const p = startJob(dir, holdArgv(HOLD), RECOVERY)
     try {
-      await waitIters(p, NP, 20)
-      const a = await run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      const { ref } = snapshotRef(a.stdout)
+      const ref = await seq0(p)
       const oldN2 = (await rankProcs(p.pid, opts())).filter((x) => x.node === 'n2').map((x) => x.pid)
       expect(oldN2).toHaveLength(2)
       kill(daemonOf('n2'), 'SIGKILL')
@@ -174,9 +138,7 @@ describe('automatic recovery', () => {
       const now = await rankProcs(p.pid, opts())
       expect(now.map((x) => x.node)).toEqual(['n1', 'n1', 'n1', 'n1'])
       for (const pid of oldN2) expect(cmdlineOf(pid)).toBe('')
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(p.done(), want)
       expect(await leftovers(currentMark(), 5000)).toEqual([])
     } finally {
       p.signal('SIGKILL')
@@ -189,14 +151,11 @@ describe('automatic recovery', () => {
     const p = startJob(dir, holdArgv(HOLD), [...RECOVERY, '--mca', 'sstore', 'stage', '--mca', 'sstore_stage_compress', 'zstd'])
     try {
       await waitIters(p, NP, 20)
-      const a = await run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
+      await checkpoint(p)
       kill(daemonOf('n2'), 'SIGKILL')
-      const r = await p.done()
+      const r = await expectRight(p.done(), want)
       expect(r.stderr).toMatch(/node n2 lost/)
       expect(r.stderr).toMatch(/restarting the job from snapshot seq 0 of \S+ on n1\b/)
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
       expect(restartedAt(r.stdout).size).toBe(NP)
     } finally {
       p.signal('SIGKILL')
@@ -216,11 +175,9 @@ describe('automatic recovery', () => {
           return false
         }
       }, 30_000, 'a periodic checkpoint')
-      kill(await rankPid(p.pid, 1), 'SIGKILL')
-      const r = await p.done()
+      kill(await rankPid(p, 1), 'SIGKILL')
+      const r = await expectRight(p.done(), want)
       expect(r.stderr).toMatch(/restarting the job from snapshot seq \d+ of /)
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
       expect(restartedAt(r.stdout).size).toBe(NP)
     } finally {
       p.signal('SIGKILL')
@@ -230,30 +187,16 @@ describe('automatic recovery', () => {
   test('ompx restart --enable-recovery: a restarted job is recovered from the latest seq after kill -9 of a rank', async () => {
     const want = reference('hold', HOLD)
     const dir = snapDir()
-    const p = startJob(dir, holdArgv(HOLD), [])
-    let ref = ''
-    try {
-      await waitIters(p, NP, 20)
-      const c = await run(['checkpoint', '--term', String(p.pid)])
-      expect(c.code).toBe(0)
-      ;({ ref } = snapshotRef(c.stdout))
-      expect((await p.done()).code).toBe(0)
-    } finally {
-      p.signal('SIGKILL')
-    }
-    const q = spawnOmpx(['restart', ...RECOVERY, ...dirArgs(dir), ref], opts())
+    const { ref } = await termAfter(startJob(dir, holdArgv(HOLD), []), 20)
+    const q = spawnRestart(dir, ref, RECOVERY)
     try {
       await waitRestarted(q)
       await waitIters(q, NP, 50)
-      const c = await run(['checkpoint', String(q.pid)])
-      expect(c.code).toBe(0)
-      expect(snapshotRef(c.stdout)).toEqual({ seq: 1, ref })
-      kill(await rankPid(q.pid, 3), 'SIGKILL')
+      expect(snapshotRef((await checkpoint(q)).stdout)).toEqual({ seq: 1, ref })
+      kill(await rankPid(q, 3), 'SIGKILL')
       await waitRestarted(q, 2)
       expect(q.stderr()).toMatch(new RegExp(`restarting the job from snapshot seq 1 of ${ref.replaceAll('.', '\\.')}`))
-      const r = await q.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      const r = await expectRight(q.done(), want)
       // The second start went on from seq 1 (iteration 50 or later).
       const second = lines(r.stdout).filter((l) => / restarted at /.test(l)).slice(NP)
       for (const l of second) expect(Number(/ restarted at (\d+)/.exec(l)![1])).toBeGreaterThanOrEqual(50)
@@ -267,7 +210,7 @@ describe('automatic recovery', () => {
     const p = startJob(dir, holdArgv(HOLD), RECOVERY)
     try {
       await waitIters(p, NP, 10)
-      kill(await rankPid(p.pid, 3), 'SIGKILL')
+      kill(await rankPid(p, 3), 'SIGKILL')
       const r = await p.done()
       expect(r.code).toBe(137)
       expect(r.stderr).toMatch(/rank 3\b.*SIGKILL/)
@@ -284,11 +227,11 @@ describe('automatic recovery', () => {
     const p = startJob(dir, holdArgv(HOLD), ['--enable-recovery', '--max-restarts', '1', '--recovery-delay', '0.2'])
     try {
       await waitIters(p, NP, 20)
-      expect((await run(['checkpoint', String(p.pid)])).code).toBe(0)
-      kill(await rankPid(p.pid, 0), 'SIGKILL')
+      await checkpoint(p)
+      kill(await rankPid(p, 0), 'SIGKILL')
       await waitRestarted(p)
       expect(p.stderr()).toMatch(/\(restart 1 of 1\)/)
-      kill(await rankPid(p.pid, 0), 'SIGKILL')
+      kill(await rankPid(p, 0), 'SIGKILL')
       const r = await p.done()
       expect(r.code).not.toBe(0)
       expect(r.stderr).toMatch(/not recovering: --max-restarts 1 reached/)
@@ -303,7 +246,7 @@ describe('automatic recovery', () => {
     const p = startJob(dir, holdArgv(HOLD), RECOVERY)
     try {
       await waitIters(p, NP, 20)
-      expect((await run(['checkpoint', String(p.pid)])).code).toBe(0)
+      await checkpoint(p)
       p.signal('SIGTERM')
       const r = await p.done()
       expect(r.code).not.toBe(0)

@@ -6,15 +6,14 @@
  * checkpoint with the shim's message and goes on.
  */
 import { $ } from 'bun'
-import { beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { beforeAll, describe, expect, test } from 'bun:test'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { currentMark, findMarked, guardLeftovers, isAlive, lines, OMPX, spawnOmpx, waitUntil, cmdlineOf, type RunOpts } from '../helpers'
-import { CKPT_COUNTER_C, CKPT_LOOP, dirArgs, expectUserError, kill, procState, readGlobal, snapshotRef, ckptTestEnv } from './checkpoint-common'
+import { cmdlineOf, currentMark, findMarked, isAlive, lines, OMPX, waitUntil, type OmpxProcess, type RunOpts } from '../helpers'
+import { CKPT_COUNTER_C, CKPT_LOOP, expectUserError, kill, procState, readGlobal, snapshotRef } from './checkpoint-common'
+import { ckptTestEnv } from './checkpoint-jobs'
 
-guardLeftovers()
-setDefaultTimeout(90_000)
-const { tmp, run, opts } = ckptTestEnv('shim', 60_000)
+const { tmp, run, snapDir, start, checkpoint, termAfter, restart } = ckptTestEnv('shim', { timeoutMs: 60_000, testTimeoutMs: 90_000, hosts: 'n1:1,n2:1', np: 2 })
 const COUNTER = join(tmp, 'ckpt-counter')
 beforeAll(async () => {
   await $`cc -O2 -o ${COUNTER} ${CKPT_COUNTER_C}`
@@ -23,17 +22,12 @@ beforeAll(async () => {
 const N = 40
 const SUM = (N * (N + 1)) / 2
 
-let n = 0
-const snapDir = () => join(tmp, `snap-${++n}`)
-
 const PROGRAMS: [string, () => string[]][] = [
   ['shell script', () => ['sh', CKPT_LOOP, String(N)]],
   ['C program', () => [COUNTER, String(N)]],
 ]
 
-function startJob(dir: string, prog: string[], shimArgs: string[] = [], o: RunOpts = {}) {
-  return spawnOmpx(['run', '--launcher', 'local', '-H', 'n1:1,n2:1', '-np', '2', '--mca', 'crs', 'self', ...dirArgs(dir), '--', OMPX, 'shim', ...shimArgs, '--', ...prog], opts(o))
-}
+const startJob = (dir: string, prog: string[], shimArgs: string[] = [], o: RunOpts = {}) => start(dir, [OMPX, 'shim', ...shimArgs, '--', ...prog], o)
 
 /** rank -> the sum printed in `rank R done SUM`. */
 function doneSums(stdout: string): Record<number, number> {
@@ -55,7 +49,7 @@ function restartedAt(stdout: string): Record<number, number> {
   return out
 }
 
-const bothCounted = async (p: ReturnType<typeof startJob>, i: number) => {
+const bothCounted = async (p: OmpxProcess, i: number) => {
   await p.waitFor(new RegExp(`^rank 0 count ${i}$`), 20_000)
   await p.waitFor(new RegExp(`^rank 1 count ${i}$`), 20_000)
 }
@@ -67,15 +61,10 @@ for (const [what, prog] of PROGRAMS) {
       const p = startJob(dir, prog())
       try {
         await bothCounted(p, 5)
-        const a = await run(['checkpoint', String(p.pid)])
-        expect(a.stderr).toBe('')
-        expect(a.code).toBe(0)
-        const { ref, seq } = snapshotRef(a.stdout)
+        const { ref, seq } = snapshotRef((await checkpoint(p, [], true)).stdout)
         expect(seq).toBe(0)
         await bothCounted(p, 10)
-        const b = await run(['checkpoint', String(p.pid)])
-        expect(b.code).toBe(0)
-        expect(snapshotRef(b.stdout).seq).toBe(1)
+        expect(snapshotRef((await checkpoint(p)).stdout).seq).toBe(1)
         const r = await p.done()
         expect(r.code).toBe(0)
         expect(doneSums(r.stdout)).toEqual({ 0: SUM, 1: SUM })
@@ -99,21 +88,10 @@ for (const [what, prog] of PROGRAMS) {
     test('--term, then restart on other nodes: it continues from its saved count and ends with the right sum', async () => {
       const dir = snapDir()
       const p = startJob(dir, prog())
-      let ref = ''
-      try {
-        await bothCounted(p, 10)
-        const c = await run(['checkpoint', '--term', String(p.pid)])
-        expect(c.stderr).toBe('')
-        expect(c.code).toBe(0)
-        ;({ ref } = snapshotRef(c.stdout))
-        const r = await p.done()
-        expect(r.code).toBe(0)
-        expect(doneSums(r.stdout)).toEqual({})
-      } finally {
-        p.signal('SIGKILL')
-      }
+      const { ref, job } = await termAfter(p, () => bothCounted(p, 10), true)
+      expect(doneSums(job.stdout)).toEqual({})
       const saved = readGlobal(dir, ref).seqs[0]!.ranks.map((m) => Number(readFileSync(join(dir, ref, '0', `rank_${m.rank}`, 'state'), 'utf8').split(' ')[0]))
-      const r = await run(['restart', '-H', 'n3:1,n4:1', '--launcher', 'local', '--display-map', ...dirArgs(dir), ref])
+      const r = await restart(dir, ref, ['-H', 'n3:1,n4:1', '--launcher', 'local', '--display-map'])
       expect(r.code).toBe(0)
       expect(r.stdout).toMatch(/Data for node: n3\b/)
       expect(r.stdout).toMatch(/Data for node: n4\b/)
@@ -133,8 +111,7 @@ describe('ompx shim: --stop and failures', () => {
     let procs: number[] = []
     try {
       await bothCounted(p, 5)
-      const c = await run(['checkpoint', '--stop', String(p.pid)])
-      expect(c.code).toBe(0)
+      await checkpoint(p, ['--stop'])
       // The shims and the programs they run (every process of the job except ompx run and the daemons).
       const shims = findMarked(currentMark()).filter((pid) => cmdlineOf(pid).startsWith(`${OMPX} shim `))
       const programs = findMarked(currentMark()).filter((pid) => cmdlineOf(pid).startsWith(`${COUNTER} `))
@@ -160,8 +137,7 @@ describe('ompx shim: --stop and failures', () => {
       const c = await run(['checkpoint', String(p.pid)])
       expectUserError(c, /did not create .*done within 1 s/)
       expect(c.stderr).toMatch(/no snapshot was taken/)
-      const l = await run(['checkpoint', '-l', '--json', String(p.pid)])
-      expect(l.code).toBe(0)
+      const l = await checkpoint(p, ['-l', '--json'])
       expect((JSON.parse(l.stdout) as { seqs: unknown[] }).seqs).toEqual([])
       const r = await p.done()
       expect(r.code).toBe(0)

@@ -5,69 +5,34 @@
  * --term, restarts on the same and on other nodes, the node-local copies, and a rank killed
  * during a staged checkpoint.
  */
-import { describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { describe, expect, test } from 'bun:test'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { guardLeftovers, lines, ompx, spawnOmpx, type RunOpts } from '../helpers'
-import {
-  appArgv,
-  checksums,
-  dirArgs,
-  expectUserError,
-  holdArgv,
-  kill,
-  listedSeqs,
-  rankProcs,
-  readGlobal,
-  reference,
-  snapshotRef,
-  treeFiles,
-  treeHash,
-  waitIters,
-  type AppShape,
-  ckptTestEnv,
-} from './checkpoint-common'
+import { lines, type OmpxProcess } from '../helpers'
+import { APP, appArgv, expectRight, expectUserError, HOLD, holdArgv, kill, rankProcs, readGlobal, reference, snapshotRef, treeFiles, treeHash, waitIters } from './checkpoint-common'
+import { ckptTestEnv, NP, type JobEnv } from './checkpoint-jobs'
 
-guardLeftovers()
-setDefaultTimeout(90_000)
-const { tmp } = ckptTestEnv('stage', 60_000)
-
-const NODES = 'n1:2,n2:2'
-const NP = 4
-const APP: AppShape = { iters: 200, size: 4, sleepMs: 20 }
-const HOLD: AppShape = { iters: 200, size: 256, sleepMs: 20 }
+const env = ckptTestEnv('stage', { timeoutMs: 60_000, testTimeoutMs: 90_000 })
 /** pad.bin: about 8.8 MiB of compressible text per rank, more than two 4 MiB transfer chunks. */
 const PAD = ['--pad-kb', '9000']
 const ZSTD = ['--mca', 'sstore', 'stage', '--mca', 'sstore_stage_compress', 'zstd']
 
-interface Ctx {
+interface Ctx extends JobEnv {
   dir: string
   /** TMPDIR of the test: node dirs are $TMPDIR/ompx-node-<name>. */
   tmpd: string
   hold: string
-  opts(o?: RunOpts): RunOpts
-  run(args: string[], o?: RunOpts): ReturnType<typeof ompx>
-  start(argv: string[], extra?: string[]): ReturnType<typeof spawnOmpx>
+  /** `start` of `argv` with snapshots to `dir`. */
+  job(argv: string[], extra?: string[]): OmpxProcess
 }
 
-let n = 0
+/** A test's own snapshot directory, TMPDIR and hold directory; every command runs with the latter two. */
 function fresh(): Ctx {
-  n++
-  const tmpd = join(tmp, `t${n}`)
-  const hold = join(tmp, `hold-${n}`)
-  mkdirSync(tmpd)
-  mkdirSync(hold)
-  const opts = (o: RunOpts = {}): RunOpts => ({ timeoutMs: 60_000, ...o, env: { TMPDIR: tmpd, CKPT_HOLD_DIR: hold, ...o.env } })
-  const dir = join(tmp, `snap-${n}`)
-  return {
-    dir,
-    tmpd,
-    hold,
-    opts,
-    run: (args, o) => ompx(args, opts(o)),
-    start: (argv, extra = []) =>
-      spawnOmpx(['run', '--launcher', 'local', '-H', NODES, '-np', String(NP), '--mca', 'crs', 'self', ...dirArgs(dir), ...extra, '--', ...argv], opts()),
-  }
+  const dir = env.snapDir()
+  const tmpd = env.mkdir('t')
+  const hold = env.mkdir('hold-')
+  const e = env.with({ TMPDIR: tmpd, CKPT_HOLD_DIR: hold })
+  return { ...e, dir, tmpd, hold, job: (argv, extra = []) => e.start(dir, argv, { extra }) }
 }
 
 /** The node dirs of the test's HNPs: $TMPDIR/ompx-<user>/nodes-<hnp pid>/<node>. */
@@ -100,18 +65,14 @@ describe('stage store', () => {
   test('checkpoint mid-run: the job goes on to the right checksums; every rank\'s files reached the global directory; restart on other nodes works', async () => {
     const want = reference('app', APP)
     const c = fresh()
-    const p = c.start(appArgv(APP), ZSTD)
+    const p = c.job(appArgv(APP), ZSTD)
     let ref = ''
     try {
       await waitIters(p, NP, 20)
-      const a = await c.run(['checkpoint', '--timing', String(p.pid)])
-      expect(a.stderr).toBe('')
-      expect(a.code).toBe(0)
+      const a = await c.checkpoint(p, ['--timing'], true)
       ;({ ref } = snapshotRef(a.stdout))
       expect(a.stdout).toContain('Store sync')
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(p.done(), want)
     } finally {
       p.signal('SIGKILL')
     }
@@ -126,37 +87,22 @@ describe('stage store', () => {
     // Pushed, so removed from the nodes (sstore_stage_keep_local 0).
     expect(nodeLocal(c.tmpd)).toEqual([])
 
-    const again = await c.run(['restart', '-H', 'n3:2,n4:2', '--launcher', 'local', ...dirArgs(c.dir), ref])
-    expect(again.stderr).toBe('')
-    expect(again.code).toBe(0)
-    expect(checksums(again.stdout)).toEqual(await want)
+    await expectRight(c.restart(c.dir, ref, ['-H', 'n3:2,n4:2', '--launcher', 'local']), want, true)
   })
 
   test('--term with compressible images: the files arrive byte for byte, restart on the same and on other nodes restores them', async () => {
     const want = reference('hold', HOLD)
     const c = fresh()
-    const p = c.start([...holdArgv(HOLD), ...PAD], ZSTD)
-    let ref = ''
-    try {
-      await waitIters(p, NP, 20)
-      const a = await c.run(['checkpoint', '--term', String(p.pid)])
-      expect(a.stderr).toBe('')
-      expect(a.code).toBe(0)
-      ;({ ref } = snapshotRef(a.stdout))
-      expect((await p.done()).code).toBe(0)
-    } finally {
-      p.signal('SIGKILL')
-    }
+    const { ref } = await c.termAfter(c.job([...holdArgv(HOLD), ...PAD], ZSTD), 20, true)
     const seq = readGlobal(c.dir, ref).seqs[0]!
     for (const m of seq.ranks) {
       expect(m.files.map((f) => f.path).sort()).toEqual(['meta.json', 'pad.bin', 'state.bin'])
       for (const f of m.files) expect(statSync(join(c.dir, ref, '0', `rank_${m.rank}`, f.path)).size).toBe(f.size)
     }
     for (const [what, hosts] of [['same nodes', []], ['other nodes', ['-H', 'n5:1,n6:1,n7:2', '--launcher', 'local']]] as const) {
-      const r = await c.run(['restart', ...hosts, ...dirArgs(c.dir), ref])
+      const r = await c.restart(c.dir, ref, [...hosts])
       expect([what, r.stderr]).toEqual([what, ''])
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(r, want)
       expect(lines(r.stdout).filter((l) => / restarted at /.test(l))).toHaveLength(NP)
     }
     // Images staged to nodes for the restarts are gone with the jobs.
@@ -166,19 +112,15 @@ describe('stage store', () => {
   test('sstore_stage_keep_local 1 keeps the node-local copies (while the job runs); without compression they equal the global copy', async () => {
     const want = reference('hold', HOLD)
     const c = fresh()
-    const p = c.start([...holdArgv(HOLD), ...PAD], ['--mca', 'sstore', 'stage', '--mca', 'sstore_stage_keep_local', '1'])
+    const p = c.job([...holdArgv(HOLD), ...PAD], ['--mca', 'sstore', 'stage', '--mca', 'sstore_stage_keep_local', '1'])
     try {
       await waitIters(p, NP, 10)
-      const a = await c.run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      const { ref } = snapshotRef(a.stdout)
+      const { ref } = snapshotRef((await c.checkpoint(p)).stdout)
       const global = treeHash(join(c.dir, ref, '0'))
       const local = nodeCopies(c.tmpd, ref, 0)
       expect(Object.keys(local).sort()).toEqual(Object.keys(global).sort())
       for (const f of Object.keys(global)) if (!f.endsWith('ompx-rank.json')) expect([f, local[f]]).toEqual([f, global[f]])
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(p.done(), want)
     } finally {
       p.signal('SIGKILL')
     }
@@ -186,12 +128,10 @@ describe('stage store', () => {
 
   test('with sstore_stage_keep_local 0 (the default) the node-local copy is gone once pushed', async () => {
     const c = fresh()
-    const p = c.start([...holdArgv(HOLD), ...PAD], ZSTD)
+    const p = c.job([...holdArgv(HOLD), ...PAD], ZSTD)
     try {
       await waitIters(p, NP, 10)
-      const a = await c.run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      const { ref } = snapshotRef(a.stdout)
+      const { ref } = snapshotRef((await c.checkpoint(p)).stdout)
       expect(treeFiles(join(c.dir, ref, '0'))).toHaveLength(NP * 4)
       // Checked while the job still runs (node dirs go away with the job anyway).
       expect(nodeCopies(c.tmpd, ref, 0)).toEqual({})
@@ -206,35 +146,18 @@ describe('stage store: failures', () => {
   test('kill -9 of a rank during a staged checkpoint: no new seq listed, seq 0 intact, restart from it works', async () => {
     const want = reference('hold', HOLD)
     const c = fresh()
-    const p = c.start([...holdArgv(HOLD), ...PAD], ZSTD)
-    let ref = ''
-    let before: Record<string, string> = {}
-    try {
-      await waitIters(p, NP, 20)
-      const a = await c.run(['checkpoint', String(p.pid)])
-      expect(a.code).toBe(0)
-      ;({ ref } = snapshotRef(a.stdout))
-      before = treeHash(join(c.dir, ref, '0'))
-      writeFileSync(join(c.hold, 'hold.3'), '')
-      const b = spawnOmpx(['checkpoint', String(p.pid)], c.opts())
-      await p.waitFor(/^rank 3 holding$/, 20_000)
+    const p = c.job([...holdArgv(HOLD), ...PAD], ZSTD)
+    const { ref } = await c.failDuring(p, { dir: c.dir, hold: c.hold, rank: 3 }, async (b) => {
       const victim = (await rankProcs(p.pid, c.opts())).find((x) => x.rank === 3)!.pid
       kill(victim, 'SIGKILL')
       const failed = await b.done()
       expectUserError(failed, /failed: .*rank 3\b.*no snapshot was taken/)
       expect(failed.stderr).toMatch(/seq 0 of ompx_global_snapshot_\S+ is intact/)
       expect((await p.done()).code).not.toBe(0)
-    } finally {
-      p.signal('SIGKILL')
-    }
-    rmSync(join(c.hold, 'hold.3'), { force: true })
-    expect(listedSeqs(c.dir, ref)).toEqual([0])
-    expect(treeHash(join(c.dir, ref, '0'))).toEqual(before)
+    })
     // The abandoned attempt left nothing on the nodes either.
     expect(nodeLocal(c.tmpd)).toEqual([])
-    const r = await c.run(['restart', ...dirArgs(c.dir), ref])
-    expect(r.code).toBe(0)
-    expect(checksums(r.stdout)).toEqual(await want)
+    await expectRight(c.restart(c.dir, ref), want)
     // Seq 1 stays reserved (an empty dir, so the number is never reused) and holds nothing.
     expect(existsSync(join(c.dir, ref, '1')) ? readdirSync(join(c.dir, ref, '1')) : []).toEqual([])
   })
@@ -242,14 +165,12 @@ describe('stage store: failures', () => {
   test('sstore_stage_compress with a bad value: the checkpoint fails saying so, the job goes on', async () => {
     const want = reference('hold', HOLD)
     const c = fresh()
-    const p = c.start(holdArgv(HOLD), ['--mca', 'sstore', 'stage', '--mca', 'sstore_stage_compress', 'lz4'])
+    const p = c.job(holdArgv(HOLD), ['--mca', 'sstore', 'stage', '--mca', 'sstore_stage_compress', 'lz4'])
     try {
       await waitIters(p, NP, 10)
       const a = await c.run(['checkpoint', String(p.pid)])
       expectUserError(a, /sstore_stage_compress.*lz4/)
-      const r = await p.done()
-      expect(r.code).toBe(0)
-      expect(checksums(r.stdout)).toEqual(await want)
+      await expectRight(p.done(), want)
     } finally {
       p.signal('SIGKILL')
     }

@@ -14,9 +14,10 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { FIXTURES, guardLeftovers, ompx, REPO, spawnOmpx } from '../helpers'
+import { FIXTURES, guardLeftovers, ompx, REPO, spawnOmpx, type RunOpts } from '../helpers'
 import { appending, listing, referenceLines } from '../fixtures/criu-helpers'
 import { dirArgs, rankProcs, snapshotRef } from './checkpoint-common'
+import { jobEnv } from './checkpoint-jobs'
 
 setDefaultTimeout(90_000)
 guardLeftovers()
@@ -85,25 +86,17 @@ interface Dumped {
  */
 async function runAndTerm(argv: string[], np: number, hosts: string, ready: RegExp, keepRunningFirst: RegExp | null): Promise<Dumped> {
   const snap = mkdtempSync(join(tmp, 'snap-'))
-  const job = spawnOmpx(['run', '--mca', 'crs', 'criu', '-np', String(np), '--launcher', 'local', '-H', hosts, '--tag-output', ...dirArgs(snap), '--', ...argv], {
-    env: ENV,
-    timeoutMs: 60_000,
+  const criu = jobEnv((o: RunOpts = {}) => ({ timeoutMs: 30_000, ...o, env: { ...ENV, ...o.env } }), hosts, np)
+  const job = criu.start(snap, argv, { crs: 'criu', extra: ['--tag-output'], timeoutMs: 60_000 })
+  const { ref, job: r } = await criu.termAfter(job, async () => {
+    await job.waitFor(ready, 20_000)
+    if (keepRunningFirst) {
+      expect(snapshotRef((await criu.checkpoint(job, [], true)).stdout).seq).toBe(0)
+      // The job keeps running unharmed: every rank goes on counting.
+      await job.waitFor(keepRunningFirst, 20_000)
+    }
   })
-  await job.waitFor(ready, 20_000)
-  if (keepRunningFirst) {
-    const c = await ompx(['checkpoint', String(job.pid)], { env: ENV, timeoutMs: 30_000 })
-    expect(c.stderr).toBe('')
-    expect(c.code).toBe(0)
-    expect(snapshotRef(c.stdout).seq).toBe(0)
-    // The job keeps running unharmed: every rank goes on counting.
-    await job.waitFor(keepRunningFirst, 20_000)
-  }
-  const t = await ompx(['checkpoint', '--term', String(job.pid)], { env: ENV, timeoutMs: 30_000 })
-  expect(t.code).toBe(0)
-  const { ref } = snapshotRef(t.stdout)
-  const r = await job.done()
   expect(r.stderr).not.toMatch(/killed by signal|aborting/)
-  expect(r.code).toBe(0)
   return { snap, ref, stdout: r.stdout }
 }
 
