@@ -131,8 +131,3 @@ export function mergeHostfileLines(lines: HostfileLine[], path: string, defaultS
     return entry
   })
 }
-
-/** Parse a hostfile into merged hosts in first-appearance order (duplicate lines add up). */
-export function parseHostfile(text: string, path: string, defaultSlots = 1): HostfileEntry[] {
-  return mergeHostfileLines(parseHostfileLines(text, path), path, defaultSlots)
-}

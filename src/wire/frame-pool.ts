@@ -24,15 +24,14 @@ export function takeFrame(n: number): Uint8Array {
   return frame
 }
 
-/** Whether `frame` came from takeFrame and has not been given back. */
-export function isPooled(frame: Uint8Array): boolean {
-  return owners.has(frame)
-}
-
-/** `frame` (as takeFrame returned it) is no longer used by anyone: its buffer may be reused. */
-export function giveFrame(frame: Uint8Array): void {
+/**
+ * `frame` (as takeFrame returned it) is no longer used by anyone: its buffer may be reused.
+ * False when there was nothing to give back (not a pooled frame, or given back already).
+ */
+export function giveFrame(frame: Uint8Array): boolean {
   const base = owners.get(frame)
-  if (!base) return
+  if (!base) return false
   owners.delete(frame)
   if (idle.length < MAX_IDLE) idle.push(base)
+  return true
 }

@@ -64,7 +64,10 @@ export class SocketConn implements RawConn, FlowControl {
     const n = this.socket.write(bytes)
     if (n < 0) return // closed under us; the close handler reports it
     // Fully taken by the kernel: a pooled frame's buffer can serve the next one.
-    if (n >= bytes.length) return giveFrame(bytes)
+    if (n >= bytes.length) {
+      giveFrame(bytes)
+      return
+    }
     this.queue.push({ bytes: bytes.subarray(n), frame: bytes })
     this.queued += bytes.length - n
   }

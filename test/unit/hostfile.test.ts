@@ -1,6 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { ActionableError } from '../../src/errors'
-import { parseHostfile, parseHostfileLines } from '../../src/runtime/hostfile'
+import { mergeHostfileLines, parseHostfileLines } from '../../src/runtime/hostfile'
+
+/** A hostfile's merged hosts, as allocation.ts reads them: lines, then merged. */
+const parseHostfile = (text: string, path: string, defaultSlots = 1) => mergeHostfileLines(parseHostfileLines(text, path), path, defaultSlots)
 
 const PATH = '/tmp/hosts'
 

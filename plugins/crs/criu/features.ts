@@ -38,12 +38,6 @@ export function softDirty(criu: CriuBinary): Feature {
   })
 }
 
-/** Throws the soft-dirty message when pre-dump cannot work here. */
-export function assertPreDumpAvailable(criu: CriuBinary): void {
-  const f = softDirty(criu)
-  if (!f.ok) throw new Error(f.message)
-}
-
 /** userfaultfd for `restore --lazy-pages`. */
 export function lazyPages(criu: CriuBinary): Feature {
   return cached(`${criu.path}:uffd-noncoop`, () => {
