@@ -62,3 +62,23 @@ export function setVerbose(verbose: boolean | number | undefined): void {
   if (!verbose) return
   log.level = Math.max(log.level, typeof verbose === 'number' ? 3 + verbose : 4)
 }
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\x1b': '\\e' }
+/** C0/C1 controls, DEL, and the Unicode line separators and bidi controls a terminal honours. */
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+
+/**
+ * Text a stranger chose (a peer's message type, a reason, a key), made safe to put in a log
+ * line: control characters shown escaped (`\n`, `\e`, `\x07`, `\u202e`), so nobody can forge
+ * a line or send escape sequences to the user's terminal, and at most `max` characters.
+ */
+export function untrusted(text: unknown, max = 120): string {
+  let s = String(text)
+  const extra = s.length - max
+  if (extra > 0) s = s.slice(0, max)
+  s = s.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0)
+    return ESCAPES[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`)
+  })
+  return extra > 0 ? `${s}... (${extra} more characters)` : s
+}

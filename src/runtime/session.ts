@@ -1,10 +1,11 @@
 /**
  * The user's session directory ($TMPDIR/ompx-<user>, mode 0700) and one directory per job in
  * it. Tools find running HNPs there; ranks get their job's directory as OMPX_SESSION_DIR.
+ * See docs/security.md for why the directory is checked the way it is.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { ActionableError } from '../errors'
 
 /** The user's name: Bun's os.userInfo() can say "unknown", so ask /etc/passwd by uid first. */
@@ -22,14 +23,31 @@ export function userName(): string {
   return name && name !== 'unknown' ? name : `uid${uid}`
 }
 
+/**
+ * The session directory, made safe before anything is written into it. Checked with lstat, never
+ * followed: it must be a real directory (not a symbolic link another user planted in a sticky
+ * /tmp), owned by us, and writable by nobody else. A directory that others could write to may
+ * already hold their files, so it is refused rather than tightened; one that others can only
+ * read or search is tightened to 0700 (nothing can have been planted in it).
+ */
 export function sessionRoot(): string {
   const root = join(process.env.TMPDIR || tmpdir(), `ompx-${userName()}`)
-  mkdirSync(root, { recursive: true, mode: 0o700 })
-  const st = statSync(root)
-  if (st.uid !== process.getuid?.()) {
-    throw new ActionableError(`session directory ${root} belongs to another user; set TMPDIR to a private directory`)
+  const uid = process.getuid?.() ?? 0
+  mkdirSync(dirname(root), { recursive: true })
+  try {
+    mkdirSync(root, { mode: 0o700 })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
   }
-  // Someone may have loosened it; job secrets will live here, so it must be ours alone.
+  const st = lstatSync(root)
+  const refuse = (why: string): never => {
+    throw new ActionableError(`session directory ${root} ${why}; refusing to use it (remove it, or set TMPDIR to a private directory)`)
+  }
+  if (st.isSymbolicLink()) refuse('is a symbolic link')
+  if (!st.isDirectory()) refuse('is not a directory')
+  if (st.uid !== uid) refuse(`belongs to uid ${st.uid}, not to us (uid ${uid})`)
+  if ((st.mode & 0o022) !== 0) refuse(`is writable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`)
+  // Readable or searchable by others: nothing can have been planted; job secrets will live here.
   if ((st.mode & 0o077) !== 0) chmodSync(root, 0o700)
   return root
 }

@@ -13,6 +13,7 @@ import { ActionableError } from '../errors'
 import { log } from '../log'
 import { DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME, type FramedConn, type WireError } from './codec'
 import { WIRE_PROTOCOL_VERSION, ROLES, type Message, type Role } from './messages'
+import { refusals } from './refusals'
 
 export const SECRET_BYTES = 32
 export const NONCE_BYTES = 32
@@ -84,7 +85,8 @@ export interface AcceptOptions extends HandshakeOptions {
 
 /**
  * Server side. Resolves with the client's role once it proved the secret; otherwise rejects
- * the peer (reject message when it makes sense), closes, logs ONE warning line, and rejects.
+ * the peer (reject message when it makes sense), closes, reports the refusal (at most one
+ * warning line, escaped and rate-limited by `refusals`), and rejects.
  * On success the conn is left with no sink, queueing whatever the client already sent.
  */
 export function acceptHandshake(fc: FramedConn, key: Uint8Array, opts: AcceptOptions = {}): Promise<Role> {
@@ -100,7 +102,7 @@ export function acceptHandshake(fc: FramedConn, key: Uint8Array, opts: AcceptOpt
       if (tellPeer) fc.send({ t: 'reject', reason: tellPeer })
       fc.close()
       if (quiet) log.debug(`wire: ${fc.remote} left during the handshake`)
-      else log.warn(`wire: refused connection from ${fc.remote}: ${why}`)
+      else refusals.refused(fc.remote, why)
       reject(new Error(why))
     }
     const seconds = (opts.timeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS) / 1000

@@ -4,7 +4,7 @@
  * Channel only exists once both sides proved they hold the job secret.
  */
 import { ActionableError, errorMessage } from '../errors'
-import { log } from '../log'
+import { log, untrusted } from '../log'
 import { initiateHandshake, parseSecret, type HandshakeOptions } from './auth'
 import { FramedConn, HANDSHAKE_MAX_FRAME, WireError, type FrameSink } from './codec'
 import type { Message, MessageOf, MessageType, Role } from './messages'
@@ -121,7 +121,7 @@ export class Channel implements FrameSink {
   }
 
   protocolError(err: WireError): void {
-    log.warn(`wire: dropping ${this.role} connection ${this.remote}: ${err.message}`)
+    log.warn(`wire: dropping ${this.role} connection ${this.remote}: ${untrusted(err.message, 200)}`)
     this.fc.close()
   }
 

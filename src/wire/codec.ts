@@ -4,7 +4,8 @@
  * MessagePack library can speak the protocol. The codec is @msgpack/msgpack: pure JavaScript,
  * no native add-on, nothing platform-specific for npm to resolve.
  */
-import { decode, encode, Encoder } from '@msgpack/msgpack'
+import { encode, Encoder } from '@msgpack/msgpack'
+import { decodeBounded } from './body-decoder'
 import type { RawConn } from './transport'
 import { takeFrame } from './frame-pool'
 import { validateMessage, type Message } from './messages'
@@ -56,7 +57,8 @@ export function decodeBody(body: Uint8Array): Message {
   try {
     // Decoded byte fields are views into what we decode: give them a buffer of their own, as the
     // receive buffer may be reused for the next chunk.
-    value = decode(body.slice())
+    // Container lengths are bounded by the body's size (see body-decoder.ts).
+    value = decodeBounded(body.slice())
   } catch (err) {
     // The decoder's message may quote the decoded data; keep logs short and free of payloads.
     const why = String((err as Error).message ?? err).split(/[{[]/)[0]!.trim().slice(0, 60)

@@ -6,6 +6,7 @@
  * shapes): they stop a buggy or hostile peer from handing the runtime something of the wrong
  * type, not from sending nonsense values.
  */
+import { untrusted } from '../log'
 
 /** Bumped on any incompatible change; peers of different versions refuse each other in the handshake. */
 export const WIRE_PROTOCOL_VERSION = 2
@@ -65,7 +66,7 @@ export function recordOf<T>(f: Field<T>): Field<Record<string, T>> {
     check(v, path) {
       if (!isPlainObject(v)) return `${path} must be a map`
       for (const [k, x] of Object.entries(v)) {
-        const e = f.check(x, `${path}.${k}`)
+        const e = f.check(x, `${path}.${untrusted(k, 40)}`)
         if (e) return e
       }
       return null
@@ -256,7 +257,7 @@ export function isMessageType(t: unknown): t is MessageType {
  */
 export function validateMessage(m: unknown): string | null {
   if (!isPlainObject(m) || typeof m.t !== 'string') return 'not a message (a map with a string "t")'
-  if (!isMessageType(m.t)) return `unknown message type "${m.t.slice(0, 40)}"`
+  if (!isMessageType(m.t)) return `unknown message type "${untrusted(m.t, 40)}"`
   const s: Shape = CATALOG[m.t]
   const err = checkShape(s, m, m.t)
   if (err) return err

@@ -49,7 +49,7 @@ interface Raw {
   end(): void
 }
 
-async function raw(): Promise<Raw> {
+async function raw(path = join(dir, 'app.sock')): Promise<Raw> {
   const lines: string[] = []
   let buf = ''
   let isClosed = false
@@ -64,7 +64,7 @@ async function raw(): Promise<Raw> {
     }
   }
   const s = await Bun.connect({
-    unix: join(dir, 'app.sock'),
+    unix: path,
     socket: {
       data(_s, d) {
         buf += new TextDecoder().decode(d)
@@ -112,6 +112,25 @@ async function hello(rank = 0): Promise<Raw> {
 const settle = () => Bun.sleep(30)
 
 describe('handshake', () => {
+  test('a connection that sends no HELLO in time is closed; a linked rank is not', async () => {
+    const path = join(dir, 'idle.sock')
+    const idle = await AppServer.listen({ path, token: (r) => TOKENS[r], restartDir: () => null, events: server['opts'].events, helloTimeoutMs: 150 })
+    try {
+      const silent = await raw(path)
+      const partial = await raw(path)
+      partial.send(new TextEncoder().encode('HELLO 1 0'))
+      const ranked = await raw(path)
+      ranked.send(`HELLO 1 0 ${TOKENS[0]} 1`)
+      expect(await ranked.next()).toBe('WELCOME START')
+      await silent.closed(1000)
+      await partial.closed(1000)
+      await Bun.sleep(200)
+      expect(idle.linked(0)).toBe(true)
+    } finally {
+      idle.close()
+    }
+  })
+
   test('a good HELLO is welcomed and linked; the socket is 0600', async () => {
     expect(statSync(join(dir, 'app.sock')).mode & 0o777).toBe(0o600)
     await hello(1)

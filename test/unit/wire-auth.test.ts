@@ -22,6 +22,7 @@ import { transportFor } from '../../src/plugins/registry'
 import { FrameDecoder, FramedConn, encodeFrame } from '../../src/wire/codec'
 import { WIRE_PROTOCOL_VERSION, type Message } from '../../src/wire/messages'
 import { serve, type WireServer } from '../../src/wire/server'
+import { refusals } from '../../src/wire/refusals'
 import { spawnRank } from '../../src/runtime/rank-process'
 
 /** A protocol version this build does not speak. */
@@ -47,6 +48,7 @@ afterAll(() => {
 const servers: WireServer[] = []
 afterEach(() => {
   for (const s of servers.splice(0)) s.close()
+  refusals.flush() // each test starts a fresh rate-limit window (see wire-refusals.test.ts)
   warnings.length = 0
 })
 

@@ -33,7 +33,11 @@ export interface AppServerOptions {
   /** Non-null: the rank restarts from the image in this directory (WELCOME RESTART). */
   restartDir(rank: number): string | null
   events: AppServerEvents
+  /** A connection that has not sent an accepted HELLO by then is closed (default 5 s). */
+  helloTimeoutMs?: number
 }
+
+export const DEFAULT_HELLO_TIMEOUT_MS = 5000
 
 interface Capture {
   resolve(): void
@@ -46,6 +50,8 @@ interface Peer {
   reader: LineReader
   rank: number | null
   capture: Capture | null
+  /** Closes the connection if no HELLO was accepted in time; cleared once linked or gone. */
+  helloTimer: ReturnType<typeof setTimeout> | null
 }
 
 export class AppServer {
@@ -139,8 +145,10 @@ export class AppServer {
     const conn = new SocketConn(s, 'app')
     s.data = conn
     if (this.closed) return conn.close()
-    const peer: Peer = { conn, rank: null, capture: null, reader: new LineReader((l) => this.onLine(peer, l)) }
+    const peer: Peer = { conn, rank: null, capture: null, helloTimer: null, reader: new LineReader((l) => this.onLine(peer, l)) }
     this.peers.add(peer)
+    const ms = this.opts.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS
+    peer.helloTimer = setTimeout(() => this.drop(peer, `no HELLO within ${ms / 1000} s`), ms)
     conn.onData((bytes) => {
       try {
         if (!peer.reader.push(bytes)) this.drop(peer, 'a line longer than the protocol allows')
@@ -189,6 +197,7 @@ export class AppServer {
     if (this.byRank.has(h.rank)) return deny(`rank ${h.rank} is already connected`)
     peer.rank = h.rank
     this.byRank.set(h.rank, peer)
+    clearTimeout(peer.helloTimer!)
     const dir = this.opts.restartDir(h.rank)
     peer.conn.write(line(dir === null ? 'WELCOME START' : `WELCOME RESTART ${oneLine(dir)}`))
     this.emit(() => this.opts.events.linked(h.rank, h.pid))
@@ -207,6 +216,7 @@ export class AppServer {
 
   private gone(peer: Peer): void {
     peer.reader.stop()
+    clearTimeout(peer.helloTimer!)
     if (!this.peers.delete(peer)) return
     const rank = peer.rank
     if (rank === null || this.byRank.get(rank) !== peer) return
