@@ -14,6 +14,7 @@ import { receiverSink } from '../sstore/sinks'
 import type { SnapshotSink } from '../sstore/types'
 import type { MessageOf, SnapcToNode } from '../wire/messages'
 import { rankEnv } from './rank-env'
+import { rankEnd } from './rank-end'
 import { Reaper } from './reaper'
 import { LocalSnapc, type SnapshotTarget } from './snapc/local-snapc'
 
@@ -113,10 +114,8 @@ export class LocalDaemon implements NodeJob {
     for (const sig of missed) proc.signal(sig)
     for (const data of this.earlyStdin.get(rank) ?? []) this.stdin(rank, data)
     this.earlyStdin.delete(rank)
-    const pumps = [this.pump(rank, 'stdout', proc.stdout), this.pump(rank, 'stderr', proc.stderr)]
-    // Report the exit only after both pipes hit EOF, so no output is lost when ranks exit fast.
-    void Promise.all([proc.exited, ...pumps]).then(([exit]) => {
-      proc.cleanup()
+    // The exit comes from the process, not from EOF (rank-end.ts): output first, then the exit.
+    void rankEnd(proc, (stream, chunk) => this.events.output(rank, stream, chunk)).then((exit) => {
       for (const g of proc.groups) Reaper.get().remove(g)
       if (exit.error) this.events.output(rank, 'stderr', new TextEncoder().encode(`ompx: rank ${rank} on node ${this.node}: ${exit.error}\n`))
       const report = () => {
@@ -127,10 +126,6 @@ export class LocalDaemon implements NodeJob {
       if (this.termCapture.has(rank)) this.heldExits.set(rank, report)
       else report()
     })
-  }
-
-  private async pump(rank: number, stream: 'stdout' | 'stderr', readable: ReadableStream<Uint8Array>) {
-    for await (const chunk of readable) this.events.output(rank, stream, chunk)
   }
 
   deliver(msg: SnapcToNode): void {

@@ -36,7 +36,10 @@ export interface RankProcess {
    * (USR1/USR2) reach the program alone, as a shell delivers them.
    */
   signal(sig: NodeJS.Signals): void
-  /** The rank is over (exited, output drained): kill whatever it left behind. */
+  /**
+   * The rank's process exited: kill whatever it left behind. The daemon calls it once the output
+   * is drained or a short grace after the exit has passed (src/orted/rank-end.ts), maybe twice.
+   */
   cleanup(): void
 }
 
