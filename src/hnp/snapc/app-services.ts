@@ -28,7 +28,8 @@ export const KV_VALUE_MAX = 1024 * 1024
 /** Default of snapc_kv_max_bytes: keys plus values of one job. */
 export const KV_MAX_BYTES_DEFAULT = 64 * 1024 * 1024
 
-const MiB = (n: number) => `${(n / 1048576).toFixed(n % 1048576 ? 1 : 0)} MiB`
+/** "1048576 (1 MiB)" for whole MiB, else just the number. */
+const sized = (n: number) => (n >= 1048576 && n % 1048576 === 0 ? `${n} (${n / 1048576} MiB)` : String(n))
 
 export class AppServices {
   /** Ranks whose app coordinator is connected to their daemon. */
@@ -72,10 +73,10 @@ export class AppServices {
 
   /** Why storing `value` under `key` would break a limit, or null. */
   private overLimit(key: string, value: Uint8Array): string | null {
-    if (value.length > KV_VALUE_MAX) return `the value is ${value.length} bytes, more than the ${MiB(KV_VALUE_MAX)} a kv value may hold`
+    if (value.length > KV_VALUE_MAX) return `the value is ${value.length} bytes, more than the ${sized(KV_VALUE_MAX)} bytes a kv value may hold`
     const after = this.kvBytes + this.growth(key, value)
     if (after <= this.kvMaxBytes) return null
-    return `the job's kv store is full: it holds ${this.kvBytes} bytes, this put would make it ${after}, more than snapc_kv_max_bytes (${this.kvMaxBytes} = ${MiB(this.kvMaxBytes)})`
+    return `the job's kv store is full: it holds ${this.kvBytes} bytes, this put would make it ${after}, more than snapc_kv_max_bytes ${sized(this.kvMaxBytes)}`
   }
 
   /** Every rank passed INIT: the job may be checkpointed (if its CRS allows). */
