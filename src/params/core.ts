@@ -91,6 +91,12 @@ export const CORE_PARAMS: ParamDef[] = [
     description: 'Seconds a checkpoint may take; one not finished by then is abandoned (older snapshots stay intact)',
   },
   {
+    key: 'snapc_kv_max_bytes',
+    type: 'number',
+    default: '67108864',
+    description: "Most bytes (keys plus values) a job's kv store may hold; a put past it fails (the store is saved with every checkpoint)",
+  },
+  {
     key: 'plugin_path',
     default: '',
     description: 'Extra plugin directories, colon-separated (searched after --plugin-dir and OMPX_PLUGIN_PATH)',

@@ -9,13 +9,14 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs'
 import { readdir, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ActionableError } from '../errors'
-import type { VerifyMode } from './checksum'
+import { algoOf, type VerifyMode } from './checksum'
 import { PRIVATE_DIR_MODE, fsyncDir, toJson, writeFileAtomic } from './durable'
 import { readGlobalMeta } from './global-meta'
 import { isSnapshotRef, resolveSnapshot } from './refs'
 import { writeRankMeta } from './local-snapshot'
+import { checkRankTree, checkRealDir, readKvFile, writeKvFile } from './seq-dir'
 import { GLOBAL_META, META_VERSION, RANK_META, type GlobalMeta, type SeqMeta } from './types'
-import { verifyFiles } from './verify'
+import { verifyFiles, type VerifyTarget } from './verify'
 
 /** What the job contributes to global.json on each commit (the latest job's values win). */
 export type GlobalBase = Pick<GlobalMeta, 'jobid' | 'apps' | 'nodes' | 'params'>
@@ -129,8 +130,9 @@ export class GlobalSnapshot {
 
   /**
    * Publish a finished checkpoint: rank dirs are already on disk and fsynced; add a missing
-   * ompx-rank.json, make the entries durable, then swap in the new global.json atomically. Afterwards remove the dirs of
-   * unlisted (interrupted) seqs older than this one.
+   * ompx-rank.json, write the kv store (`seq.kv`) to `<seq>/kv.json`, make the entries durable,
+   * then swap in the new global.json (listing kv.json, not holding the kv) atomically.
+   * Afterwards remove the dirs of unlisted (interrupted) seqs older than this one.
    */
   commit(seq: SeqMeta, base: GlobalBase): Promise<GlobalMeta> {
     return this.locked(async () => {
@@ -142,6 +144,11 @@ export class GlobalSnapshot {
         const dir = this.rankDir(seq.seq, r.rank)
         if (!existsSync(join(dir, RANK_META))) await writeRankMeta(dir, r)
       }
+      const { kv, ...stored } = seq
+      if (kv) {
+        const first = seq.ranks.find((r) => r.files.length > 0)?.files[0]
+        stored.kvFile = await writeKvFile(this.seqDir(seq.seq), kv, first ? algoOf(first.sum) : 'crc32')
+      }
       await fsyncDir(this.seqDir(seq.seq))
       await fsyncDir(this.dir)
       const next: GlobalMeta = {
@@ -152,7 +159,7 @@ export class GlobalSnapshot {
         apps: base.apps,
         nodes: base.nodes,
         params: base.params,
-        seqs: [...(this.meta?.seqs ?? []), seq].sort((a, b) => a.seq - b.seq),
+        seqs: [...(this.meta?.seqs ?? []), stored].sort((a, b) => a.seq - b.seq),
       }
       await this.write(next)
       await this.removeUnlisted(seq.seq)
@@ -160,15 +167,27 @@ export class GlobalSnapshot {
     })
   }
 
-  /** Check every file of a seq (default: the latest) against its size and checksum. */
+  /**
+   * Check a seq (default: the latest) before a restart uses it: its seq dir and rank dirs are
+   * real directories holding only what global.json lists, then every file's size and checksum
+   * (kv.json included). The seq returned carries its kv store again (`kv`), read from kv.json.
+   */
   async verify(seq?: number, mode: VerifyMode = 'checksum'): Promise<SeqMeta> {
     const s = seq === undefined ? this.latest() : this.get(seq)
     if (!s) throw new ActionableError(`snapshot ${this.ref} has no finished seq to verify`)
-    await verifyFiles(
-      `snapshot ${this.ref} seq ${s.seq}`,
-      s.ranks.map((r) => ({ dir: this.rankDir(s.seq, r.rank), label: `rank_${r.rank}`, files: r.files })),
-      mode,
-    )
+    const what = `snapshot ${this.ref} seq ${s.seq}`
+    const seqDir = this.seqDir(s.seq)
+    await checkRealDir(what, seqDir, `seq dir ${s.seq}`)
+    const targets: VerifyTarget[] = []
+    for (const r of s.ranks) {
+      const label = `rank_${r.rank}`
+      await checkRankTree(what, this.rankDir(s.seq, r.rank), label, r.files)
+      targets.push({ dir: this.rankDir(s.seq, r.rank), label, files: r.files })
+    }
+    if (s.kvFile) targets.push({ dir: seqDir, label: '', files: [s.kvFile] })
+    await verifyFiles(what, targets, mode)
+    // Kept in memory only: write() never puts it back into global.json.
+    if (s.kvFile) s.kv = await readKvFile(seqDir, what)
     return s
   }
 
@@ -204,8 +223,10 @@ export class GlobalSnapshot {
     }
   }
 
+  /** Commit `meta`; a seq's kv goes to disk only inline in old snapshots (without kv.json). */
   private async write(meta: GlobalMeta): Promise<void> {
-    await writeFileAtomic(join(this.dir, GLOBAL_META), toJson(meta))
+    const seqs = meta.seqs.map(({ kv, ...s }) => (s.kvFile || kv === undefined ? s : { ...s, kv }))
+    await writeFileAtomic(join(this.dir, GLOBAL_META), toJson({ ...meta, seqs }))
     this.meta = meta
   }
 

@@ -4,6 +4,7 @@
  *   <global dir>/ompx_global_snapshot_<id>.ckpt/
  *     global.json          committed last (temp file, fsync, rename): the only thing that lists seqs
  *     <seq>/rank_<r>/      one local snapshot per rank: the CRS's files + ompx-rank.json
+ *     <seq>/kv.json        the ranks' key-value store at that seq (listed with size + sum)
  *
  * A seq directory that global.json does not list is an interrupted checkpoint: never shown,
  * never restarted from, removed by the next successful commit.
@@ -11,6 +12,8 @@
 
 export const GLOBAL_META = 'global.json'
 export const RANK_META = 'ompx-rank.json'
+/** The kv store of a seq, in the seq dir beside the rank dirs. */
+export const KV_FILE = 'kv.json'
 export const META_VERSION = 1
 
 /** One rank's local snapshot (also written as <seq>/rank_<r>/ompx-rank.json). */
@@ -58,8 +61,14 @@ export interface SeqMeta {
   timing: Record<string, number>
   ranks: RankMeta[]
   procs: ProcMeta[]
-  /** Key-value pairs the ranks had put (base64 values) when the snapshot was taken. */
+  /**
+   * Key-value pairs the ranks had put (base64 values) when the snapshot was taken. Handed to
+   * `commit`, which moves them to `<seq>/kv.json`; filled in again by `verify` from that file.
+   * Snapshots written before kv.json existed hold them here, inline in global.json.
+   */
   kv?: Record<string, string>
+  /** `<seq>/kv.json` (path is always KV_FILE): its size and checksum. */
+  kvFile?: SnapshotFileInfo
 }
 
 export interface GlobalMeta {

@@ -4,9 +4,10 @@
  * checkpoint does not disturb the job.
  */
 import { describe, expect, test } from 'bun:test'
+import { cpSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { lines } from '../helpers'
-import { checksums, dirArgs, expectUserError, holdArgv, snapshotRef, waitIters, type AppShape } from './checkpoint-common'
+import { FIXTURES, lines } from '../helpers'
+import { BUN, checksums, dirArgs, expectUserError, holdArgv, snapshotRef, waitIters, type AppShape } from './checkpoint-common'
 import { ckptTestEnv } from './checkpoint-jobs'
 
 const { tmp, run, start } = ckptTestEnv('errors', { timeoutMs: 40_000, testTimeoutMs: 60_000, hosts: 'n1:1,n2:1', np: 2 })
@@ -132,6 +133,81 @@ describe('ompx restart: bad input', () => {
     const r = await run(['restart', '-H', 'n5:1', '--launcher', 'local', ...dirArgs(SNAP), ref])
     expectUserError(r, /slot|oversubscribe/)
     expect(checksums(r.stdout)).toEqual({})
+  })
+})
+
+describe('ompx restart: tampered metadata and rank dirs are refused before any rank starts', () => {
+  /** Restart the shared snapshot after `tamper`, expect one line naming snapshot, rank and entry; then undo. */
+  async function refused(tamper: (seq0: string, gj: string) => () => void, want: RegExp): Promise<string> {
+    const ref = await snapshot()
+    const seq0 = join(SNAP, ref, '0')
+    const undo = tamper(seq0, join(SNAP, ref, 'global.json'))
+    try {
+      const r = await run(['restart', ...dirArgs(SNAP), ref])
+      expectUserError(r, want)
+      expect(lines(r.stderr)).toHaveLength(1)
+      expect(checksums(r.stdout)).toEqual({})
+      return r.stderr
+    } finally {
+      undo()
+    }
+  }
+  /** Edit global.json; the undo puts the original back. */
+  const editMeta = (edit: (m: any) => void) => (_: string, gj: string) => {
+    const text = readFileSync(gj, 'utf8')
+    const m = JSON.parse(text)
+    edit(m)
+    writeFileSync(gj, JSON.stringify(m))
+    return () => writeFileSync(gj, text)
+  }
+
+  test('a file path leaving the rank dir, with the right size and checksum of the outside file', async () => {
+    const outside = join(tmp, 'outside.bin')
+    writeFileSync(outside, 'y'.repeat(54321))
+    const stderr = await refused(
+      editMeta((m) => m.seqs[0].ranks[1].files.push({ path: '../../../../outside.bin', size: 54321, sum: `crc32:${Bun.hash.crc32(readFileSync(outside)).toString(16).padStart(8, '0')}` })),
+      /global\.json is not valid snapshot metadata: seq 0: rank 1: file path "\.\.\/\.\.\/\.\.\/\.\.\/outside\.bin" has a "\.\." component/,
+    )
+    expect(stderr).toContain(await snapshot())
+    // With a wrong size, nothing about the outside file is told.
+    const wrong = await refused(editMeta((m) => m.seqs[0].ranks[0].files.push({ path: '../../../../outside.bin', size: 1, sum: 'crc32:00000000' })), /rank 0: file path/)
+    expect(wrong).not.toContain('54321')
+  })
+
+  test('"ranks": [] verifies nothing and is refused', async () => {
+    await refused(editMeta((m) => (m.seqs[0].ranks = [])), /seq 0: rank 0 of the job \(np 2\) is missing from ranks/)
+  })
+
+  test('an unlisted file in a rank dir', async () => {
+    await refused((seq0) => {
+      writeFileSync(join(seq0, 'rank_1', 'unlisted.bin'), 'planted')
+      return () => unlinkSync(join(seq0, 'rank_1', 'unlisted.bin'))
+    }, /snapshot ompx_global_snapshot_\S+ seq 0: rank_1\/unlisted\.bin \(a file\) is not listed in the snapshot metadata/)
+  })
+
+  test('a rank dir replaced by a symlink to a copy of itself', async () => {
+    await refused((seq0) => {
+      const dir = join(seq0, 'rank_0')
+      cpSync(dir, `${dir}.copy`, { recursive: true })
+      renameSync(dir, `${dir}.real`)
+      symlinkSync(`${dir}.copy`, dir)
+      return () => {
+        unlinkSync(dir)
+        rmSync(`${dir}.copy`, { recursive: true })
+        renameSync(`${dir}.real`, dir)
+      }
+    }, /seq 0: rank_0 is a symlink, not a directory/)
+  })
+})
+
+describe('kv store limit', () => {
+  test('a put past snapc_kv_max_bytes fails in the app with a message naming the limit; the job goes on', async () => {
+    const argv = [BUN, join(FIXTURES, 'kv-fill.ts'), '--max-puts', '40']
+    const r = await run(['run', '--launcher', 'local', '-H', 'n1:1,n2:1', '-np', '2', '--mca', 'snapc_kv_max_bytes', '1048576', ...dirArgs(join(tmp, 'kv')), '--', ...argv])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^kv full after 15 puts: ompx\/app: put\("fill\.15"\): the job's kv store is full: it holds \d+ bytes, this put would make it \d+, more than snapc_kv_max_bytes 1048576 \(1 MiB\)$/m)
+    expect(r.stdout).toMatch(/^last value 65536 bytes$/m)
   })
 })
 

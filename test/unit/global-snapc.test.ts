@@ -71,7 +71,10 @@ describe('GlobalSnapc with a direct (central) store', () => {
     expect(meta).toMatchObject({ ref: REF, jobid: JOBID, apps: h.plan.base.apps, nodes: h.plan.base.nodes, params: { crs: 'self' } })
     expect(meta.seqs).toHaveLength(1)
     const s = meta.seqs[0]!
-    expect(s).toMatchObject({ seq: 0, crs: 'self', sstore: 'central', options: [], bytes, kv: { k: 'dg==' } })
+    expect(s).toMatchObject({ seq: 0, crs: 'self', sstore: 'central', options: [], bytes, kvFile: { path: 'kv.json' } })
+    // The kv store is a file of its own, not inline in global.json.
+    expect(s.kv).toBeUndefined()
+    expect(JSON.parse(readFileSync(join(h.plan.globalDir, REF, '0', 'kv.json'), 'utf8'))).toEqual({ k: 'dg==' })
     expect(s.ranks).toEqual(metas)
     expect(s.procs).toEqual([{ rank: 0, app: 0, node: 'n1' }, { rank: 1, app: 0, node: 'n1' }])
     expect(readFileSync(join(h.rankDir(0, 1), 'img/mem.bin'), 'utf8')).toBe('state of rank 1 seq 0')

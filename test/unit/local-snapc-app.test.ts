@@ -5,7 +5,7 @@
  * both the HNP (hnp.ckpt / hnp.app) and the app (raw protocol lines, docs/app-protocol.md).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Params } from '../../src/params/params'
@@ -62,9 +62,22 @@ describe('rankLink', () => {
 
   test('a restart in place: the rank is told its image dir (link and WELCOME RESTART)', async () => {
     const h = await started()
-    const link = await h.ls.rankLink(1, { dir: '/snaps/my ref/3/rank_1', staged: false })
-    expect(link.restartDir).toBe('/snaps/my ref/3/rank_1')
-    expect((await hello(h, 1, link.token)).welcome).toBe('WELCOME RESTART /snaps/my ref/3/rank_1')
+    const dir = join(h.ctx.nodeDir, 'snaps', 'my ref', '3', 'rank_1')
+    mkdirSync(dir, { recursive: true })
+    const link = await h.ls.rankLink(1, { dir, staged: false })
+    expect(link.restartDir).toBe(dir)
+    expect((await hello(h, 1, link.token)).welcome).toBe(`WELCOME RESTART ${dir}`)
+  })
+
+  test('an image read in place that is no longer a real directory (a symlink, gone) is refused', async () => {
+    const h = await started()
+    const real = join(h.ctx.nodeDir, 'elsewhere')
+    mkdirSync(real, { recursive: true })
+    const dir = join(h.ctx.nodeDir, 'snaps', '0', 'rank_0')
+    mkdirSync(join(dir, '..'), { recursive: true })
+    symlinkSync(real, dir)
+    await expect(h.ls.rankLink(0, { dir, staged: false })).rejects.toThrow(`restart image ${dir} of rank 0 is not a directory (a symlink is never followed)`)
+    await expect(h.ls.rankLink(0, { dir: join(h.ctx.nodeDir, 'gone'), staged: false })).rejects.toThrow('is not a directory')
   })
 
   test('a staged restart waits for the staging receiver to finish; close() removes the images', async () => {

@@ -109,7 +109,7 @@ describe('create, commit, open', () => {
     mkdirSync(dir)
     writeFileSync(join(dir, 'global.json'), '{ not json')
     expect(() => GlobalSnapshot.open(dir)).toThrow(`${join(dir, 'global.json')} is not valid JSON: the snapshot metadata is damaged`)
-    writeFileSync(join(dir, 'global.json'), JSON.stringify({ version: 1, ref: 'x', jobid: '3.1', created: 1, apps: [], nodes: [], params: {}, seqs: [{ seq: 'a' }] }))
+    writeFileSync(join(dir, 'global.json'), JSON.stringify({ version: 1, ref: 'x', jobid: '3.1', created: 1, apps: base.apps, nodes: [], params: {}, seqs: [{ seq: 'a' }] }))
     expect(() => GlobalSnapshot.open(dir)).toThrow('is not valid snapshot metadata: seqs[0].seq is not a sequence number')
     const listed = listSnapshots(g)
     expect(listed[0]!.error).toContain('is not valid snapshot metadata')

@@ -3,6 +3,11 @@
  * barriers (a job is checkpointable between them), a key-value store with blocking get, named
  * barriers, and app-initiated checkpoint requests. Requests arrive from the daemons as
  * `orted.app`; answers go back as `hnp.app` to the rank's daemon.
+ *
+ * The kv store lives in the HNP's memory and is saved with every checkpoint, so it is bounded:
+ * a value at most KV_VALUE_MAX bytes (as the app protocol says), and keys plus values of the
+ * whole job at most `snapc_kv_max_bytes`. A PUT past either limit fails with a message the SDK
+ * throws; the store is left as it was.
  */
 import { errorMessage } from '../../errors'
 import type { MessageOf } from '../../wire/messages'
@@ -18,12 +23,22 @@ export interface AppServicesPort {
 
 type Pending = { rank: number; id: number }
 
+/** Longest kv value in bytes (MAX_VALUE of the app protocol, src/app/lines.ts). */
+export const KV_VALUE_MAX = 1024 * 1024
+/** Default of snapc_kv_max_bytes: keys plus values of one job. */
+export const KV_MAX_BYTES_DEFAULT = 64 * 1024 * 1024
+
+/** "1048576 (1 MiB)" for whole MiB, else just the number. */
+const sized = (n: number) => (n >= 1048576 && n % 1048576 === 0 ? `${n} (${n / 1048576} MiB)` : String(n))
+
 export class AppServices {
   /** Ranks whose app coordinator is connected to their daemon. */
   readonly linked = new Set<number>()
   readonly inited = new Set<number>()
   readonly finalized = new Set<number>()
   private kv = new Map<string, Uint8Array>()
+  /** Bytes of every key (UTF-8) and value in `kv`. */
+  private kvBytes = 0
   private getters = new Map<string, Pending[]>()
   private barriers = new Map<string, Pending[]>()
   private initWaiters: Pending[] = []
@@ -32,9 +47,36 @@ export class AppServices {
   constructor(
     private port: AppServicesPort,
     kv?: Record<string, string>,
+    /** snapc_kv_max_bytes of the job. */
+    private readonly kvMaxBytes = KV_MAX_BYTES_DEFAULT,
   ) {
-    // After a restart the store holds what the ranks had put when the snapshot was taken.
-    for (const [k, v] of Object.entries(kv ?? {})) this.kv.set(k, Buffer.from(v, 'base64'))
+    // After a restart the store holds what the ranks had put when the snapshot was taken (even
+    // if that is more than this job's limit: it only stops growing).
+    for (const [k, v] of Object.entries(kv ?? {})) this.store(k, Buffer.from(v, 'base64'))
+  }
+
+  /** Bytes the kv store holds now (keys and values). */
+  get kvSize(): number {
+    return this.kvBytes
+  }
+
+  /** How much the store grows when `key` is set to `value` (a new key counts its own bytes). */
+  private growth(key: string, value: Uint8Array): number {
+    const old = this.kv.get(key)
+    return value.length + (old ? -old.length : Buffer.byteLength(key))
+  }
+
+  private store(key: string, value: Uint8Array): void {
+    this.kvBytes += this.growth(key, value)
+    this.kv.set(key, value)
+  }
+
+  /** Why storing `value` under `key` would break a limit, or null. */
+  private overLimit(key: string, value: Uint8Array): string | null {
+    if (value.length > KV_VALUE_MAX) return `the value is ${value.length} bytes, more than the ${sized(KV_VALUE_MAX)} bytes a kv value may hold`
+    const after = this.kvBytes + this.growth(key, value)
+    if (after <= this.kvMaxBytes) return null
+    return `the job's kv store is full: it holds ${this.kvBytes} bytes, this put would make it ${after}, more than snapc_kv_max_bytes ${sized(this.kvMaxBytes)}`
   }
 
   /** Every rank passed INIT: the job may be checkpointed (if its CRS allows). */
@@ -63,7 +105,10 @@ export class AppServices {
         return
       case 'put': {
         if (!m.key) return this.port.reply(rank, id, false, undefined, 'PUT needs a key')
-        this.kv.set(m.key, m.value ?? new Uint8Array())
+        const value = m.value ?? new Uint8Array()
+        const over = this.overLimit(m.key, value)
+        if (over) return this.port.reply(rank, id, false, undefined, over)
+        this.store(m.key, value)
         const waiting = this.getters.get(m.key) ?? []
         this.getters.delete(m.key)
         for (const w of waiting) this.port.reply(w.rank, w.id, true, this.kv.get(m.key))

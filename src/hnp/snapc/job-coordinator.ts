@@ -28,6 +28,8 @@ export interface CoordinatorSpec {
   restart?: RestartImages
   /** Periodic checkpoints (ompx run --ckpt-interval), seconds. */
   intervalSec?: number
+  /** snapc_kv_max_bytes: most bytes the job's kv store may hold. */
+  kvMaxBytes?: number
 }
 
 export interface RunnerPort extends JobPort {
@@ -59,6 +61,7 @@ export class JobCoordinator {
         checkpointRunning: () => this.snapc.inProgress,
       },
       spec.restart?.seq.kv,
+      spec.kvMaxBytes,
     )
     this.snapc = new GlobalSnapc(port, this.services, spec.registry, spec.plan)
   }

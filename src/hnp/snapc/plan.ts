@@ -12,6 +12,7 @@ import type { Registry } from '../../plugins/registry'
 import type { Allocation, AppContext, ProcInfo } from '../../runtime/job'
 import { snapshotRef } from '../../sstore/refs'
 import { META_VERSION } from '../../sstore/types'
+import { KV_MAX_BYTES_DEFAULT } from './app-services'
 import type { CoordinatorSpec, RestartImages } from './job-coordinator'
 
 export interface PlanInput {
@@ -62,6 +63,7 @@ export function coordinatorSpec(i: PlanInput): CoordinatorSpec {
     registry,
     crs,
     intervalSec: i.intervalSec,
+    kvMaxBytes: params.getNumber('snapc_kv_max_bytes', KV_MAX_BYTES_DEFAULT),
     restart: i.restart,
     plan: {
       globalDir,

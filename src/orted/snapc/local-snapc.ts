@@ -6,7 +6,7 @@
  * push to the global store) and stage 3 (release). The global coordinator decides; this only
  * carries out and reports, so an in-process node and an `ompx orted` behave the same.
  */
-import { mkdirSync, rmSync } from 'node:fs'
+import { lstatSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { errorMessage } from '../../errors'
 import type { Params } from '../../params/params'
@@ -85,9 +85,13 @@ export class LocalSnapc {
 
   /**
    * What a rank needs to reach us (and to know it was restarted). A staged image must be
-   * complete and on disk before its rank starts.
+   * complete and on disk before its rank starts; an image read in place must still be a real
+   * directory (verified by the HNP, never followed through a symlink put there since).
    */
   async rankLink(rank: number, restart?: { dir: string; staged: boolean }): Promise<CoordinatorLink> {
+    if (restart && !restart.staged && !lstatSync(restart.dir, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new Error(`restart image ${restart.dir} of rank ${rank} is not a directory (a symlink is never followed)`)
+    }
     const link: CoordinatorLink = { socket: this.socketPath, token: this.tokens.issue(rank) }
     if (restart) {
       const dir = restart.staged ? this.localRestartDir(rank) : restart.dir
@@ -100,10 +104,16 @@ export class LocalSnapc {
     return link
   }
 
-  /** Restart staging: where a rank's image lands on this node, before its launch. */
+  /**
+   * Restart staging: where a rank's image lands on this node, before its launch. The dir starts
+   * empty, so the rank finds only the files the HNP sent (none left from an earlier attempt).
+   */
   stagingReceiver(rank: number): FileReceiver {
     let rx = this.staging.get(rank)
-    if (!rx) this.staging.set(rank, (rx = new FileReceiver(this.localRestartDir(rank))))
+    if (!rx) {
+      rmSync(this.localRestartDir(rank), { recursive: true, force: true })
+      this.staging.set(rank, (rx = new FileReceiver(this.localRestartDir(rank))))
+    }
     return rx
   }
 
