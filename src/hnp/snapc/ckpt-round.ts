@@ -1,9 +1,37 @@
 /**
  * The bookkeeping of one checkpoint in flight: which ranks answered which stage, the local
  * snapshots they reported, when each phase ended, and the status lines a tool is shown
- * (`ompx checkpoint -s`: Requested, Pending, Running, Checkpoint Established, Continuing, Finished).
+ * (`ompx checkpoint -s`: Requested, Pending, Running, Checkpoint Established, Continuing, Finished);
+ * and the ports through which the global coordinator reaches the job (JobPort, SnapshotPlan).
  */
-import type { RankMeta } from '../../sstore/types'
+import type { ProcInfo } from '../../runtime/job'
+import type { GlobalMeta, RankMeta } from '../../sstore/types'
+import type { SnapcToNode } from '../../wire/messages'
+
+/** The job, as its global coordinator (global-snapc.ts) sees it. */
+export interface JobPort {
+  jobid: string
+  procs(): ProcInfo[]
+  broadcast(msg: SnapcToNode): void
+  signal(sig: NodeJS.Signals, ranks?: number[]): void
+  /** --term: the ranks were told to finish; the job ends with status 0. */
+  endAfterCheckpoint(): void
+  /** The job is being torn down (failure, signal, timeout). */
+  ending(): boolean
+}
+
+/** Where and how the job's checkpoints are taken. */
+export interface SnapshotPlan {
+  globalDir: string
+  ref: string
+  crs: string
+  sstore: string
+  keep: number
+  timeoutSec: number
+  /** Everything of global.json except the seqs (apps, nodes, params...). */
+  base: Omit<GlobalMeta, 'seqs'>
+}
+
 
 export const CKPT_STATES = ['Requested', 'Pending', 'Running', 'Checkpoint Established', 'Continuing', 'Finished'] as const
 export type CkptState = (typeof CKPT_STATES)[number] | 'Error'
@@ -34,9 +62,19 @@ export class CkptRound {
   readonly synced = new Set<number>()
   /** performance.now() at the end of each phase. */
   private marks: Record<string, number> = {}
+  /** Ranks whose node said `synced` (a stage store's files may still be under verification). */
+  readonly syncReported = new Set<number>()
   established = false
   released = false
   failed = false
+  /** Capture was broadcast: once per round, however many PREP OKs arrive. */
+  captureSent = false
+  /**
+   * The commit has started: from now on only its own outcome decides. A failure arriving meanwhile
+   * is remembered here and neither empties the seq dir nor rejects; a listed seq is never undone.
+   */
+  committing = false
+  lateFailure?: string
   private listeners: Progress[] = []
   resolve!: (r: CkptResult) => void
   reject!: (e: Error) => void
