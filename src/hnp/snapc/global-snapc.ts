@@ -4,8 +4,7 @@
  * the global store, commit of global.json (written last, atomically), stage 3 release — and
  * abandons it cleanly when anything fails: the seq is never listed, older snapshots untouched.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
 import { ActionableError, errorMessage } from '../../errors'
 import type { Registry } from '../../plugins/registry'
 import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
@@ -15,7 +14,7 @@ import { GlobalSnapshot } from '../../sstore/global-snapshot'
 import type { SeqMeta } from '../../sstore/types'
 import type { MessageOf } from '../../wire/messages'
 import type { AppServices } from './app-services'
-import { CkptRound, type CkptOptions, type CkptResult, type JobPort, type Progress, type SnapshotPlan } from './ckpt-round'
+import { CkptRound, emptyDir, whyNotCheckpointable, type CkptOptions, type CkptResult, type JobPort, type Progress, type SnapshotPlan } from './ckpt-round'
 
 export type { JobPort, SnapshotPlan } from './ckpt-round'
 
@@ -46,17 +45,7 @@ export class GlobalSnapc {
 
   /** Null when a checkpoint could start now, else why not (one line for the user). */
   whyNot(): string | null {
-    const why = this.crs.notCheckpointable()
-    if (why) return `job ${this.port.jobid} is not checkpointable: ${why}`
-    if (this.port.ending()) return `job ${this.port.jobid} is ending; no checkpoint taken`
-    const ranks = this.port.procs().map((p) => p.rank)
-    const gone = ranks.find((r) => this.services.finalized.has(r))
-    if (gone !== undefined) return `job ${this.port.jobid} is not checkpointable: rank ${gone} has finalized or exited`
-    if (this.crs.needsApp) {
-      const waiting = ranks.filter((r) => !this.services.inited.has(r))
-      if (waiting.length) return `job ${this.port.jobid} is not checkpointable yet: ${waiting.length === 1 ? `rank ${waiting[0]} has` : `ranks ${waiting.slice(0, 8).join(',')} have`} not reached the INIT barrier (ompx/app init() or ompx shim)`
-    }
-    return null
+    return whyNotCheckpointable(this.port, this.crs, this.services)
   }
 
   /** Take a checkpoint; resolves when it is committed (Finished), rejects with the reason otherwise. */
@@ -168,17 +157,10 @@ export class GlobalSnapc {
     if (r.all(r.synced) && r.all(r.captured) && !r.committing) void this.commit(r)
   }
 
-  /** Every rank's image is safely written (and, for a direct store, committed): said once. */
-  private established(r: CkptRound): void {
-    if (r.established) return
-    r.established = true
-    r.state('Checkpoint Established')
-  }
-
   private release(r: CkptRound): void {
     if (r.released) return
     r.released = true
-    this.established(r)
+    r.establish()
     this.send(r, 'release', r.opts.term ? 'term' : 'continue')
     r.mark('released')
     r.state('Continuing')
@@ -195,12 +177,9 @@ export class GlobalSnapc {
     r.mark('synced')
     const snap = this.snapshot!
     try {
-      const ranks = [...r.captured.values()].sort((a, b) => a.rank - b.rank)
+      const seq = r.seqMeta(this.plan, this.port.procs(), this.services.snapshotKv())
       // A stage store's receiver makes rank_<r> when files arrive: an image without files has none yet.
-      for (const m of ranks) if (m.files.length === 0) mkdirSync(snap.rankDir(r.seq, m.rank), { recursive: true, mode: PRIVATE_DIR_MODE })
-      const procs = this.port.procs().map((p) => ({ rank: p.rank, app: p.app, node: p.node }))
-      const base = { seq: r.seq, started: r.started, crs: this.plan.crs, sstore: this.plan.sstore, options: r.options, bytes: r.bytes() }
-      const seq: SeqMeta = { ...base, finished: Date.now(), timing: r.timing(), ranks, procs, kv: this.services.snapshotKv() }
+      for (const m of seq.ranks) if (m.files.length === 0) mkdirSync(snap.rankDir(r.seq, m.rank), { recursive: true, mode: PRIVATE_DIR_MODE })
       await snap.commit(seq, this.plan.base)
       r.mark('committed')
     } catch (err) {
@@ -210,7 +189,7 @@ export class GlobalSnapc {
         return this.fail(r, `committing ${this.plan.ref}: ${errorMessage(err)}${r.lateFailure ? ` (after: ${r.lateFailure})` : ''}`)
       }
     }
-    this.established(r)
+    r.establish()
     if (this.sstore.direct || r.opts.term) this.release(r)
     if (r.opts.stop && !r.lateFailure) this.port.signal('SIGSTOP')
     // Retention is housekeeping: a failure here must not fail a good checkpoint.
@@ -247,8 +226,7 @@ export class GlobalSnapc {
     if (!r.released) this.send(r, 'abort', why)
     for (const rx of this.receivers.values()) void rx.abort(why)
     this.receivers.clear()
-    // Not listed in global.json, so invisible already; remove the debris now but keep the empty
-    // seq dir: it reserves the number, so late reports of this attempt never match a new one.
+    // Not listed, so invisible already; late reports of it never match a new seq (see emptyDir).
     if (this.snapshot) emptyDir(this.snapshot.seqDir(r.seq))
     this.finish()
     r.state('Error')
@@ -270,8 +248,4 @@ export class GlobalSnapc {
   async settled(): Promise<void> {
     await this.round?.done.catch(() => {})
   }
-}
-
-function emptyDir(dir: string): void {
-  for (const name of existsSync(dir) ? readdirSync(dir) : []) rmSync(join(dir, name), { recursive: true, force: true })
 }
