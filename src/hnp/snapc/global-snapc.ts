@@ -168,9 +168,8 @@ export class GlobalSnapc {
   }
 
   /**
-   * Write global.json. Commit and abort exclude each other: from here on a failure (a rank or a
-   * node lost, the timeout) only waits (see fail); the seq is listed only if complete and, once
-   * listed, never emptied. The ranks are then released or ended as the job dictates.
+   * Write global.json. Commit and abort exclude each other: a failure from now on waits (see fail);
+   * a seq is listed only if complete and, once listed, never emptied; then release or end the ranks.
    */
   private async commit(r: CkptRound): Promise<void> {
     r.committing = true
