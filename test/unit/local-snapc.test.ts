@@ -184,4 +184,25 @@ describe('abort', () => {
     expect(h.ckptReports().every((m) => m.seq === (m.op === 'prep' ? 5 : 6))).toBe(true)
     expect(readFileSync(join(h.globalDir, REF, '6', 'rank_0', 'sub', 'regs.txt'), 'utf8')).toBe('rank 0 pid 4000')
   })
+  test('a capture failing after its seq was aborted reports nothing and leaves no dir', async () => {
+    const gate = Promise.withResolvers<void>()
+    fake.capture = async (req) => {
+      writeFileSync(join(req.dir, 'part.bin'), 'half')
+      await gate.promise
+      mkdirSync(req.dir, { recursive: true })
+      writeFileSync(join(req.dir, 'late.bin'), 'late')
+      throw new Error('interrupted by the abort')
+    }
+    const h = local()
+    const dirs = [0, 1].map((r) => join(h.globalDir, REF, '7', `rank_${r}`))
+    h.ls.handle(h.msg('prep', { seq: 7 }))
+    h.ls.handle(h.msg('capture', { seq: 7 }))
+    await until(() => dirs.every((d) => existsSync(join(d, 'part.bin'))), 'both captures under way')
+    h.ls.handle(h.msg('abort', { seq: 7, text: 'rank 9 failed' }))
+    gate.resolve()
+    await until(() => dirs.every((d) => !existsSync(d)), 'the late images removed')
+    await settle(100)
+    expect(dirs.map(existsSync)).toEqual([false, false])
+    expect(h.ckpts()).toEqual(['0 prep ok', '1 prep ok'])
+  })
 })

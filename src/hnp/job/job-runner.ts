@@ -186,6 +186,7 @@ export class JobRunner {
 
   /** A whole node is gone: its ranks count as failed, and the job ends (no recovery yet). */
   private onNodeLost(node: string, reason: string): void {
+    this.coord.nodeLost(node, this.spec.procs.filter((p) => p.node === node).map((p) => p.rank))
     const daemon = this.daemons.get(node)
     const lost = daemon?.running() ?? []
     if (lost.length === 0 && this.exited === this.spec.procs.length) return

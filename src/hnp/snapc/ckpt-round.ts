@@ -1,9 +1,41 @@
 /**
  * The bookkeeping of one checkpoint in flight: which ranks answered which stage, the local
  * snapshots they reported, when each phase ended, and the status lines a tool is shown
- * (`ompx checkpoint -s`: Requested, Pending, Running, Checkpoint Established, Continuing, Finished).
+ * (`ompx checkpoint -s`: Requested, Pending, Running, Checkpoint Established, Continuing, Finished);
+ * the ports through which the global coordinator reaches the job (JobPort, SnapshotPlan), whether
+ * a round may start, and how an abandoned round's seq dir is emptied.
  */
-import type { RankMeta } from '../../sstore/types'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import type { CrsPlugin } from '../../plugins/types'
+import type { ProcInfo } from '../../runtime/job'
+import type { GlobalMeta, RankMeta, SeqMeta } from '../../sstore/types'
+import type { SnapcToNode } from '../../wire/messages'
+
+/** The job, as its global coordinator (global-snapc.ts) sees it. */
+export interface JobPort {
+  jobid: string
+  procs(): ProcInfo[]
+  broadcast(msg: SnapcToNode): void
+  signal(sig: NodeJS.Signals, ranks?: number[]): void
+  /** --term: the ranks were told to finish; the job ends with status 0. */
+  endAfterCheckpoint(): void
+  /** The job is being torn down (failure, signal, timeout). */
+  ending(): boolean
+}
+
+/** Where and how the job's checkpoints are taken. */
+export interface SnapshotPlan {
+  globalDir: string
+  ref: string
+  crs: string
+  sstore: string
+  keep: number
+  timeoutSec: number
+  /** Everything of global.json except the seqs (apps, nodes, params...). */
+  base: Omit<GlobalMeta, 'seqs'>
+}
+
 
 export const CKPT_STATES = ['Requested', 'Pending', 'Running', 'Checkpoint Established', 'Continuing', 'Finished'] as const
 export type CkptState = (typeof CKPT_STATES)[number] | 'Error'
@@ -34,9 +66,19 @@ export class CkptRound {
   readonly synced = new Set<number>()
   /** performance.now() at the end of each phase. */
   private marks: Record<string, number> = {}
+  /** Ranks whose node said `synced` (a stage store's files may still be under verification). */
+  readonly syncReported = new Set<number>()
   established = false
   released = false
   failed = false
+  /** Capture was broadcast: once per round, however many PREP OKs arrive. */
+  captureSent = false
+  /**
+   * The commit has started: from now on only its own outcome decides. A failure arriving meanwhile
+   * is remembered here and neither empties the seq dir nor rejects; a listed seq is never undone.
+   */
+  committing = false
+  lateFailure?: string
   private listeners: Progress[] = []
   resolve!: (r: CkptResult) => void
   reject!: (e: Error) => void
@@ -84,6 +126,20 @@ export class CkptRound {
     return set.size >= this.ranks.length
   }
 
+  /** Every rank's image is safely written (and, for a direct store, committed): said once. */
+  establish(): void {
+    if (this.established) return
+    this.established = true
+    this.state('Checkpoint Established')
+  }
+
+  /** This round's entry of global.json. */
+  seqMeta(plan: Pick<SnapshotPlan, 'crs' | 'sstore'>, procs: ProcInfo[], kv: Record<string, string>): SeqMeta {
+    const ranks = [...this.captured.values()].sort((a, b) => a.rank - b.rank)
+    const base = { seq: this.seq, started: this.started, crs: plan.crs, sstore: plan.sstore, options: this.options, bytes: this.bytes() }
+    return { ...base, finished: Date.now(), timing: this.timing(), ranks, procs: procs.map((p) => ({ rank: p.rank, app: p.app, node: p.node })), kv }
+  }
+
   bytes(): number {
     let n = 0
     for (const m of this.captured.values()) n += m.bytes
@@ -104,4 +160,24 @@ export class CkptRound {
       total: d(this.t0, Math.max(m.committed ?? 0, m.released ?? 0)),
     }
   }
+}
+
+/** Null when a checkpoint of the job could start now, else why not (one line for the user). */
+export function whyNotCheckpointable(port: JobPort, crs: CrsPlugin, services: { finalized: Set<number>; inited: Set<number> }): string | null {
+  const why = crs.notCheckpointable()
+  if (why) return `job ${port.jobid} is not checkpointable: ${why}`
+  if (port.ending()) return `job ${port.jobid} is ending; no checkpoint taken`
+  const ranks = port.procs().map((p) => p.rank)
+  const gone = ranks.find((r) => services.finalized.has(r))
+  if (gone !== undefined) return `job ${port.jobid} is not checkpointable: rank ${gone} has finalized or exited`
+  if (crs.needsApp) {
+    const waiting = ranks.filter((r) => !services.inited.has(r))
+    if (waiting.length) return `job ${port.jobid} is not checkpointable yet: ${waiting.length === 1 ? `rank ${waiting[0]} has` : `ranks ${waiting.slice(0, 8).join(',')} have`} not reached the INIT barrier (ompx/app init() or ompx shim)`
+  }
+  return null
+}
+
+/** Remove everything in an abandoned (never listed) seq dir, keeping the dir: it reserves the number. */
+export function emptyDir(dir: string): void {
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) rmSync(join(dir, name), { recursive: true, force: true })
 }

@@ -4,40 +4,19 @@
  * the global store, commit of global.json (written last, atomically), stage 3 release — and
  * abandons it cleanly when anything fails: the seq is never listed, older snapshots untouched.
  */
-import { readdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
 import { ActionableError, errorMessage } from '../../errors'
 import type { Registry } from '../../plugins/registry'
 import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
-import type { ProcInfo } from '../../runtime/job'
+import { PRIVATE_DIR_MODE } from '../../sstore/durable'
 import { FileReceiver } from '../../sstore/file-receiver'
 import { GlobalSnapshot } from '../../sstore/global-snapshot'
-import type { GlobalMeta, SeqMeta } from '../../sstore/types'
-import type { SnapcToNode, MessageOf } from '../../wire/messages'
+import type { SeqMeta } from '../../sstore/types'
+import type { MessageOf } from '../../wire/messages'
 import type { AppServices } from './app-services'
-import { CkptRound, type CkptOptions, type CkptResult, type Progress } from './ckpt-round'
+import { CkptRound, emptyDir, whyNotCheckpointable, type CkptOptions, type CkptResult, type JobPort, type Progress, type SnapshotPlan } from './ckpt-round'
 
-export interface JobPort {
-  jobid: string
-  procs(): ProcInfo[]
-  broadcast(msg: SnapcToNode): void
-  signal(sig: NodeJS.Signals, ranks?: number[]): void
-  /** --term: the ranks were told to finish; the job ends with status 0. */
-  endAfterCheckpoint(): void
-  /** The job is being torn down (failure, signal, timeout). */
-  ending(): boolean
-}
-
-export interface SnapshotPlan {
-  globalDir: string
-  ref: string
-  crs: string
-  sstore: string
-  keep: number
-  timeoutSec: number
-  /** Everything of global.json except the seqs (apps, nodes, params...). */
-  base: Omit<GlobalMeta, 'seqs'>
-}
+export type { JobPort, SnapshotPlan } from './ckpt-round'
 
 export class GlobalSnapc {
   private round?: CkptRound
@@ -66,17 +45,7 @@ export class GlobalSnapc {
 
   /** Null when a checkpoint could start now, else why not (one line for the user). */
   whyNot(): string | null {
-    const why = this.crs.notCheckpointable()
-    if (why) return `job ${this.port.jobid} is not checkpointable: ${why}`
-    if (this.port.ending()) return `job ${this.port.jobid} is ending; no checkpoint taken`
-    const ranks = this.port.procs().map((p) => p.rank)
-    const gone = ranks.find((r) => this.services.finalized.has(r))
-    if (gone !== undefined) return `job ${this.port.jobid} is not checkpointable: rank ${gone} has finalized or exited`
-    if (this.crs.needsApp) {
-      const waiting = ranks.filter((r) => !this.services.inited.has(r))
-      if (waiting.length) return `job ${this.port.jobid} is not checkpointable yet: ${waiting.length === 1 ? `rank ${waiting[0]} has` : `ranks ${waiting.slice(0, 8).join(',')} have`} not reached the INIT barrier (ompx/app init() or ompx shim)`
-    }
-    return null
+    return whyNotCheckpointable(this.port, this.crs, this.services)
   }
 
   /** Take a checkpoint; resolves when it is committed (Finished), rejects with the reason otherwise. */
@@ -88,8 +57,8 @@ export class GlobalSnapc {
     const ranks = this.port.procs().map((p) => p.rank)
     const round = (this.round = new CkptRound(snap.nextSeq(), ranks, opts, progress))
     round.state('Requested')
-    this.timer = setTimeout(() => this.fail(`not finished within ${this.plan.timeoutSec} s (snapc_base_timeout)`), this.plan.timeoutSec * 1000)
-    this.send('prep')
+    this.timer = setTimeout(() => this.fail(round, `not finished within ${this.plan.timeoutSec} s (snapc_base_timeout)`), this.plan.timeoutSec * 1000)
+    this.send(round, 'prep')
     round.state('Pending')
     return round.done
   }
@@ -113,8 +82,7 @@ export class GlobalSnapc {
     return this.snapshot
   }
 
-  private send(op: MessageOf<'hnp.ckpt'>['op'], text?: string): void {
-    const r = this.round!
+  private send(r: CkptRound, op: MessageOf<'hnp.ckpt'>['op'], text?: string): void {
     const store = { sstore: this.plan.sstore, globalDir: this.plan.globalDir, ref: this.plan.ref, seq: r.seq, crs: this.plan.crs }
     this.port.broadcast({ t: 'hnp.ckpt', jobid: this.port.jobid, op, store, ranks: r.ranks, options: r.options, text })
   }
@@ -124,16 +92,17 @@ export class GlobalSnapc {
     const r = this.round
     if (!r || r.failed || m.seq !== r.seq) return
     if (m.status === 'null' || m.status === 'error') {
-      return this.fail(m.status === 'null' ? `not checkpointable: ${m.message ?? `rank ${m.rank} answered NULL`}` : (m.message ?? `rank ${m.rank} failed`))
+      return this.fail(r, m.status === 'null' ? `not checkpointable: ${m.message ?? `rank ${m.rank} answered NULL`}` : (m.message ?? `rank ${m.rank} failed`))
     }
     if (m.op === 'prep') {
       if (m.status === 'stall') return void r.stalled.add(m.rank)
       r.stalled.delete(m.rank)
       r.prepped.add(m.rank)
-      if (r.all(r.prepped)) {
+      if (r.all(r.prepped) && !r.captureSent) {
+        r.captureSent = true
         r.mark('prepped')
         r.state('Running')
-        this.send('capture')
+        this.send(r, 'capture')
       }
     } else if (m.op === 'captured' && m.snapshot) {
       r.captured.set(m.rank, m.snapshot)
@@ -144,6 +113,7 @@ export class GlobalSnapc {
         if (!this.sstore.direct && !r.opts.term) this.release(r)
       }
     } else if (m.op === 'synced') {
+      r.syncReported.add(m.rank)
       void this.synced(r, m.rank)
     }
   }
@@ -160,7 +130,7 @@ export class GlobalSnapc {
     if (!rx) {
       const expected = r.captured.get(m.rank)?.files
       if (!expected) {
-        this.fail(`rank ${m.rank} sent snapshot data before reporting its capture`)
+        this.fail(r, `rank ${m.rank} sent snapshot data before reporting its capture`)
         return null
       }
       this.receivers.set(m.rank, (rx = new FileReceiver(this.snapshot!.rankDir(r.seq, m.rank), { expected })))
@@ -168,90 +138,94 @@ export class GlobalSnapc {
     return rx
   }
 
-  /** A rank's local snapshot is in the global store: for a stage store, once its files are verified on disk. */
+  /**
+   * A rank's local snapshot is in the global store: for a stage store, once its files are verified
+   * on disk. Every continuation acts on its own round only: by then `r` may have been abandoned.
+   */
   private async synced(r: CkptRound, rank: number): Promise<void> {
     const rx = this.receivers.get(rank)
     if (rx) {
       try {
         await rx.finish()
       } catch (err) {
-        return this.fail(`rank ${rank}'s snapshot arrived damaged: ${errorMessage(err)}`)
+        return this.fail(r, `rank ${rank}'s snapshot arrived damaged: ${errorMessage(err)}`)
       }
-      this.receivers.delete(rank)
     }
-    if (r.failed) return
+    if (r !== this.round || r.failed) return
+    if (rx) this.receivers.delete(rank)
     r.synced.add(rank)
-    if (r.all(r.synced) && r.all(r.captured)) void this.commit(r)
-  }
-
-  /** Every rank's image is safely written (and, for a direct store, committed): said once. */
-  private established(r: CkptRound): void {
-    if (r.established) return
-    r.established = true
-    r.state('Checkpoint Established')
+    if (r.all(r.synced) && r.all(r.captured) && !r.committing) void this.commit(r)
   }
 
   private release(r: CkptRound): void {
     if (r.released) return
     r.released = true
-    this.established(r)
-    this.send('release', r.opts.term ? 'term' : 'continue')
+    r.establish()
+    this.send(r, 'release', r.opts.term ? 'term' : 'continue')
     r.mark('released')
     r.state('Continuing')
     if (r.opts.term) this.port.endAfterCheckpoint()
   }
 
+  /**
+   * Write global.json. Commit and abort exclude each other: a failure from now on waits (see fail);
+   * a seq is listed only if complete and, once listed, never emptied; then release or end the ranks.
+   */
   private async commit(r: CkptRound): Promise<void> {
+    r.committing = true
     r.mark('synced')
-    const procs = this.port.procs().map((p) => ({ rank: p.rank, app: p.app, node: p.node }))
+    const snap = this.snapshot!
     try {
-      const ranks = [...r.captured.values()].sort((a, b) => a.rank - b.rank)
-      const seq: SeqMeta = {
-        seq: r.seq,
-        started: r.started,
-        finished: Date.now(),
-        crs: this.plan.crs,
-        sstore: this.plan.sstore,
-        options: r.options,
-        bytes: r.bytes(),
-        timing: {},
-        ranks,
-        procs,
-        kv: this.services.snapshotKv(),
-      }
-      seq.timing = r.timing()
-      await this.snapshot!.commit(seq, this.plan.base)
+      const seq = r.seqMeta(this.plan, this.port.procs(), this.services.snapshotKv())
+      // A stage store's receiver makes rank_<r> when files arrive: an image without files has none yet.
+      for (const m of seq.ranks) if (m.files.length === 0) mkdirSync(snap.rankDir(r.seq, m.rank), { recursive: true, mode: PRIVATE_DIR_MODE })
+      await snap.commit(seq, this.plan.base)
       r.mark('committed')
     } catch (err) {
-      return this.fail(`committing ${this.plan.ref}: ${errorMessage(err)}`)
+      // Listed after all (what failed came after the rename): the checkpoint is taken.
+      if (!snap.list().some((s) => s.seq === r.seq)) {
+        r.committing = false
+        return this.fail(r, `committing ${this.plan.ref}: ${errorMessage(err)}${r.lateFailure ? ` (after: ${r.lateFailure})` : ''}`)
+      }
     }
-    this.established(r)
+    r.establish()
     if (this.sstore.direct || r.opts.term) this.release(r)
-    if (r.opts.stop) this.port.signal('SIGSTOP')
+    if (r.opts.stop && !r.lateFailure) this.port.signal('SIGSTOP')
     // Retention is housekeeping: a failure here must not fail a good checkpoint.
-    if (this.plan.keep > 0) await this.snapshot!.prune(this.plan.keep).catch(() => {})
-    this.finish()
+    if (this.plan.keep > 0) await snap.prune(this.plan.keep).catch(() => {})
+    if (this.round === r) this.finish()
     r.state('Finished')
-    r.resolve({ ref: this.plan.ref, seq: r.seq, dir: this.snapshot!.dir, bytes: r.bytes(), timing: r.timing() })
+    r.resolve({ ref: this.plan.ref, seq: r.seq, dir: snap.dir, bytes: r.bytes(), timing: r.timing() })
   }
 
-  /** A rank exited or a node was lost: a checkpoint that still needs them cannot succeed. */
+  /** A rank exited: a checkpoint that still needs it cannot succeed. */
   rankGone(rank: number): void {
     const r = this.round
     if (!r || r.failed) return
     if (r.released && r.opts.term) return
-    if (r.ranks.includes(rank) && !(r.released && r.captured.has(rank))) this.fail(`rank ${rank} exited during the checkpoint`)
+    if (r.ranks.includes(rank) && !(r.released && r.captured.has(rank))) this.fail(r, `rank ${rank} exited during the checkpoint`)
   }
 
-  private fail(why: string): void {
+  /**
+   * A node was lost: its ranks' images that are not in the global store yet never will be (even
+   * ranks that were released and have exited since), so the checkpoint fails at once.
+   */
+  nodeLost(node: string, ranks: number[]): void {
     const r = this.round
     if (!r || r.failed) return
+    const missing = ranks.filter((x) => r.ranks.includes(x) && !r.syncReported.has(x))
+    if (missing.length) this.fail(r, `node ${node} was lost before rank${missing.length === 1 ? '' : 's'} ${missing.join(',')} reached the global store`)
+  }
+
+  /** Abandon round `r` (only if it is still the one in progress): nothing listed, ranks told ABORT. */
+  private fail(r: CkptRound, why: string): void {
+    if (r !== this.round || r.failed) return
+    if (r.committing) return void (r.lateFailure ??= why)
     r.failed = true
-    if (!r.released) this.send('abort', why)
+    if (!r.released) this.send(r, 'abort', why)
     for (const rx of this.receivers.values()) void rx.abort(why)
     this.receivers.clear()
-    // Not listed in global.json, so invisible already; remove the debris now but keep the empty
-    // seq dir: it reserves the number, so late reports of this attempt never match a new one.
+    // Not listed, so invisible already; late reports of it never match a new seq (see emptyDir).
     if (this.snapshot) emptyDir(this.snapshot.seqDir(r.seq))
     this.finish()
     r.state('Error')
@@ -273,14 +247,4 @@ export class GlobalSnapc {
   async settled(): Promise<void> {
     await this.round?.done.catch(() => {})
   }
-}
-
-function emptyDir(dir: string): void {
-  let names: string[] = []
-  try {
-    names = readdirSync(dir)
-  } catch {
-    return
-  }
-  for (const n of names) rmSync(join(dir, n), { recursive: true, force: true })
 }

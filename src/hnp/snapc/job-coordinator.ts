@@ -128,6 +128,11 @@ export class JobCoordinator {
     this.snapc.rankGone(rank)
   }
 
+  /** A node is gone with these ranks (running or not): a checkpoint still needing them fails. */
+  nodeLost(node: string, ranks: number[]): void {
+    this.snapc.nodeLost(node, ranks)
+  }
+
   settled(): Promise<void> {
     return this.snapc.settled()
   }

@@ -200,6 +200,8 @@ export class LocalSnapc {
       this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'captured', status: 'ok', snapshot: meta })
     } catch (err) {
       captured()
+      // Abandoned meanwhile (the ABORT stopped it, most likely): nobody waits for this seq.
+      if (this.abandoned.has(seq)) return rmSync(dir, { recursive: true, force: true })
       return fail('captured', err)
     }
     try {
