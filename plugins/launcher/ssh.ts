@@ -189,7 +189,7 @@ function isOwnName(name: string): boolean {
 const PARAMS = [
   { key: 'launcher_ssh_agent', default: 'ssh', description: 'ssh command for starting remote daemons, options allowed (e.g. "ssh -p 2222 -i ~/.ssh/cluster")' },
   { key: 'launcher_ssh_args', default: '', description: 'Extra arguments for every ssh call, before the host name (e.g. "-o StrictHostKeyChecking=accept-new")' },
-  { key: 'launcher_ssh_concurrency', type: 'number' as const, default: '32', description: 'ssh connections set up at the same time when launching many nodes' },
+  { key: 'launcher_ssh_concurrency', type: 'number' as const, integer: true, min: 1, max: 1024, default: '32', description: 'ssh connections set up at the same time when launching many nodes' },
   { key: 'launch_agent', default: '', description: 'Path of the ompx binary on the remote nodes (empty: the same path as here)' },
   { key: 'preload_binary', type: 'bool' as const, default: '0', description: 'Copy the ompx binary to /tmp/ompx-preload-<uid>/ on each remote node first (reused while unchanged)' },
 ]
