@@ -50,7 +50,7 @@ export default defineCommand({
     const given = scanned.rest[0]
     if (!given) throw new ActionableError('ompx restart needs a snapshot reference (ompx checkpoint printed it; ompx checkpoint -l <pid> lists them)')
     const seqWanted = o.seq === undefined ? undefined : Number(o.seq)
-    if (seqWanted !== undefined && !(Number.isInteger(seqWanted) && seqWanted >= 0)) throw new ActionableError(`--seq takes a checkpoint number (0, 1, ...), got "${o.seq}"`)
+    if (seqWanted !== undefined && !(Number.isSafeInteger(seqWanted) && seqWanted >= 0)) throw new ActionableError(`--seq takes a checkpoint number (0, 1, ...), got "${o.seq}"`)
 
     // Find the snapshot first: the parameters it recorded are the base of this run's.
     const first = await createRuntime(scanned)
