@@ -19,6 +19,7 @@ import { createRuntime } from './_context'
 import { verifyModeParam } from '../sstore/checksum'
 import { GlobalSnapshot } from '../sstore/global-snapshot'
 import { renderSnapshotInfo, renderShowme } from '../tools/restart-output'
+import { checkOutputFilename } from '../hnp/output/output-router'
 import { parseCommand } from './_command'
 
 const restartOnly = [
@@ -71,6 +72,7 @@ export default defineCommand({
     const procs = restartPlacement(registry, params, allocation, apps, seq, { mapBy: o['map-by'], oversubscribe: Boolean(o.oversubscribe) })
     if (o.showme) return void process.stdout.write(renderShowme(snap, seq, apps, procs, params, launcher.name))
 
+    if (o['output-filename']) checkOutputFilename(o['output-filename'])
     await snap.verify(seq.seq, verifyModeParam((k) => params.get(k)))
     const status = await runLocalJob({
       registry,
