@@ -9,6 +9,7 @@
  */
 import { statSync } from 'node:fs'
 import { basename } from 'node:path'
+import { ActionableError } from '../../src/errors'
 import { isOnThisMachine } from '../../src/runtime/hosts'
 import type { NodeInfo } from '../../src/runtime/job'
 import { mapBounded, ortedArgv, spawnDaemon } from './common'
@@ -70,9 +71,16 @@ export function remoteCommand(argv: string[], env: Record<string, string>, marke
   return `echo ${marker}; exec ${run}`
 }
 
+/** A host name starting with "-" would be read by ssh as an option: refuse it, as a user error. */
+export function checkSshTarget(host: string): void {
+  if (host.startsWith('-')) {
+    throw new ActionableError(`ssh launcher: host name "${host}" starts with "-", which ssh would read as an option; rename the host or give it address=IP in a hostfile`)
+  }
+}
+
 /** `ssh [user options] -o BatchMode=yes -o ConnectTimeout=10 host 'command'`. */
 export function sshArgv(opts: Pick<SshOptions, 'agent' | 'extraArgs'>, host: string, command: string): string[] {
-  if (host.startsWith('-')) throw new Error(`node name "${host}" would be read as an ssh option`)
+  checkSshTarget(host)
   // ssh keeps the first value given for an option, so the user's come first and win over ours.
   // Non-ssh agents (rsh, wrappers) get no -o options they might not understand.
   const ours = /ssh/.test(basename(opts.agent[0] ?? '')) ? ['-o', 'BatchMode=yes', '-o', `ConnectTimeout=${CONNECT_TIMEOUT}`] : []
@@ -149,6 +157,8 @@ export async function launchSsh(req: DaemonLaunchRequest, opts: SshOptions, log:
   if (!Bun.which(opts.agent[0]!, { PATH: process.env.PATH ?? '' })) {
     throw new Error(`ssh launcher: "${opts.agent[0]}" not found; install openssh-client or set launcher_ssh_agent`)
   }
+  // Every node is checked before the first ssh starts, so a bad name launches nothing.
+  for (const node of req.nodes) checkSshTarget(node.address ?? node.name)
   const launchOne = async (node: NodeInfo): Promise<DaemonProcess> => {
     // A node's address, when it has one, is where its daemon binds: an address of that node.
     const target = node.address ?? node.name
@@ -189,7 +199,7 @@ function isOwnName(name: string): boolean {
 const PARAMS = [
   { key: 'launcher_ssh_agent', default: 'ssh', description: 'ssh command for starting remote daemons, options allowed (e.g. "ssh -p 2222 -i ~/.ssh/cluster")' },
   { key: 'launcher_ssh_args', default: '', description: 'Extra arguments for every ssh call, before the host name (e.g. "-o StrictHostKeyChecking=accept-new")' },
-  { key: 'launcher_ssh_concurrency', type: 'number' as const, default: '32', description: 'ssh connections set up at the same time when launching many nodes' },
+  { key: 'launcher_ssh_concurrency', type: 'number' as const, integer: true, min: 1, max: 1024, default: '32', description: 'ssh connections set up at the same time when launching many nodes' },
   { key: 'launch_agent', default: '', description: 'Path of the ompx binary on the remote nodes (empty: the same path as here)' },
   { key: 'preload_binary', type: 'bool' as const, default: '0', description: 'Copy the ompx binary to /tmp/ompx-preload-<uid>/ on each remote node first (reused while unchanged)' },
 ]

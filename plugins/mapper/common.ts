@@ -2,10 +2,13 @@
  * Checks and bookkeeping shared by the built-in mappers: how many ranks each app gets, turning
  * a per-rank node list into placements, and the slot / max_slots rules with mpirun-like
  * messages (one line that says what was asked, what the allocation has, and what to do).
+ * Everything here is proportional to the ranks asked for, never to the slots: a host may have
+ * a million slots.
  */
 import { ActionableError } from '../../src/errors'
+import { MAX_RANKS } from '../../src/params/limits'
 import type { MapRequest } from '../../src/plugins/types'
-import type { Allocation, AppContext, NodeInfo, Placement } from '../../src/runtime/job'
+import type { Allocation, AppContext, NodeInfo, Placement, SequenceRun } from '../../src/runtime/job'
 
 /** Nodes listed in messages before "and N more", so a 1000-node error stays one readable line. */
 const LISTED_NODES = 6
@@ -66,7 +69,7 @@ export function overMaxSlots(allocation: Allocation, ranks: number): ActionableE
  */
 export function appCounts(apps: AppContext[], capacity: number, unit: string): number[] {
   let used = 0
-  return apps.map((app, i) => {
+  const counts = apps.map((app, i) => {
     if (app.np !== undefined) {
       used += app.np
       return app.np
@@ -81,6 +84,21 @@ export function appCounts(apps: AppContext[], capacity: number, unit: string): n
     used += left
     return left
   })
+  if (used > MAX_RANKS) {
+    const how = apps.every((app) => app.np !== undefined) ? 'lower -np' : `give -np (without it every one of the ${capacity} ${unit} gets a rank)`
+    throw new ActionableError(`cannot run ${used} ranks: a job may have at most ${MAX_RANKS}; ${how}`)
+  }
+  return counts
+}
+
+/** The first `limit` places of a run-length sequence, one node name per rank. */
+export function expandRuns(runs: SequenceRun[], limit: number): string[] {
+  const out: string[] = []
+  for (const run of runs) {
+    for (let k = 0; k < run.count && out.length < limit; k++) out.push(run.name)
+    if (out.length >= limit) break
+  }
+  return out
 }
 
 /** Global ranks 0.. in app order; rank r goes to nodeOfRank[r]. */

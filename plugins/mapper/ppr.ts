@@ -7,7 +7,7 @@ import { definePlugin } from '../../src/plugins/types'
 import type { MapRequest } from '../../src/plugins/types'
 import type { Placement } from '../../src/runtime/job'
 import { parsePpr } from '../../src/runtime/map-by'
-import { appCounts, checkNodeLoads, requireNodes, toPlacements } from './common'
+import { appCounts, checkNodeLoads, expandRuns, requireNodes, toPlacements } from './common'
 
 export function mapByPpr(req: MapRequest): Placement[] {
   const nodes = requireNodes(req)
@@ -21,7 +21,7 @@ export function mapByPpr(req: MapRequest): Placement[] {
       `${mapBy} places at most ${capacity} ranks on ${nodes.length} node${nodes.length === 1 ? '' : 's'} but ${ranks} were asked for; lower -np, raise N or add nodes`,
     )
   }
-  const nodeOfRank = nodes.flatMap((n) => Array<string>(perNode).fill(n.name)).slice(0, ranks)
+  const nodeOfRank = expandRuns(nodes.map((n) => ({ name: n.name, count: perNode })), ranks)
   checkNodeLoads(req, nodeOfRank, mapBy)
   return toPlacements(counts, nodeOfRank)
 }

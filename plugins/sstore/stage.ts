@@ -19,8 +19,8 @@ export default definePlugin((host) => {
     priority: 10,
     description: 'Ranks write to node-local disk; the daemon then streams the files to the HNP (optionally zstd)',
     params: [
-      { key: 'sstore_stage_compress', default: 'none', description: 'Compress snapshot transfers to the HNP: none or zstd' },
-      { key: 'sstore_stage_compress_level', type: 'number', default: '3', description: 'zstd level for sstore_stage_compress=zstd (1 fastest .. 22 smallest)' },
+      { key: 'sstore_stage_compress', values: ['none', 'zstd'], default: 'none', description: 'Compress snapshot transfers to the HNP: none or zstd' },
+      { key: 'sstore_stage_compress_level', type: 'number', integer: true, min: 1, max: 22, default: '3', description: 'zstd level for sstore_stage_compress=zstd (1 fastest .. 22 smallest)' },
       { key: 'sstore_stage_keep_local', type: 'bool', default: '0', description: 'Keep the node-local copy after it reached the HNP (1) instead of removing it (0)' },
     ],
     direct: false,

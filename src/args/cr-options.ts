@@ -3,6 +3,7 @@
  * interval, retention, recovery. Durations accept 30, 30s, 5m, 1h, 1h30m.
  */
 import { ActionableError } from '../errors'
+import { MAX_COUNT, MAX_SECONDS } from '../params/limits'
 import type { RunOptionValues } from './run-options'
 
 /** The options crSettings reads; `mca` receives --keep as a parameter. */
@@ -28,12 +29,15 @@ export function parseDuration(value: string, flag: string): number {
     rest = rest.slice(m[0].length)
   }
   if (total <= 0) throw new ActionableError(`${flag} must be more than zero, got "${value}"`)
+  if (!(total <= MAX_SECONDS)) throw new ActionableError(`${flag} may be at most ${MAX_SECONDS} seconds (23 days), got "${value}"`)
   return total
 }
 
 function count(value: string, flag: string, min: number): number {
   const n = Number(value)
-  if (!Number.isInteger(n) || n < min) throw new ActionableError(`${flag} takes a whole number >= ${min}, got "${value}"`)
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n < min || n > MAX_COUNT) {
+    throw new ActionableError(`${flag} takes a whole number from ${min} to ${MAX_COUNT}, got "${value}"`)
+  }
   return n
 }
 

@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path'
 import { ActionableError } from '../errors'
+import { MAX_RANKS, MAX_SECONDS } from '../params/limits'
 import type { AppContext } from '../runtime/job'
 import { scanOptions, type Scanned } from './scan'
 import { perAppOptions, runOptions, type PerAppOptionValues, type RunOptionValues } from './run-options'
@@ -61,6 +62,7 @@ function parseCount(value: string, where: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) {
     throw new ActionableError(`-np needs a positive whole number of ranks, got "${value}"${where}`)
   }
+  if (Number(value) > MAX_RANKS) throw new ActionableError(`-np ${value} is too many ranks${where}; a job may have at most ${MAX_RANKS}`)
   return Number(value)
 }
 
@@ -81,13 +83,15 @@ export function parseExports(list: string[], env: Record<string, string | undefi
 export function parseStdin(value: string | undefined): RunRequest['stdin'] {
   if (value === undefined || value === 'rank') return { kind: 'rank', rank: 0 }
   if (value === 'all' || value === 'none') return { kind: value }
-  if (/^\d+$/.test(value)) return { kind: 'rank', rank: Number(value) }
+  if (/^\d+$/.test(value) && Number(value) < MAX_RANKS) return { kind: 'rank', rank: Number(value) }
   throw new ActionableError(`--stdin takes a rank number, "all" or "none", got "${value}"`)
 }
 
 export function parseTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0) throw new ActionableError(`--timeout takes a positive number of seconds, got "${value}"`)
+  if (!Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) {
+    throw new ActionableError(`--timeout takes a positive number of seconds up to ${MAX_SECONDS}, got "${value}"`)
+  }
   return n
 }

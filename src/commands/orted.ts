@@ -35,16 +35,26 @@ export default defineCommand({
     const fromEnv = o['node-from-env'] ? process.env[o['node-from-env']] : undefined
     const node = fromEnv ?? o.node
     if (!o.hnp || !node) throw new ActionableError('ompx orted needs --hnp <uri> and --node <name> (or --node-from-env VAR)')
+    const hnp = o.hnp
     let orted: Orted | undefined
     let lifelineClosed = false
+    // The launcher went away before we registered. Carry on: the connect attempt ends either
+    // way (its handshake has a timeout) and its error says which URI and why; after a success
+    // the daemon ends at once below. The timer is only a backstop.
+    const goneBeforeRegistering = () =>
+      setTimeout(() => {
+        if (orted) return
+        process.stderr.write(`ompx orted: the launcher closed our stdin before this daemon registered with the HNP at ${hnp}; exiting\n`)
+        process.exit(1)
+      }, 15_000)
     const secret = await readSecretAndWatch(() => {
       lifelineClosed = true
       if (orted) orted.end('the launcher closed our stdin (HNP gone)', 1)
-      else process.exit(1)
+      else goneBeforeRegistering()
     })
     process.title = `ompx orted ${node}`
     const { registry, params } = await createRuntime(scanned)
-    const channel = await clientConnect(transportFor(registry, o.hnp), o.hnp, secret, 'orted')
+    const channel = await clientConnect(transportFor(registry, hnp), hnp, secret, 'orted')
     orted = new Orted(channel, { node, address: o.bind ?? '127.0.0.1', nodeDir: o['node-dir-root'] ? join(o['node-dir-root'], node) : undefined, registry, params })
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => orted!.end(`caught ${sig}`, 1))
     orted.start()

@@ -4,13 +4,14 @@
  * nodes and with the mapping it had; -H/--hostfile/--map-by/--launcher move it elsewhere.
  */
 import { defineCommand } from 'citty'
-import { dirname } from 'node:path'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 import { crSettings } from '../args/cr-options'
 import { parseStdin, parseTimeout } from '../args/mpirun'
 import { controlOptions, crOptions, ioOptions, launchOptions, placementOptions } from '../args/run-options'
 import { omitOption, toCittyArgs, type OptionSpec } from '../args/scan'
 import { runtimeOptions } from '../args/shared'
-import { ActionableError } from '../errors'
+import { ActionableError, errorMessage } from '../errors'
 import { buildJobAllocation, launcherFlagsToParams } from '../hnp/allocation/allocate'
 import { runLocalJob } from '../hnp/job/run-job'
 import { globalDirOf } from '../hnp/snapc/plan'
@@ -18,7 +19,9 @@ import { restartPlacement, restartApps } from '../hnp/mapping/restart-placement'
 import { createRuntime } from './_context'
 import { verifyModeParam } from '../sstore/checksum'
 import { GlobalSnapshot } from '../sstore/global-snapshot'
+import { GLOBAL_META } from '../sstore/types'
 import { renderSnapshotInfo, renderShowme } from '../tools/restart-output'
+import { checkOutputFilename } from '../hnp/output/output-router'
 import { parseCommand } from './_command'
 
 const restartOnly = [
@@ -50,11 +53,11 @@ export default defineCommand({
     const given = scanned.rest[0]
     if (!given) throw new ActionableError('ompx restart needs a snapshot reference (ompx checkpoint printed it; ompx checkpoint -l <pid> lists them)')
     const seqWanted = o.seq === undefined ? undefined : Number(o.seq)
-    if (seqWanted !== undefined && !(Number.isInteger(seqWanted) && seqWanted >= 0)) throw new ActionableError(`--seq takes a checkpoint number (0, 1, ...), got "${o.seq}"`)
+    if (seqWanted !== undefined && !(Number.isSafeInteger(seqWanted) && seqWanted >= 0)) throw new ActionableError(`--seq takes a checkpoint number (0, 1, ...), got "${o.seq}"`)
 
     // Find the snapshot first: the parameters it recorded are the base of this run's.
     const first = await createRuntime(scanned)
-    const snap = GlobalSnapshot.resolve(given, globalDirOf(first.params))
+    const snap = openSnapshot(given, globalDirOf(first.params))
     const meta = snap.committed!
     const seq = seqWanted === undefined ? snap.latest() : snap.get(seqWanted)
     if (!seq) throw new ActionableError(`snapshot ${snap.ref} has no finished checkpoint to restart from`)
@@ -71,6 +74,7 @@ export default defineCommand({
     const procs = restartPlacement(registry, params, allocation, apps, seq, { mapBy: o['map-by'], oversubscribe: Boolean(o.oversubscribe) })
     if (o.showme) return void process.stdout.write(renderShowme(snap, seq, apps, procs, params, launcher.name))
 
+    if (o['output-filename']) checkOutputFilename(o['output-filename'])
     await snap.verify(seq.seq, verifyModeParam((k) => params.get(k)))
     const status = await runLocalJob({
       registry,
@@ -98,3 +102,27 @@ export default defineCommand({
     process.exit(status)
   },
 })
+
+/**
+ * The snapshot the user named. When that is a path that cannot be opened, say why (missing,
+ * unreadable, not a directory, no metadata) instead of "no snapshot ... in <global dir>".
+ */
+function openSnapshot(given: string, globalDir: string): GlobalSnapshot {
+  try {
+    return GlobalSnapshot.resolve(given, globalDir)
+  } catch (err) {
+    if (!(err instanceof ActionableError) || (!given.includes('/') && !existsSync(given))) throw err
+    const path = resolve(given.trim())
+    const dir = basename(path) === GLOBAL_META ? dirname(path) : path
+    try {
+      if (!statSync(dir).isDirectory()) throw new ActionableError(`${given} is not a snapshot: it is a file; give the snapshot's .ckpt directory or its ${GLOBAL_META}`)
+      readdirSync(dir)
+      if (!existsSync(join(dir, GLOBAL_META))) throw new ActionableError(`${given} is not a snapshot: it has no ${GLOBAL_META} (no checkpoint of it ever finished)`)
+      statSync(join(dir, GLOBAL_META))
+    } catch (why) {
+      if (why instanceof ActionableError) throw why
+      throw new ActionableError(`cannot read snapshot ${given}: ${errorMessage(why)}`)
+    }
+    throw err
+  }
+}

@@ -13,7 +13,7 @@ import { ActionableError } from '../errors'
 import { crSettings } from '../args/cr-options'
 import { buildJobAllocation, launcherFlagsToParams } from '../hnp/allocation/allocate'
 import { runLocalJob } from '../hnp/job/run-job'
-import type { OutputOptions } from '../hnp/output/output-router'
+import { checkOutputFilename, type OutputOptions } from '../hnp/output/output-router'
 import { mapJob } from '../hnp/mapping/map-job'
 import { preflightApp } from '../hnp/launch/preflight'
 import { createRuntime } from './_context'
@@ -61,6 +61,7 @@ export default defineCommand({
       mergeStderr: Boolean(opts['merge-stderr-to-stdout']),
       outputFilename: opts['output-filename'],
     }
+    if (output.outputFilename) checkOutputFilename(output.outputFilename)
     const mapBy = opts['map-by']
     const oversubscribe = Boolean(opts.oversubscribe)
 

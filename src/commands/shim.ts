@@ -5,6 +5,7 @@
 import { defineCommand } from 'citty'
 import { toCittyArgs, type OptionSpec } from '../args/scan'
 import { ActionableError } from '../errors'
+import { MAX_SECONDS } from '../params/limits'
 import { parseCommand } from './_command'
 
 const specs = [
@@ -30,7 +31,9 @@ export default defineCommand({
     const { parseSignal } = await import('../shim/signals')
     const signal = parseSignal(opts.signal ?? 'USR1')
     const timeout = Number(opts.timeout ?? 60)
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new ActionableError(`--timeout needs a positive number of seconds (got "${opts.timeout}")`)
+    if (!Number.isFinite(timeout) || timeout <= 0 || timeout > MAX_SECONDS) {
+      throw new ActionableError(`--timeout needs a positive number of seconds up to ${MAX_SECONDS} (got "${opts.timeout}")`)
+    }
     const { runShim } = await import('../shim/run-shim')
     await runShim({ argv: rest, signal, timeoutMs: timeout * 1000 })
   },

@@ -3,6 +3,7 @@
  * so `--mca crs self` selects crs "self" (empty = pick by priority).
  */
 import type { Params } from './params'
+import { MAX_COUNT, MAX_SECONDS } from './limits'
 import type { ParamDef } from './types'
 
 /**
@@ -31,6 +32,8 @@ export const CORE_PARAMS: ParamDef[] = [
   {
     key: 'kill_grace',
     type: 'number',
+    min: 0,
+    max: MAX_SECONDS,
     default: '5',
     description: 'Seconds between SIGTERM and SIGKILL when aborting a job',
   },
@@ -43,18 +46,24 @@ export const CORE_PARAMS: ParamDef[] = [
   {
     key: 'heartbeat_interval',
     type: 'number',
+    above: 0,
+    max: 3600,
     default: '1',
     description: 'Seconds between HNP pings to each node daemon',
   },
   {
     key: 'heartbeat_timeout',
     type: 'number',
+    above: 0,
+    max: MAX_SECONDS,
     default: '10',
     description: 'A daemon silent this many seconds is declared dead and its job ends',
   },
   {
     key: 'daemon_start_timeout',
     type: 'number',
+    above: 0,
+    max: MAX_SECONDS,
     default: '60',
     description: 'Seconds to wait for every node daemon to register before giving up',
   },
@@ -71,28 +80,37 @@ export const CORE_PARAMS: ParamDef[] = [
   {
     key: 'sstore_base_keep',
     type: 'number',
+    integer: true,
+    min: 0,
+    max: MAX_COUNT,
     default: '0',
     description: 'Keep only the newest N finished checkpoints of a job, deleting older ones after each commit (0: keep all)',
   },
   {
     key: 'sstore_base_checksum',
+    values: ['crc32', 'sha256'],
     default: 'crc32',
     description: 'Checksum of snapshot files: crc32 (fast, catches corruption) or sha256 (also tampering)',
   },
   {
     key: 'sstore_base_verify',
+    values: ['checksum', 'size'],
     default: 'checksum',
     description: 'What a restart checks of a snapshot before using it: checksum (every file read and compared) or size (sizes only: faster, trusts the disk)',
   },
   {
     key: 'snapc_base_timeout',
     type: 'number',
+    above: 0,
+    max: MAX_SECONDS,
     default: '300',
     description: 'Seconds a checkpoint may take; one not finished by then is abandoned (older snapshots stay intact)',
   },
   {
     key: 'snapc_kv_max_bytes',
     type: 'number',
+    integer: true,
+    above: 0,
     default: '67108864',
     description: "Most bytes (keys plus values) a job's kv store may hold; a put past it fails (the store is saved with every checkpoint)",
   },
@@ -107,10 +125,10 @@ export function registerCoreParams(params: Params): void {
   for (const def of CORE_PARAMS) params.register({ ...def, owner: 'core' })
 }
 
-/** Parse every typed parameter once at start-up so a bad value fails before any work starts. */
+/**
+ * Check every registered parameter, the core's and the loaded plugins' own, once at start-up
+ * (type, range, allowed values), so a bad value fails before any work starts.
+ */
 export function checkTypedParams(params: Params): void {
-  for (const { def } of params.list()) {
-    if (def.type === 'number') params.getNumber(def.key)
-    else if (def.type === 'bool') params.getBool(def.key)
-  }
+  for (const { def } of params.list()) params.check(def.key)
 }

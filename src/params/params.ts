@@ -1,13 +1,15 @@
 /**
  * MCA parameters. Sources, lowest to highest precedence: built-in default <
  * ~/.ompx/mca-params.conf < ./ompx-params.conf < OMPX_MCA_<key> < --mca key value (last wins).
- * Values are kept as strings, as Open MPI does; typed getters parse on use so one bad value
- * only hurts the code that reads it (the runtime checks typed core params up front).
+ * Values are kept as strings, as Open MPI does; the runtime checks every registered parameter
+ * against its definition (type, range, allowed values) up front with `check`, and the typed
+ * getters apply the same rules on use.
  */
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ActionableError } from '../errors'
 import { PARAM_KEY, readParamsFile } from './file'
+import { describeNumber, numberFits, paramProblem, parseBool } from './limits'
 import type { ParamDef, ParamSource, ParamValue } from './types'
 
 export const ENV_PREFIX = 'OMPX_MCA_'
@@ -32,9 +34,6 @@ interface Setting {
   /** Where to point the user when the value is bad: "--mca", "OMPX_MCA_x", "file:line". */
   where: string
 }
-
-const TRUE = /^(1|true|yes|on)$/i
-const FALSE = /^(0|false|no|off)?$/i
 
 export class Params {
   readonly home: string
@@ -108,16 +107,25 @@ export class Params {
     const v = this.get(key)?.trim()
     if (v === undefined || v === '') return fallback
     const n = Number(v)
-    if (!Number.isFinite(n)) throw this.badValue(key, v, 'a number')
+    const def = this.defs.get(key) ?? { key, description: '' }
+    if (!Number.isFinite(n) || !numberFits(def, n)) throw this.badValue(key, v, describeNumber(def))
     return n
   }
 
   /** 1/true/yes/on are true; 0/false/no/off/empty/unset are false; anything else is a user error. */
   getBool(key: string): boolean {
     const v = this.get(key)?.trim() ?? ''
-    if (TRUE.test(v)) return true
-    if (FALSE.test(v)) return false
-    throw this.badValue(key, v, 'a boolean (1/0, true/false, yes/no, on/off)')
+    const b = parseBool(v)
+    if (b === undefined) throw this.badValue(key, v, 'a boolean (1/0, true/false, yes/no, on/off)')
+    return b
+  }
+
+  /** Check a registered parameter's value against its definition; a misfit is a user error. */
+  check(key: string): void {
+    const def = this.defs.get(key)
+    const v = this.get(key)
+    const problem = def && paramProblem(def, v)
+    if (problem) throw this.badValue(key, (v ?? '').trim(), problem)
   }
 
   /** Keys the user set that nothing registered: typos, or plugins that are not loaded. */

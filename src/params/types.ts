@@ -5,8 +5,18 @@ export interface ParamDef {
   default?: string
   /** Who registered it: "core" or "<kind>:<plugin>". */
   owner?: string
-  /** How the value is read; "number" and "bool" values are checked when the runtime starts. */
+  /** How the value is read; every value is checked against its definition when the runtime starts. */
   type?: 'string' | 'number' | 'bool'
+  /** number: whole numbers only. */
+  integer?: boolean
+  /** number: the smallest value allowed. */
+  min?: number
+  /** number: values must be more than this (for durations that must not be zero). */
+  above?: number
+  /** number: the largest value allowed. */
+  max?: number
+  /** string: the only values allowed (empty still means the default). */
+  values?: readonly string[]
 }
 
 export type ParamSource = 'default' | 'file' | 'env' | 'cli'

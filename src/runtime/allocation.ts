@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { ActionableError, errorMessage } from '../errors'
+import { MAX_SLOTS } from '../params/limits'
 import { parseHostfileLines, mergeHostfileLines } from './hostfile'
 import type { Allocation, NodeInfo } from './job'
 
@@ -52,6 +53,9 @@ export function parseDashHost(values: string[]): DashHostItem[] {
       if (!/^\d+$/.test(count) || Number(count) < 1) {
         throw new ActionableError(`-H ${value}: "${item}" has a bad slot count "${count}"; write host:N with N a whole number of at least 1`)
       }
+      if (Number(count) > MAX_SLOTS) {
+        throw new ActionableError(`-H ${value}: "${item}" has ${count} slots; a host may have at most ${MAX_SLOTS}`)
+      }
       items.push({ name, slots: Number(count), given: true })
     }
   }
@@ -66,6 +70,9 @@ function mergeDashHost(items: DashHostItem[]): NodeInfo[] {
     if (node) {
       node.slots += it.slots
       node.slotsGiven = true
+      if (node.slots > MAX_SLOTS) {
+        throw new ActionableError(`-H gives host ${it.name} ${node.slots} slots over all its items; a host may have at most ${MAX_SLOTS}`)
+      }
     } else byName.set(it.name, { name: it.name, slots: it.slots, slotsGiven: it.given })
   }
   return [...byName.values()]
@@ -82,8 +89,8 @@ function readHostfileText(path: string): string {
 export function buildAllocation(opts: AllocationOptions): Allocation {
   const items = opts.hosts?.length ? parseDashHost(opts.hosts) : undefined
   if (!opts.hostfile) {
-    if (items) return { nodes: mergeDashHost(items), source: '-H', sequence: items.flatMap((it) => Array<string>(it.slots).fill(it.name)) }
-    const slots = Math.max(1, opts.defaultSlots)
+    if (items) return { nodes: mergeDashHost(items), source: '-H', sequence: items.map((it) => ({ name: it.name, count: it.slots })) }
+    const slots = Math.min(MAX_SLOTS, Math.max(1, opts.defaultSlots))
     return { nodes: [{ name: hostname(), slots, slotsGiven: false }], source: 'default (this host)' }
   }
 
@@ -93,7 +100,7 @@ export function buildAllocation(opts: AllocationOptions): Allocation {
   if (entries.length === 0) throw new ActionableError(`hostfile ${path} lists no hosts; add one host per line, e.g. "node1 slots=4"`)
   // Strip the parser's `line` so nodes are plain NodeInfo.
   const fromFile = new Map<string, NodeInfo>(entries.map(({ line: _line, ...node }) => [node.name, node]))
-  if (!items) return { nodes: [...fromFile.values()], source: `hostfile ${path}`, sequence: lines.map((l) => l.name) }
+  if (!items) return { nodes: [...fromFile.values()], source: `hostfile ${path}`, sequence: lines.map((l) => ({ name: l.name, count: 1 })) }
 
   // Both: -H chooses hosts out of the hostfile, in -H order. An explicit -H count replaces the
   // hostfile's slots for that host; a bare name keeps them. Hosts outside the hostfile are an
@@ -114,6 +121,6 @@ export function buildAllocation(opts: AllocationOptions): Allocation {
   return {
     nodes,
     source: `hostfile ${path} restricted by -H`,
-    sequence: lines.filter((l) => kept.has(l.name)).map((l) => l.name),
+    sequence: lines.filter((l) => kept.has(l.name)).map((l) => ({ name: l.name, count: 1 })),
   }
 }

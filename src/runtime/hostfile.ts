@@ -10,6 +10,7 @@
  */
 import { isIP } from 'node:net'
 import { ActionableError } from '../errors'
+import { MAX_SLOTS } from '../params/limits'
 import type { NodeInfo } from './job'
 
 /** One host line as written. `slots` is undefined when the line names the host only. */
@@ -48,6 +49,7 @@ function positiveInt(raw: string, key: string, path: string, line: number): numb
   if (!/^\d+$/.test(raw)) fail(path, line, `${key}=${raw} is not a number; write ${key}=N with N a whole number of at least 1`)
   const n = Number(raw)
   if (n < 1) fail(path, line, `${key}=${raw} must be at least 1 (leave the host out to give it no ranks)`)
+  if (n > MAX_SLOTS) fail(path, line, `${key}=${raw} is too many; a host may have at most ${MAX_SLOTS} slots`)
   return n
 }
 
@@ -125,6 +127,9 @@ export function mergeHostfileLines(lines: HostfileLine[], path: string, defaultS
   return [...byName.values()].map(({ entry, count, anySlots, lastLine }) => {
     entry.slotsGiven = anySlots || count > 1
     if (!entry.slotsGiven) entry.slots = Math.min(defaultSlots, entry.maxSlots ?? Infinity)
+    if (entry.slots > MAX_SLOTS) {
+      fail(path, lastLine, `host ${entry.name} has ${entry.slots} slots over all its lines; a host may have at most ${MAX_SLOTS}`)
+    }
     if (entry.maxSlots !== undefined && entry.maxSlots < entry.slots) {
       fail(path, lastLine, `host ${entry.name} has ${entry.slots} slots over all its lines but max_slots=${entry.maxSlots}; raise max_slots or lower slots`)
     }

@@ -32,10 +32,18 @@ export interface Allocation {
   /** Where it came from, for messages: "-H", "hostfile <path>", "default (this host)". */
   source: string
   /**
-   * Host names one per hostfile line (or -H slot), in order, duplicates kept: the `seq` mapper
-   * puts rank i on sequence[i]. Undefined for the default allocation.
+   * Hosts in hostfile-line (or -H item) order, duplicates kept, each with how many ranks in a
+   * row it takes (1 per hostfile line, N for -H host:N): the `seq` mapper puts rank i on the
+   * i-th place of the expanded list. Run lengths, so a huge slot count costs no memory.
+   * Undefined for the default allocation.
    */
-  sequence?: string[]
+  sequence?: SequenceRun[]
+}
+
+/** `count` consecutive places of the seq mapper's sequence on host `name`. */
+export interface SequenceRun {
+  name: string
+  count: number
 }
 
 /** Result of mapping: rank -> node. Local/node ranks are derived by `assignLocalRanks`. */

@@ -5,6 +5,7 @@
  * not built in pass through, because plugins may add mappers; the registry rejects unknown ones.
  */
 import { ActionableError } from '../errors'
+import { MAX_SLOTS } from '../params/limits'
 
 export interface MapBySpec {
   /** Undefined when only modifiers were given (`--map-by :OVERSUBSCRIBE`): let the registry choose. */
@@ -77,6 +78,9 @@ export function parsePpr(arg: string | undefined, where = '--map-by ppr'): PprSp
   }
   if (!/^\d+$/.test(count) || Number(count) < 1) {
     throw new ActionableError(`${where}: "${count}" is not a count of ranks; write ${PPR_FORM} with N a whole number of at least 1`)
+  }
+  if (Number(count) > MAX_SLOTS) {
+    throw new ActionableError(`${where}: ${count} ranks per node is too many; N may be at most ${MAX_SLOTS}`)
   }
   if (resource.toLowerCase() !== 'node') {
     throw new ActionableError(`${where}: ppr resource "${resource}" is not supported, only node; write ${PPR_FORM}`)

@@ -1,6 +1,7 @@
 /**
  * `ompx run` failure paths: bad input (one stderr line, non-zero, no stack trace), the job's exit
- * status, rank death messages, errmgr_continue and --timeout.
+ * status, rank death messages, errmgr_continue and --timeout; bounds and parameters checked at
+ * launch, and the user errors of ompx orted and ompx restart.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -35,6 +36,17 @@ describe('bad input: one line on stderr, non-zero exit, no stack trace', () => {
     ['bad hostfile line', ['--hostfile', 'bad-hosts', 'true'], /bad-hosts:1/],
     ['--timeout 0', ['--timeout', '0', '-np', '1', 'true'], /timeout/],
     ['--map-by ppr:0:node', ['--map-by', 'ppr:0:node', 'true'], /ppr/],
+    // #11: sizes are bounded before anything is allocated per slot.
+    ['-H n1:2147483648', ['-H', 'n1:2147483648', '-np', '3', 'true'], /at most 1048576/],
+    ['-H n1:99999999999999999999', ['-H', 'n1:99999999999999999999', 'true'], /at most 1048576/],
+    ['-np 99999999999999999999', ['-np', '99999999999999999999', 'true'], /at most 1048576/],
+    // #11: every parameter is checked at launch, not at checkpoint or restart time.
+    ['--mca sstore_base_checksum md5', ['--mca', 'sstore_base_checksum', 'md5', 'true'], /one of crc32, sha256, got "md5" \(from --mca sstore_base_checksum\)/],
+    ['--mca snapc_base_timeout -5', ['--mca', 'snapc_base_timeout', '-5', 'true'], /snapc_base_timeout must be a number more than 0/],
+    ['--mca sstore_stage_compress gzip', ['--mca', 'sstore_stage_compress', 'gzip', 'true'], /one of none, zstd/],
+    ['--mca sstore_stage_compress_level 99', ['--mca', 'sstore_stage_compress_level', '99', 'true'], /whole number from 1 to 22/],
+    ['--mca sstore_base_verify foo', ['--mca', 'sstore_base_verify', 'foo', 'true'], /one of checksum, size/],
+    ['--output-filename /proc/out', ['--output-filename', '/proc/ompx-out', '-np', '1', 'true'], /--output-filename \/proc\/ompx-out: cannot create/],
   ]
   test.each(cases)('%s', async (_name, args, re) => {
     const r = await ompx(['run', ...args], { cwd: tmp })
@@ -42,6 +54,25 @@ describe('bad input: one line on stderr, non-zero exit, no stack trace', () => {
     expect(r.stderr).toMatch(re)
     expect(r.stderr).not.toMatch(/internal error/)
     expect(r.stdout).toBe('')
+  })
+})
+
+describe('other roles: one line saying what and why', () => {
+  test('ompx orted that cannot reach its HNP names the URI and the reason', async () => {
+    const r = await ompx(['orted', '--hnp', 'tcp://127.0.0.1:1', '--node', 'n1'], { stdin: `${'0'.repeat(64)}\n` })
+    expect(userErrorProblems(r)).toEqual([])
+    expect(r.stderr).toMatch(/tcp:\/\/127\.0\.0\.1:1/)
+  })
+
+  test.each([
+    ['/nonexistent-ompx/x.ckpt', /cannot read snapshot \/nonexistent-ompx\/x\.ckpt: ENOENT/],
+    ['/etc/passwd/x.ckpt', /cannot read snapshot \/etc\/passwd\/x\.ckpt: ENOTDIR/],
+    ['/etc', /\/etc is not a snapshot: it has no global\.json/],
+  ])('ompx restart %s says why it cannot be read', async (path, re) => {
+    const r = await ompx(['restart', path])
+    expect(userErrorProblems(r)).toEqual([])
+    expect(r.stderr).toMatch(re)
+    expect(r.stderr).not.toMatch(/has none/)
   })
 })
 

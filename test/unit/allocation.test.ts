@@ -8,6 +8,9 @@ import { buildAllocation, parseDashHost } from '../../src/runtime/allocation'
 import { isOnThisMachine } from '../../src/runtime/hosts'
 import { parseMapBy, parsePpr } from '../../src/runtime/map-by'
 
+/** "a:2 b" -> [{ name: 'a', count: 2 }, { name: 'b', count: 1 }] */
+const runs = (spec: string) => spec.split(' ').map((w) => ({ name: w.split(':')[0]!, count: Number(w.split(':')[1] ?? 1) }))
+
 function errorOf(fn: () => unknown): Error {
   try {
     fn()
@@ -45,14 +48,14 @@ describe('parseDashHost', () => {
 })
 
 describe('buildAllocation', () => {
-  test('-H h1:2,h2: counts, bare host gets 1 slot, sequence expands counts', () => {
+  test('-H h1:2,h2: counts, bare host gets 1 slot, the sequence keeps counts as run lengths', () => {
     expect(buildAllocation({ hosts: ['h1:2,h2'], defaultSlots: 8 })).toEqual({
       nodes: [
         { name: 'h1', slots: 2, slotsGiven: true },
         { name: 'h2', slots: 1, slotsGiven: false },
       ],
       source: '-H',
-      sequence: ['h1', 'h1', 'h2'],
+      sequence: [{ name: 'h1', count: 2 }, { name: 'h2', count: 1 }],
     })
   })
 
@@ -62,7 +65,7 @@ describe('buildAllocation', () => {
       { name: 'a', slots: 3, slotsGiven: true },
       { name: 'b', slots: 3, slotsGiven: true },
     ])
-    expect(a.sequence).toEqual(['a', 'a', 'b', 'a', 'b', 'b'])
+    expect(a.sequence).toEqual(runs('a:2 b a b:2'))
   })
 
   test('hostfile: merged nodes, bare host gets defaultSlots, one sequence entry per line', () => {
@@ -73,7 +76,7 @@ describe('buildAllocation', () => {
       { name: 'n2', slots: 4, maxSlots: 6, slotsGiven: true },
       { name: 'n3', slots: 8, slotsGiven: false },
     ])
-    expect(a.sequence).toEqual(['n1', 'n2', 'n1', 'n3'])
+    expect(a.sequence).toEqual(runs('n1 n2 n1 n3'))
   })
 
   test('hostfile + -H: -H picks hosts in its order; a count overrides, a bare name keeps the file', () => {
@@ -83,7 +86,7 @@ describe('buildAllocation', () => {
       { name: 'n2', slots: 5, maxSlots: 6, slotsGiven: true },
       { name: 'n1', slots: 3, slotsGiven: true },
     ])
-    expect(a.sequence).toEqual(['n1', 'n2', 'n1'])
+    expect(a.sequence).toEqual(runs('n1 n2 n1'))
   })
 
   test('hostfile + -H: errors', () => {
@@ -172,5 +175,26 @@ describe('parseMapBy', () => {
   test('parsePpr', () => {
     expect(parsePpr('3:node')).toEqual({ perNode: 3, resource: 'node' })
     expect(errorOf(() => parsePpr(undefined)).message).toMatch(/^--map-by ppr: ppr needs a count/)
+  })
+})
+
+describe('bounds: slot counts are capped and nothing is allocated per slot', () => {
+  test.each([
+    [['n1:2147483648'], /^-H n1:2147483648: "n1:2147483648" has 2147483648 slots; a host may have at most 1048576$/],
+    [['n1:99999999999999999999'], /has 99999999999999999999 slots; a host may have at most 1048576/],
+    [['n1:1048576,n1:1'], /^-H gives host n1 1048577 slots over all its items; a host may have at most 1048576$/],
+  ])('-H %j is a user error', (hosts, message) => {
+    const err = errorOf(() => buildAllocation({ hosts, defaultSlots: 1 }))
+    expect(err).toBeInstanceOf(ActionableError)
+    expect(err.message).toMatch(message)
+  })
+
+  test('-H host:N at the limit keeps one sequence entry, not N', () => {
+    const a = buildAllocation({ hosts: ['n1:1048576,n2:1048576'], defaultSlots: 1 })
+    expect(a.sequence).toEqual(runs('n1:1048576 n2:1048576'))
+  })
+
+  test('ppr:N beyond the limit', () => {
+    expect(errorOf(() => parsePpr('99999999999:node')).message).toMatch(/99999999999 ranks per node is too many; N may be at most 1048576/)
   })
 })

@@ -70,6 +70,10 @@ describe('parseHostfile: errors name path:line and the problem', () => {
     ['MPICH count and slots=', 'n1:2 slots=3', /:1: slots is given twice for host n1/],
     ['bad address', 'n1 address=notanip', /:1: address=notanip for host n1 is not an IP address/],
     ['conflicting address', 'n1 address=127.0.1.2\nn1 address=127.0.1.3', /:2: host n1 has address=127.0.1.3 here but address=127.0.1.2/],
+    ['slots beyond the limit', 'n1 slots=99999999999999999999', /^\/tmp\/hosts:1: slots=99999999999999999999 is too many; a host may have at most 1048576 slots$/],
+    ['MPICH count beyond the limit', 'n1:2147483648', /:1: slots=2147483648 is too many/],
+    ['max_slots beyond the limit', 'n1 max_slots=1048577', /:1: max_slots=1048577 is too many/],
+    ['merged lines beyond the limit', 'n1 slots=1048576\nn1 slots=1', /:2: host n1 has 1048577 slots over all its lines; a host may have at most 1048576$/],
   ]
   test.each(cases)('%s', (_label, text, message) => {
     let err: unknown

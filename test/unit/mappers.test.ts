@@ -31,7 +31,11 @@ type Name = keyof typeof mappers
 /** "a:2,b:2" -> the allocation -H would give. */
 const dashH = (spec: string): Allocation => buildAllocation({ hosts: [spec], defaultSlots: 1 })
 /** Hand-built allocation for max_slots and sequences (as a hostfile would give). */
-const hosts = (nodes: NodeInfo[], sequence?: string[]): Allocation => ({ nodes, source: 'hostfile h', sequence })
+const hosts = (nodes: NodeInfo[], sequence?: string[]): Allocation => ({
+  nodes,
+  source: 'hostfile h',
+  sequence: sequence?.map((name) => ({ name, count: 1 })),
+})
 /** One app per np; `undefined` = no -np. */
 const apps = (...nps: (number | undefined)[]): AppContext[] =>
   nps.map((np, index) => ({ index, np, argv: [`./app${index}`], env: {}, cwd: '/' }))
@@ -183,6 +187,23 @@ describe('errors', () => {
     const message = errorOf(c)
     if (typeof c.message === 'string') expect(message).toBe(c.message)
     else expect(message).toMatch(c.message)
+  })
+})
+
+describe('bounds: mapping is proportional to ranks, not slots', () => {
+  const huge = () => dashH('a:1048576,b:1048576')
+  test.each(['slot', 'node', 'ppr', 'seq'] as const)('%s: 3 ranks on hosts with a million slots each', (name) => {
+    const req = { allocation: huge(), apps: apps(3), oversubscribe: false, arg: name === 'ppr' ? '1048576:node' : undefined }
+    expect(mappers[name].map(req).map((p) => p.node)).toHaveLength(3)
+  })
+
+  test.each(['slot', 'node', 'seq'] as const)('%s: no -np on two million slots is too many ranks', (name) => {
+    const message = errorOf({ label: '', mapper: name, allocation: huge(), nps: [undefined], want: '' })
+    expect(message).toBe('cannot run 2097152 ranks: a job may have at most 1048576; give -np (without it every one of the 2097152 free slots gets a rank)'.replace('free slots', name === 'seq' ? 'hostfile lines' : 'free slots'))
+  })
+
+  test('apps over the rank limit together', () => {
+    expect(errorOf({ label: '', mapper: 'slot', allocation: huge(), nps: [1048576, 1], want: '' })).toBe('cannot run 1048577 ranks: a job may have at most 1048576; lower -np')
   })
 })
 

@@ -170,3 +170,44 @@ describe('registration and listing', () => {
     expect(p.toEnv()).toEqual({ OMPX_MCA_a: '1', OMPX_MCA_b: '2' })
   })
 })
+
+describe('every parameter is checked at start-up: type, range, allowed values', () => {
+  const stage = [
+    { key: 'sstore_stage_compress', values: ['none', 'zstd'], default: 'none', description: '' },
+    { key: 'sstore_stage_compress_level', type: 'number' as const, integer: true, min: 1, max: 22, default: '3', description: '' },
+  ]
+  const check = (s: Parameters<typeof setup>[0]) => {
+    const { p } = setup(s)
+    registerCoreParams(p)
+    for (const def of stage) p.register({ ...def, owner: 'sstore:stage' })
+    return () => checkTypedParams(p)
+  }
+
+  test.each([
+    [{ cli: [['sstore_base_checksum', 'md5']] }, /parameter sstore_base_checksum must be one of crc32, sha256, got "md5" \(from --mca sstore_base_checksum\)/],
+    [{ cli: [['sstore_base_verify', 'foo']] }, /sstore_base_verify must be one of checksum, size, got "foo"/],
+    [{ env: { OMPX_MCA_snapc_base_timeout: '-5' } }, /snapc_base_timeout must be a number more than 0 and at most 2000000, got "-5" \(from OMPX_MCA_snapc_base_timeout\)/],
+    [{ cli: [['snapc_base_timeout', '1e12']] }, /snapc_base_timeout must be a number more than 0/],
+    [{ cli: [['sstore_stage_compress', 'gzip']] }, /sstore_stage_compress must be one of none, zstd, got "gzip"/],
+    [{ cwd: 'sstore_stage_compress_level = 99\n' }, /sstore_stage_compress_level must be a whole number from 1 to 22, got "99" \(from .*ompx-params\.conf:1\)/],
+    [{ cli: [['sstore_stage_compress_level', '2.5']] }, /whole number from 1 to 22/],
+    [{ cli: [['sstore_base_keep', '-1']] }, /sstore_base_keep must be a whole number from 0 to 1000000/],
+    [{ cli: [['kill_grace', 'Infinity']] }, /kill_grace must be a number from 0 to 2000000/],
+    [{ cli: [['heartbeat_interval', '0']] }, /heartbeat_interval must be a number more than 0 and at most 3600/],
+  ] as [Parameters<typeof setup>[0], RegExp][])('%j is refused', (s, re) => {
+    expect(check(s)).toThrow(ActionableError)
+    expect(check(s)).toThrow(re)
+  })
+
+  test('good values, empty values and defaults pass', () => {
+    expect(check({ cli: [['sstore_base_checksum', 'sha256'], ['sstore_stage_compress', 'zstd'], ['sstore_stage_compress_level', '22'], ['snapc_base_timeout', '0.5'], ['kill_grace', '0']] })).not.toThrow()
+    expect(check({ cli: [['sstore_base_verify', ''], ['sstore_stage_compress_level', ' ']] })).not.toThrow()
+    expect(check({})).not.toThrow()
+  })
+
+  test('getNumber applies the same range', () => {
+    const { p } = setup({ cli: [['snapc_base_timeout', '-5']] })
+    registerCoreParams(p)
+    expect(() => p.getNumber('snapc_base_timeout', 300)).toThrow(/more than 0/)
+  })
+})

@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { crSettings } from '../../src/args/cr-options'
+import { ActionableError } from '../../src/errors'
 import { parseExports, parseRunArgs, splitMpmd } from '../../src/args/mpirun'
 import { scanOptions } from '../../src/args/scan'
 import { runOptions } from '../../src/args/run-options'
@@ -88,4 +90,40 @@ test('splitMpmd and parseExports', () => {
   expect(parseExports(['HOME', 'X=1=2'], env)).toEqual({ HOME: '/home/u', X: '1=2' })
   expect(() => parseExports(['NOPE_NOT_SET'], env)).toThrow(/not set/)
   expect(() => parseExports(['1BAD'], env)).toThrow(/VAR or VAR=value/)
+})
+
+describe('numeric options are bounded, with one-line user errors', () => {
+  const errorOf = (fn: () => unknown): Error => {
+    try {
+      fn()
+    } catch (e) {
+      expect(e).toBeInstanceOf(ActionableError)
+      return e as Error
+    }
+    throw new Error('expected an ActionableError')
+  }
+  test.each([
+    [['-np', '99999999999999999999', 'p'], /^-np 99999999999999999999 is too many ranks; a job may have at most 1048576$/],
+    [['-np', '1048577', 'p'], /-np 1048577 is too many ranks/],
+    [['-np', '1', 'p', ':', '-np', '2000000', 'q'], /-np 2000000 is too many ranks \(app context 2\)/],
+    [['--timeout', '1e300', 'p'], /^--timeout takes a positive number of seconds up to 2000000, got "1e300"$/],
+    [['--timeout', 'Infinity', 'p'], /--timeout takes a positive number/],
+    [['--stdin', '99999999999999999999', 'p'], /--stdin takes a rank number/],
+  ])('%j', (argv, message) => {
+    expect(errorOf(() => parseRunArgs(argv, env)).message).toMatch(message)
+  })
+
+  test('-np at the limit is accepted', () => {
+    expect(parseRunArgs(['-np', '1048576', 'p'], env).apps[0]!.np).toBe(1048576)
+  })
+
+  test.each([
+    [{ 'ckpt-interval': '99999999999999d' }, /^--ckpt-interval may be at most 2000000 seconds \(23 days\), got "99999999999999d"$/],
+    [{ keep: '1e3' }, /^--keep takes a whole number from 1 to 1000000, got "1e3"$/],
+    [{ keep: '99999999999999999999' }, /--keep takes a whole number from 1 to 1000000/],
+    [{ 'enable-recovery': true, 'max-restarts': '1e400' }, /--max-restarts takes a whole number from 0 to 1000000/],
+    [{ 'enable-recovery': true, 'recovery-delay': '9999999999h' }, /--recovery-delay/],
+  ])('crSettings %j', (opts, message) => {
+    expect(errorOf(() => crSettings(opts)).message).toMatch(message)
+  })
 })

@@ -82,7 +82,7 @@ describe('command lines', () => {
     ])
     // Not ssh: no -o options it may not know.
     expect(sshArgv({ agent: ['rsh'], extraArgs: [] }, 'n1', 'CMD')).toEqual(['rsh', 'n1', 'CMD'])
-    expect(() => sshArgv(opts, '-oProxyCommand=evil', 'CMD')).toThrow('ssh option')
+    expect(() => sshArgv(opts, '-oProxyCommand=evil', 'CMD')).toThrow('ssh would read as an option')
   })
 
   test('the full remote command for a node', () => {
@@ -157,6 +157,17 @@ describe('launch loop with a stand-in ssh', () => {
 
   test('a missing ssh is a clear error', async () => {
     await expect(launchSsh(req(), { agent: ['no-such-ssh-here'], extraArgs: [], preload: false, concurrency: 1 }, hostWith({}).log)).rejects.toThrow('not found')
+  })
+
+  test('a host name starting with "-" is a user error, before any ssh starts', async () => {
+    const message = /^ssh launcher: host name "-oProxyCommand=x" starts with "-", which ssh would read as an option; rename the host/
+    expect(() => sshArgv({ agent: ['ssh'], extraArgs: [] }, '-oProxyCommand=x', 'true')).toThrow(ActionableError)
+    expect(() => sshArgv({ agent: ['ssh'], extraArgs: [] }, '-oProxyCommand=x', 'true')).toThrow(message)
+    // `sh` as the agent would run something for the first node if the check came per node.
+    const nodes = [{ name: 'ok', slots: 1 }, { name: '-oProxyCommand=x', slots: 1 }]
+    const launched = launchSsh(req({ nodes }), { agent: ['sh'], extraArgs: [], preload: false, concurrency: 1 }, hostWith({}).log)
+    await expect(launched).rejects.toThrow(message)
+    await expect(launched).rejects.toBeInstanceOf(ActionableError)
   })
 
   test('mapBounded keeps order and never exceeds the limit', async () => {

@@ -40,6 +40,9 @@ export const CRIU_PARAMS: ParamDef[] = [
     description: 'criu log level 0-4 for dump.log/restore.log, kept next to the images',
     default: String(DEFAULT_LOG_LEVEL),
     type: 'number',
+    integer: true,
+    min: 0,
+    max: 4,
   },
 ]
 

@@ -4,9 +4,27 @@
  * arrives or the stream ends. Tags (`[jobid,rank]<stdout>:`), timestamps, per-rank files and
  * stderr merging are applied here, once, for every node's output.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { ActionableError, errorMessage } from '../../errors'
 import { QueuedWriter } from './writer'
+
+/**
+ * Check --output-filename before anything starts: create its directories (as mpirun does) and
+ * a probe file next to where the ranks' files go, so a path that cannot hold them is a user
+ * error up front rather than a failure in the middle of the job.
+ */
+export function checkOutputFilename(path: string): void {
+  const dir = dirname(path)
+  const probe = `${path}.ompx-probe-${process.pid}`
+  try {
+    mkdirSync(dir, { recursive: true })
+    closeSync(openSync(probe, 'wx', 0o644))
+    unlinkSync(probe)
+  } catch (err) {
+    throw new ActionableError(`--output-filename ${path}: cannot create the rank files ${path}.<rank> (${errorMessage(err)}); choose a writable directory`)
+  }
+}
 
 export interface OutputOptions {
   jobid: string
