@@ -4,7 +4,7 @@
  * images of a restarted job (staged to nodes that cannot read the global store). The job runner
  * forwards node reports here and asks it how to start each rank.
  */
-import { errorMessage } from '../../errors'
+import { ActionableError, errorMessage } from '../../errors'
 import type { NodeJob } from '../../node/contract'
 import type { Registry } from '../../plugins/registry'
 import type { ProcInfo } from '../../runtime/job'
@@ -13,6 +13,7 @@ import { sendFiles } from '../../sstore/file-sender'
 import type { SeqMeta } from '../../sstore/types'
 import type { SnapcToNode, NodeToSnapc } from '../../wire/messages'
 import { AppServices } from './app-services'
+import type { MigrationProgress, MigrationRequest, MigrationResult, MigrationView } from './migrate-types'
 import { GlobalSnapc, type JobPort, type SnapshotPlan } from './global-snapc'
 
 /** A job started from a snapshot: which seq, and where each rank's image is in the global store. */
@@ -30,6 +31,8 @@ export interface CoordinatorSpec {
   intervalSec?: number
   /** snapc_kv_max_bytes: most bytes the job's kv store may hold. */
   kvMaxBytes?: number
+  /** Every node of the job's allocation (migration targets, spares included). */
+  nodes?: { name: string; slots: number }[]
 }
 
 export interface RunnerPort extends JobPort {
@@ -131,6 +134,24 @@ export class JobCoordinator {
   /** A node is gone with these ranks (running or not): a checkpoint still needing them fails. */
   nodeLost(node: string, ranks: number[]): void {
     this.snapc.nodeLost(node, ranks)
+  }
+
+  /** What `ompx migrate` and requestMigrate plan against. */
+  migrationView(): MigrationView {
+    return {
+      crs: this.spec.crs,
+      notCheckpointable: this.spec.registry.select('crs', this.spec.crs).notCheckpointable(),
+      busy: this.snapc.inProgress ? `checkpoint in progress for job ${this.port.jobid}` : null,
+      procs: this.port.procs().map((p) => ({ rank: p.rank, node: p.node })),
+      nodes: this.spec.nodes ?? [],
+    }
+  }
+
+  /** Move ranks to other nodes while the job runs (migration.ts). */
+  migrate(req: MigrationRequest, progress?: MigrationProgress): Promise<MigrationResult> {
+    void req
+    void progress
+    return Promise.reject(new ActionableError('ompx migrate: not implemented yet'))
   }
 
   settled(): Promise<void> {

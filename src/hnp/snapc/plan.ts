@@ -63,6 +63,7 @@ export function coordinatorSpec(i: PlanInput): CoordinatorSpec {
     registry,
     crs,
     intervalSec: i.intervalSec,
+    nodes: i.allocation.nodes.map((n) => ({ name: n.name, slots: n.slots })),
     kvMaxBytes: params.getNumber('snapc_kv_max_bytes', KV_MAX_BYTES_DEFAULT),
     restart: i.restart,
     plan: {
