@@ -69,7 +69,7 @@ export default defineCommand({
       await hnp.shutdown()
       throw err
     }
-    serveSubmissions({ hnp, registry, params, allocation })
+    serveSubmissions({ hnp, registry, params, allocation, launcher })
     hnp.toolHandlers.push((ch) => ch.on('tool.stop', () => void stop(0)))
     // The one line scripts wait for (and --daemonize relays): who we are and where.
     console.log(`ompx hnp: pid ${process.pid} uri ${hnp.uri} nodes ${allocation.nodes.map((n) => n.name).join(',')}`)

@@ -192,6 +192,8 @@ export const CATALOG = {
     options: arrayOf(str),
     /** For release: continue | term ; for abort: why. */
     text: optional(str),
+    /** A migration round: the ranks that move (their PREP also says `migrating`). */
+    movers: optional(arrayOf(num)),
   },
   'orted.ckpt': {
     jobid: str,

@@ -29,21 +29,23 @@ function expectComplete(dir: string, ref: string): number[] {
 }
 
 describe('a failure while the checkpoint commits', () => {
-  test('a rank killed while global.json.tmp exists: only complete seqs listed, no internal error, nothing left, restart works', async () => {
+  test('a rank killed while the commit writes (kv.json, global.json.tmp): only complete seqs listed, no internal error, nothing left, restart works', async () => {
     const dir = env.snapDir()
-    const p = start(dir, BIGKV, { extra: ['--mca', 'kill_grace', '2'] })
+    // 96 MiB of kv: above the default snapc_kv_max_bytes, and what makes the commit slow.
+    const p = start(dir, BIGKV, { extra: ['--mca', 'kill_grace', '2', '--mca', 'snapc_kv_max_bytes', String(256 * 1024 * 1024)] })
     let ref = ''
     try {
       for (let r = 0; r < NP; r++) await p.waitFor(new RegExp(`^rank ${r} ready$`), 60_000)
       const victim = await rankPid(p, 1)
       const c = spawnOmpx(['checkpoint', String(p.pid)], opts())
-      // Poll for the temp file of the commit, then kill rank 1 while it is being written.
+      // Poll for the files of the commit (the kv store, then global.json's temp file), then kill
+      // rank 1 while they are being written.
       let seen = false
       const deadline = Date.now() + 60_000
       while (!seen && Date.now() < deadline && c.proc.exitCode === null) {
         const refs = existsSync(dir) ? readdirSync(dir).filter((x) => x.endsWith('.ckpt')) : []
         if (refs.length) ref = refs[0]!
-        seen = ref !== '' && readdirSync(join(dir, ref)).some((x) => x.startsWith('global.json.tmp'))
+        seen = ref !== '' && (readdirSync(join(dir, ref)).some((x) => x.startsWith('global.json.tmp')) || (existsSync(join(dir, ref, '0')) && readdirSync(join(dir, ref, '0')).some((x) => x.startsWith('kv.json'))))
         if (!seen) await Bun.sleep(2)
       }
       expect(seen).toBe(true)

@@ -9,6 +9,8 @@ import type { AppContext, ProcInfo } from '../../runtime/job'
 import { describeExit, FailureLedger, isFailure, signalNumber } from '../errmgr/exit-policy'
 import { OutputRouter, type OutputOptions, type OutputSink } from '../output/output-router'
 import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
+import { RankMoves } from './rank-moves'
+import { forwardStdin, readsStdin } from './stdin'
 
 export interface JobSpec {
   jobid: string
@@ -28,6 +30,10 @@ export interface JobSpec {
   /** Called with each rank's pid once its node reports the launch. */
   onLaunched?(rank: number, pid: number): void
   onRankExit?(e: RankExit): void
+  /** A migrated rank now runs on `node`. */
+  onMoved?(rank: number, node: string): void
+  /** Start daemons on nodes of the allocation that have none yet (a migration's spare targets). */
+  addNodes?(names: string[]): Promise<void>
   /** Checkpoint/restart set-up of the job (CRS, snapshot target, restart images). */
   cr: CoordinatorSpec
   /** Prefix of our messages: the command the user typed ("ompx run", "ompx restart"). */
@@ -51,6 +57,8 @@ export class JobRunner {
   failure?: string
   /** The user ended the job (a signal): never recover from that. */
   interrupted = false
+  /** Ranks migrating between nodes (rank-moves.ts). */
+  private readonly moves: RankMoves
 
   constructor(private spec: JobSpec) {
     this.coord = new JobCoordinator(spec.cr, {
@@ -64,6 +72,22 @@ export class JobRunner {
       endAfterCheckpoint: () => this.endAfterCheckpoint(),
       ending: () => this.aborting !== null,
       say: (msg) => this.say(msg),
+      workDir: spec.sessionDir,
+      pid: (rank) => this.daemons.get(this.spec.procs[rank]?.node ?? '')?.pids().get(rank) ?? 0,
+      killGraceMs: spec.killGraceSec * 1000,
+      moves: (this.moves = new RankMoves({
+        apps: spec.apps,
+        procs: spec.procs,
+        crs: spec.cr.crs,
+        ensureNodes: async (names) => {
+          const missing = names.filter((n) => !this.spec.nodes.has(n))
+          if (missing.length) await (this.spec.addNodes?.(missing) ?? Promise.reject(new Error(`no daemon on ${missing.join(', ')}`)))
+        },
+        node: (name) => this.node(name),
+        readsStdin: (rank) => this.readsStdin(rank),
+        jobIdentity: () => this.identity(),
+        onMoved: (rank, node) => this.spec.onMoved?.(rank, node),
+      })),
     })
     this.router = spec.router ?? new OutputRouter(spec.output)
     // Our stdout's reader is gone (`ompx run ... | head`): like mpirun dying of SIGPIPE, end the
@@ -81,31 +105,16 @@ export class JobRunner {
       byNode.set(proc.node, list)
     }
     for (const [node, specs] of byNode) {
-      const handle = this.spec.nodes.get(node)
-      if (!handle) throw new Error(`no daemon for node ${node}`)
-      const daemon = handle.attach(
-        this.spec.jobid,
-        {
-          output: (rank, stream, chunk) => this.router.data(rank, stream, chunk),
-          exit: (info) => this.onExit(info),
-          lost: (lostNode, reason) => this.onNodeLost(lostNode, reason),
-          launched: (rank, pid) => this.spec.onLaunched?.(rank, pid),
-          report: (msg) => this.coord.report(msg),
-          snapshotReceiver: (target) => this.coord.snapshotReceiver(target),
-        },
-        this.spec.sessionDir,
-      )
-      this.daemons.set(node, daemon)
+      const daemon = this.node(node)
       for (const s of specs) s.restart = this.coord.restartOf(s.proc, daemon)
     }
     // Restarted ranks on nodes that cannot read the global store get their images first.
     await this.coord.stageImages(this.daemons)
-    const identity = { jobid: this.spec.jobid, size: this.spec.procs.length, universeSize: this.spec.procs.length }
     for (const [node, specs] of byNode) {
-      this.daemons.get(node)!.launch(identity, specs).catch((err) => this.launchFailed(node, specs, err))
+      this.daemons.get(node)!.launch(this.identity(), specs).catch((err) => this.launchFailed(node, specs, err))
     }
     this.coord.start()
-    this.forwardStdin()
+    forwardStdin(this.spec.stdin, this.spec.procs, (p, data) => this.daemons.get(p.node)?.stdin(p.rank, data))
     if (this.spec.timeoutSec) {
       setTimeout(() => {
         this.say(`job ${this.spec.jobid} exceeded its --timeout of ${this.spec.timeoutSec} s; killing ${ranks(this.runningCount())}`)
@@ -113,6 +122,35 @@ export class JobRunner {
       }, this.spec.timeoutSec * 1000).unref()
     }
     return finished
+  }
+
+  private identity() {
+    return { jobid: this.spec.jobid, size: this.spec.procs.length, universeSize: this.spec.procs.length }
+  }
+
+  /** The job's share of `name`, attached on first use (a migration may bring ranks to a new node). */
+  private node(name: string): NodeJob {
+    const known = this.daemons.get(name)
+    if (known) return known
+    const handle = this.spec.nodes.get(name)
+    if (!handle) throw new Error(`no daemon for node ${name}`)
+    const daemon = handle.attach(
+      this.spec.jobid,
+      {
+        output: (rank, stream, chunk) => this.router.data(rank, stream, chunk),
+        exit: (info) => this.onExit(info),
+        lost: (lostNode, reason) => this.onNodeLost(lostNode, reason),
+        launched: (rank, pid) => {
+          this.moves.launched(rank, name, pid)
+          this.spec.onLaunched?.(rank, pid)
+        },
+        report: (msg) => this.coord.report(msg),
+        snapshotReceiver: (target) => this.coord.snapshotReceiver(target),
+      },
+      this.spec.sessionDir,
+    )
+    this.daemons.set(name, daemon)
+    return daemon
   }
 
   /** SIGINT/SIGTERM from the user: terminate gracefully; a second one kills at once. */
@@ -164,6 +202,7 @@ export class JobRunner {
   }
 
   private onExit(e: RankExit): void {
+    if (this.moves.swallow(e)) return
     this.router.end(e.rank, 'stdout')
     this.router.end(e.rank, 'stderr')
     this.exited++
@@ -229,24 +268,7 @@ export class JobRunner {
   }
 
   private readsStdin(rank: number): boolean {
-    const s = this.spec.stdin
-    return s.kind === 'all' || (s.kind === 'rank' && s.rank === rank)
-  }
-
-  private forwardStdin(): void {
-    const targets = this.spec.procs.filter((p) => this.readsStdin(p.rank))
-    if (targets.length === 0) return
-    const send = (data: Uint8Array | null) => {
-      for (const p of targets) this.daemons.get(p.node)?.stdin(p.rank, data)
-    }
-    void (async () => {
-      try {
-        for await (const chunk of Bun.stdin.stream()) send(chunk)
-      } catch {
-        // stdin unreadable (closed terminal): treat as end of input.
-      }
-      send(null)
-    })()
+    return readsStdin(this.spec.stdin, rank)
   }
 
   /** An ompx message, queued behind rank stderr so it reads in order. */

@@ -43,6 +43,12 @@ export class JobTable {
     if (p) Object.assign(p, { pid, state: 'running', startedAt: Date.now() })
   }
 
+  /** A migrated rank: on its new node, starting (its new pid comes with launched()). */
+  moved(jobid: string, rank: number, node: string): void {
+    const p = this.jobs.get(jobid)?.procs[rank]
+    if (p) Object.assign(p, { node, pid: null, state: 'launching', startedAt: null })
+  }
+
   exited(jobid: string, e: RankExit): void {
     const p = this.jobs.get(jobid)?.procs[e.rank]
     if (!p) return

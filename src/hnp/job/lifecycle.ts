@@ -9,7 +9,7 @@ import type { Hnp } from '../hnp'
 import { JobRunner, type JobSpec } from './job-runner'
 
 /** What the caller decides about a job; the lifecycle supplies the rest of the JobSpec. */
-export type JobInput = Omit<JobSpec, 'sessionDir' | 'nodes' | 'onLaunched' | 'onRankExit'>
+export type JobInput = Omit<JobSpec, 'sessionDir' | 'nodes' | 'onLaunched' | 'onRankExit' | 'onMoved'>
 
 export interface StartedJob {
   runner: JobRunner
@@ -26,6 +26,10 @@ export function startJob(hnp: Hnp, input: JobInput): StartedJob {
     nodes: hnp.nodes,
     onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
     onRankExit: (e) => hnp.jobs.exited(jobid, e),
+    onMoved: (rank, node) => {
+      hnp.jobs.moved(jobid, rank, node)
+      hnp.publish()
+    },
   })
   hnp.jobs.add(jobid, input.apps, input.procs)
   hnp.coordinators.set(jobid, runner.coord)

@@ -79,6 +79,7 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
         quiet: job.quiet,
         cr: spec,
         who: job.who,
+        addNodes: (names) => hnp.startDaemons(allocation.nodes.filter((n) => names.includes(n.name)), job.launcher),
       })
       current = started.runner
       const status = await started.done

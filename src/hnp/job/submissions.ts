@@ -6,6 +6,7 @@
 import { errorMessage } from '../../errors'
 import type { Params } from '../../params/params'
 import type { Registry } from '../../plugins/registry'
+import type { LauncherPlugin } from '../../plugins/types'
 import type { Allocation, AppContext } from '../../runtime/job'
 import type { Channel } from '../../wire/channel'
 import type { MessageOf } from '../../wire/messages'
@@ -23,6 +24,8 @@ export interface SubmitContext {
   registry: Registry
   params: Params
   allocation: Allocation
+  /** Starts daemons on nodes that have none (after a node loss, for a migration's target). */
+  launcher: LauncherPlugin
 }
 
 export function serveSubmissions(ctx: SubmitContext): void {
@@ -68,6 +71,7 @@ async function runSubmitted(
     errmgrContinue: m.options.errmgrContinue,
     killGraceSec: params.getNumber('kill_grace') ?? 5,
     quiet: false,
+    addNodes: (names) => hnp.startDaemons(allocation.nodes.filter((n) => names.includes(n.name)), ctx.launcher),
     cr: coordinatorSpec({ registry, params, jobid, apps, procs, allocation, launcher: params.get('launcher') ?? '' }),
   })
   mine.set(jobid, runner)

@@ -22,6 +22,8 @@ export interface JobPort {
   endAfterCheckpoint(): void
   /** The job is being torn down (failure, signal, timeout). */
   ending(): boolean
+  /** Another operation holds the job's ranks (a migration): why a checkpoint must wait, or null. */
+  busy?(): string | null
 }
 
 /** Where and how the job's checkpoints are taken. */

@@ -51,6 +51,8 @@ export class GlobalSnapc {
   /** Take a checkpoint; resolves when it is committed (Finished), rejects with the reason otherwise. */
   request(opts: CkptOptions, progress?: Progress): Promise<CkptResult> {
     if (this.round) throw new ActionableError(`checkpoint in progress for job ${this.port.jobid} (seq ${this.round.seq}); try again when it has finished`)
+    const busy = this.port.busy?.()
+    if (busy) throw new ActionableError(busy)
     const why = this.whyNot()
     if (why) throw new ActionableError(why)
     const snap = this.openSnapshot()

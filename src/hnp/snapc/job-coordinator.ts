@@ -13,7 +13,9 @@ import { sendFiles } from '../../sstore/file-sender'
 import type { SeqMeta } from '../../sstore/types'
 import type { SnapcToNode, NodeToSnapc } from '../../wire/messages'
 import { AppServices } from './app-services'
+import type { MovesPort } from '../job/rank-moves'
 import type { MigrationProgress, MigrationRequest, MigrationResult, MigrationView } from './migrate-types'
+import { MigrationRound } from './migration'
 import { GlobalSnapc, type JobPort, type SnapshotPlan } from './global-snapc'
 
 /** A job started from a snapshot: which seq, and where each rank's image is in the global store. */
@@ -38,6 +40,14 @@ export interface CoordinatorSpec {
 export interface RunnerPort extends JobPort {
   deliver(node: string, msg: SnapcToNode): void
   say(msg: string): void
+  /** The job's session directory on the HNP (migration images wait there). */
+  workDir: string
+  /** Moving ranks between nodes (the job runner's side of a migration). */
+  moves: MovesPort
+  /** A rank's pid on its node (0 when unknown). */
+  pid(rank: number): number
+  /** kill_grace: how long a rank may take to end once told to. */
+  killGraceMs: number
 }
 
 export class JobCoordinator {
@@ -45,6 +55,9 @@ export class JobCoordinator {
   readonly snapc: GlobalSnapc
   private periodic?: Timer
   private staged = new Set<number>()
+  /** The migration round in progress, and how many there were (their seqs are negative). */
+  private migration?: MigrationRound
+  private migrations = 0
 
   constructor(
     private spec: CoordinatorSpec,
@@ -66,13 +79,17 @@ export class JobCoordinator {
       spec.restart?.seq.kv,
       spec.kvMaxBytes,
     )
-    this.snapc = new GlobalSnapc(port, this.services, spec.registry, spec.plan)
+    this.snapc = new GlobalSnapc({ ...port, busy: () => (this.migration ? this.migrationBusy() : null) }, this.services, spec.registry, spec.plan)
+  }
+
+  private migrationBusy(): string {
+    return `migration in progress for job ${this.port.jobid}; try again when it has finished`
   }
 
   report(msg: NodeToSnapc): void {
     switch (msg.t) {
       case 'orted.ckpt':
-        return this.snapc.report(msg)
+        return msg.seq < 0 ? this.migration?.report(msg) : this.snapc.report(msg)
       case 'orted.app':
         return this.services.request(msg)
       case 'orted.app-link':
@@ -82,6 +99,7 @@ export class JobCoordinator {
 
   /** Where a node writes a rank's files for the checkpoint in progress (stage stores). */
   snapshotReceiver(target: { ref: string; seq: number; rank: number }): FileReceiver | null {
+    if (target.seq < 0) return this.migration?.receiver(target) ?? null
     return this.snapc.receiver(target)
   }
 
@@ -113,7 +131,7 @@ export class JobCoordinator {
     let warned = false
     this.periodic = setInterval(() => {
       // Not ready yet (before INIT) or busy: simply wait for the next tick.
-      if (this.snapc.inProgress || this.snapc.whyNot()) return
+      if (this.snapc.inProgress || this.migration || this.snapc.whyNot()) return
       this.snapc.request({ term: false, stop: false, origin: 'periodic' }).catch((err) => {
         if (!warned) this.port.say(`periodic checkpoint failed: ${errorMessage(err)}`)
         warned = true
@@ -129,11 +147,13 @@ export class JobCoordinator {
   rankGone(rank: number): void {
     this.services.rankGone(rank)
     this.snapc.rankGone(rank)
+    this.migration?.rankGone(rank)
   }
 
   /** A node is gone with these ranks (running or not): a checkpoint still needing them fails. */
   nodeLost(node: string, ranks: number[]): void {
     this.snapc.nodeLost(node, ranks)
+    this.migration?.fail(`node ${node} was lost`)
   }
 
   /** What `ompx migrate` and requestMigrate plan against. */
@@ -141,17 +161,44 @@ export class JobCoordinator {
     return {
       crs: this.spec.crs,
       notCheckpointable: this.spec.registry.select('crs', this.spec.crs).notCheckpointable(),
-      busy: this.snapc.inProgress ? `checkpoint in progress for job ${this.port.jobid}` : null,
+      busy: this.migration ? this.migrationBusy() : this.snapc.inProgress ? `checkpoint in progress for job ${this.port.jobid}; try again when it has finished` : null,
       procs: this.port.procs().map((p) => ({ rank: p.rank, node: p.node })),
       nodes: this.spec.nodes ?? [],
     }
   }
 
   /** Move ranks to other nodes while the job runs (migration.ts). */
-  migrate(req: MigrationRequest, progress?: MigrationProgress): Promise<MigrationResult> {
-    void req
-    void progress
-    return Promise.reject(new ActionableError('ompx migrate: not implemented yet'))
+  async migrate(req: MigrationRequest, progress?: MigrationProgress): Promise<MigrationResult> {
+    const view = this.migrationView()
+    if (view.busy) throw new ActionableError(view.busy)
+    if (view.notCheckpointable) throw new ActionableError(`job ${this.port.jobid} cannot migrate: ${view.notCheckpointable}`)
+    if (this.port.ending()) throw new ActionableError(`job ${this.port.jobid} is ending; nothing was moved`)
+    const crs = this.spec.registry.select('crs', this.spec.crs)
+    const round = new MigrationRound(
+      {
+        jobid: this.port.jobid,
+        ranks: this.port.procs().map((p) => p.rank),
+        node: (rank) => this.port.procs()[rank]!.node,
+        pid: (rank) => this.port.pid(rank),
+        broadcast: (msg) => this.port.broadcast(msg),
+        signal: (sig, ranks) => this.port.signal(sig, ranks),
+        moves: this.port.moves,
+        workDir: this.port.workDir,
+        crs: crs.name,
+        needsApp: crs.needsApp,
+        graceMs: this.port.killGraceMs,
+        timeoutMs: this.spec.plan.timeoutSec * 1000,
+      },
+      req,
+      -++this.migrations,
+      progress,
+    )
+    this.migration = round
+    try {
+      return await round.run()
+    } finally {
+      this.migration = undefined
+    }
   }
 
   settled(): Promise<void> {

@@ -141,7 +141,7 @@ export class LocalSnapc {
           } else if (!this.server?.linked(rank)) {
             const message = `rank ${rank} has no app coordinator (it did not call init() of the ompx SDK and does not run under ompx shim)`
             this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq: msg.store.seq, op: 'prep', status: 'null', message })
-          } else this.server.ckpt(rank, msg.store.seq, msg.options, msg.store.ref)
+          } else this.server.ckpt(rank, msg.store.seq, msg.movers?.includes(rank) ? [...msg.options, 'migrating'] : msg.options, msg.store.ref)
         }
         return
       }

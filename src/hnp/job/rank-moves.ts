@@ -1,0 +1,110 @@
+/**
+ * The job runner's side of a migration: a moving rank ends on its source node and starts again
+ * on its target, and neither is the rank's exit or a new rank. While a rank moves, its exit on
+ * the source is the end of its old self (swallowed, handed to the migration), and an exit on the
+ * target before it runs is a failed restore (handed over too, for the rollback). The rank keeps
+ * its number, app, output stream and stdin routing; only its node and pid change.
+ */
+import type { NodeJob, RankExit } from '../../node/contract'
+import type { AppContext, ProcInfo } from '../../runtime/job'
+import { sendFiles } from '../../sstore/file-sender'
+import type { SnapshotFileInfo } from '../../sstore/types'
+
+/** What the migration coordinator asks of the job runner (JobCoordinator's RunnerPort.moves). */
+export interface MovesPort {
+  /** Daemons on these nodes (spares have none until a rank moves there). */
+  ensureNodes(names: string[]): Promise<void>
+  /** From now on an exit of `rank` on `from` is its old self ending: resolves with that exit. */
+  leaving(rank: number, from: string): Promise<RankExit>
+  /** Kill what is left of `rank` on `node` (a source that did not end in time). */
+  kill(rank: number, node: string): void
+  /** Start `rank` on `to` from its image (staged to that node first unless it is in-process); resolves with the new pid. */
+  arrive(rank: number, to: string, image: { dir: string; files: SnapshotFileInfo[] }): Promise<number>
+  /** The move is over, done or given up: the rank's exits count again. */
+  settle(rank: number): void
+}
+
+/** What RankMoves needs of the runner. */
+export interface MoverHost {
+  apps: AppContext[]
+  procs: ProcInfo[]
+  ensureNodes(names: string[]): Promise<void>
+  /** The job's handle on `node`, attached on first use. */
+  node(name: string): NodeJob
+  crs: string
+  readsStdin(rank: number): boolean
+  jobIdentity(): { jobid: string; size: number; universeSize: number }
+  onMoved?(rank: number, node: string): void
+}
+
+interface Move {
+  from: string
+  to?: string
+  left?: PromiseWithResolvers<RankExit>
+  started?: PromiseWithResolvers<number>
+  /** The restored rank reported its pid: from now on its exits are the rank's own. */
+  running?: boolean
+}
+
+export class RankMoves implements MovesPort {
+  private moves = new Map<number, Move>()
+
+  constructor(private host: MoverHost) {}
+
+  ensureNodes(names: string[]): Promise<void> {
+    return this.host.ensureNodes(names)
+  }
+
+  leaving(rank: number, from: string): Promise<RankExit> {
+    const move: Move = { from, left: Promise.withResolvers<RankExit>() }
+    this.moves.set(rank, move)
+    return move.left!.promise
+  }
+
+  kill(rank: number, node: string): void {
+    this.host.node(node).signal('SIGKILL', [rank])
+  }
+
+  async arrive(rank: number, to: string, image: { dir: string; files: SnapshotFileInfo[] }): Promise<number> {
+    const move = this.moves.get(rank) ?? { from: to }
+    this.moves.set(rank, move)
+    const proc = this.host.procs[rank]!
+    const target = this.host.node(to)
+    const staged = !target.inProcess
+    if (staged) await sendFiles(image.dir, image.files, target.imageSink(rank))
+    Object.assign(move, { to, started: Promise.withResolvers<number>(), running: false })
+    proc.node = to
+    this.host.onMoved?.(rank, to)
+    const app = this.host.apps[proc.app]!
+    const spec = { proc, argv: app.argv, cwd: app.cwd, appEnv: app.env, stdin: this.host.readsStdin(rank), crs: this.host.crs, restart: { dir: staged ? '' : image.dir, staged } }
+    target.launch(this.host.jobIdentity(), [spec]).catch((err) => move.started?.reject(err))
+    return move.started!.promise
+  }
+
+  settle(rank: number): void {
+    this.moves.delete(rank)
+  }
+
+  /** The runner saw `rank` start with `pid` on `node`: the end of a move's restore. */
+  launched(rank: number, node: string, pid: number): void {
+    const move = this.moves.get(rank)
+    if (move?.to !== node || !move.started) return
+    move.running = true
+    move.started.resolve(pid)
+  }
+
+  /** An exit the runner must not count (see the header), or false. */
+  swallow(e: RankExit): boolean {
+    const move = this.moves.get(e.rank)
+    if (!move) return false
+    if (move.left && e.node === move.from && move.to === undefined) {
+      move.left.resolve(e)
+      return true
+    }
+    if (move.to === e.node && move.started && !move.running) {
+      move.started.reject(new Error(`the restored rank ${e.rank} ended at once on ${e.node} (${e.signal ?? `exit ${e.code}`})`))
+      return true
+    }
+    return false
+  }
+}
