@@ -287,7 +287,7 @@ describe('restart refuses a damaged snapshot, naming the file', () => {
   test('sstore_base_verify size checks sizes only: a flipped byte gets through, a truncated file does not', async () => {
     const { dir, hold, ref } = await twoSeqs()
     const restart = (extra: string[]) => restartHeld(dir, ref, hold, extra)
-    expectUserError(await restart(['--mca', 'sstore_base_verify', 'bytes']), /sstore_base_verify is "bytes"; use one of checksum, size/)
+    expectUserError(await restart(['--mca', 'sstore_base_verify', 'bytes']), /sstore_base_verify must be one of checksum, size, got "bytes"/)
     const img = join(dir, ref, '1', 'rank_2', 'state.bin')
     const bad = readFileSync(img)
     bad[bad.length >> 1]! ^= 0x01
