@@ -13,6 +13,7 @@ export const subCommands = {
   shim: () => import('./commands/shim').then((m) => m.default),
   checkpoint: () => import('./commands/checkpoint').then((m) => m.default),
   restart: () => import('./commands/restart').then((m) => m.default),
+  migrate: () => import('./commands/migrate').then((m) => m.default),
   doctor: () => import('./commands/doctor').then((m) => m.default),
 }
 

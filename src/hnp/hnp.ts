@@ -18,6 +18,7 @@ import { serve } from '../wire/server'
 import { VERSION } from '../version'
 import { DaemonLink } from './launch/daemon-link'
 import { JobTable } from './job/job-table'
+import { serveMigrateTools } from './snapc/migrate-service'
 import { serveCheckpointTools, type Coordinators } from './snapc/tool-service'
 import type { NodeHandle } from '../node/contract'
 import { InProcessNode } from './launch/in-process-node'
@@ -47,7 +48,7 @@ export class Hnp {
   /** Checkpoint/restart state of each running job, for checkpoint tools. */
   readonly coordinators: Coordinators = new Map()
   /** Extra handlers for tool connections (ompx hnp adds submit/stop). */
-  toolHandlers: ((ch: Channel) => void)[] = [serveCheckpointTools(this.coordinators)]
+  toolHandlers: ((ch: Channel) => void)[] = [serveCheckpointTools(this.coordinators), serveMigrateTools(this.coordinators)]
 
   private constructor(private opts: HnpOptions) {}
 

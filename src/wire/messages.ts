@@ -160,6 +160,9 @@ export type RankSnapshotWire = FieldT<typeof rankSnapshot>
 const storeSpec = shape({ sstore: str, globalDir: str, ref: str, seq: num, crs: str })
 export type StoreSpec = FieldT<typeof storeSpec>
 
+/** One moved rank of a migration (MovedRank of src/hnp/snapc/migrate-types.ts). */
+const movedRank = shape({ rank: num, from: str, to: str, oldPid: num, newPid: num, bytes: num, downtimeMs: num })
+
 // ---- the catalog -----------------------------------------------------------------------------
 
 export const CATALOG = {
@@ -241,6 +244,9 @@ export const CATALOG = {
   'hnp.ckpt-done': { jobid: str, ref: str, seq: num, dir: str, bytes: num, timing: recordOf(num) },
   'tool.snapshots': { jobid: optional(str) },
   'hnp.snapshots': { jobid: str, ref: str, dir: str, crs: str },
+  'tool.migrate': { jobid: optional(str), ranks: arrayOf(num), off: arrayOf(str), onto: arrayOf(str), hold: bool, keepImages: bool, status: bool, verbose: bool },
+  'hnp.migrate-status': { jobid: str, state: str, elapsed: num },
+  'hnp.migrate-done': { jobid: str, moves: arrayOf(movedRank), bytes: num, totalMs: num, timing: recordOf(num) },
   error: { message: str },
 } satisfies Record<string, Shape>
 

@@ -74,6 +74,16 @@ const SAMPLES: Message[] = [
   { t: 'hnp.ckpt-done', jobid: '1.1', ref: 'r', seq: 0, dir: '/s', bytes: 10, timing: { running: 1 } },
   { t: 'tool.snapshots' },
   { t: 'hnp.snapshots', jobid: '1.1', ref: 'r', dir: '/s', crs: 'self' },
+  { t: 'tool.migrate', ranks: [2, 5], off: [], onto: ['n3'], hold: false, keepImages: false, status: true, verbose: false },
+  { t: 'hnp.migrate-status', jobid: '1.1', state: 'Moving', elapsed: 1.5 },
+  {
+    t: 'hnp.migrate-done',
+    jobid: '1.1',
+    moves: [{ rank: 2, from: 'n1', to: 'n3', oldPid: 10, newPid: 20, bytes: 4096, downtimeMs: 80 }],
+    bytes: 4096,
+    totalMs: 120,
+    timing: { capture: 30 },
+  },
   { t: 'error', message: 'nope' },
 ]
 

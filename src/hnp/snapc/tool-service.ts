@@ -9,7 +9,8 @@ import type { JobCoordinator } from './job-coordinator'
 
 export type Coordinators = Map<string, JobCoordinator>
 
-function pick(jobs: Coordinators, jobid: string | undefined): [string, JobCoordinator] {
+/** The job a tool names (--jobid), or the only one running. */
+export function pick(jobs: Coordinators, jobid: string | undefined): [string, JobCoordinator] {
   if (jobid) {
     const c = jobs.get(jobid)
     if (!c) throw new ActionableError(`no job ${jobid} here (running: ${[...jobs.keys()].join(', ') || 'none'})`)
