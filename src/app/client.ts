@@ -7,8 +7,11 @@
  * ref'd while a request waits or a checkpoint is under way, so neither is cut short.
  */
 import { createConnection, type Socket } from 'node:net'
-import { CheckpointStages } from './checkpoint'
-import { LineReader, MAX_VALUE, APP_PROTOCOL_VERSION, badKey, fromB64, parseId, splitFields, toB64, toBytes } from './lines'
+import { CheckpointStages, type CheckpointInfo, type ContinueInfo, type TerminateInfo } from './checkpoint'
+import { Kv } from './kv'
+import { LineReader, APP_PROTOCOL_VERSION, parseId, splitFields } from './lines'
+import { badPreferences, encodePreferences, parseOutcome, type MigrateOutcome, type MigratePreference } from './migrate'
+import { Requests, fail, type Reply } from './requests'
 
 type Awaitable<T> = T | Promise<T>
 
@@ -19,27 +22,27 @@ export interface CheckpointTicket {
   ref: string
 }
 
+/** What onRestart is told: `migrated` when the rank was moved here by a migration (OMPX_MIGRATED=1). */
+export interface RestartInfo {
+  migrated: boolean
+}
+
 export interface AppClientOptions {
-  /** Where OMPX_COORD_SOCK, OMPX_COORD_TOKEN, OMPX_RANK and OMPX_SIZE come from. */
+  /** Where OMPX_COORD_SOCK, OMPX_COORD_TOKEN, OMPX_RANK, OMPX_SIZE and OMPX_MIGRATED come from. */
   env?: Record<string, string | undefined>
   /** How RELEASE TERM ends the process (tests replace it). */
   exit?: (code: number) => void
 }
 
-interface Pending {
-  what: string
-  resolve(r: { text?: string; value?: Uint8Array }): void
-  reject(err: Error): void
-}
-
 const int = (s: string | undefined) => (s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined)
-const fail = (what: string, why: string) => new Error(`ompx/app: ${what}: ${why}`)
 
 export class AppClient {
   rank: number
   size: number
   isRestart = false
   restartDir: string | null = null
+  /** True when this rank was restarted on a new node by a migration (set with isRestart). */
+  migrated = false
   /** True when the process was not started by ompx (no OMPX_COORD_SOCK): kv and barriers are local. */
   readonly standalone: boolean
   private readonly path: string | undefined
@@ -47,13 +50,13 @@ export class AppClient {
   private sock: Socket | null = null
   private connecting: Promise<void> | null = null
   private welcome: { resolve(line: string): void; reject(err: Error): void } | null = null
-  private pending = new Map<number, Pending>()
-  private nextId = 1
+  private readonly pending: Requests
+  private readonly movedHere: boolean
   private initialized = false
   private finishing: Promise<void> | null = null
   private closed = false
-  private local = new Map<string, Uint8Array>()
-  private restartCb: ((dir: string) => Awaitable<void>) | undefined
+  private readonly kv: Kv
+  private restartCb: ((dir: string, info: RestartInfo) => Awaitable<void>) | undefined
   private stages: CheckpointStages
 
   constructor(opts: AppClientOptions = {}) {
@@ -63,6 +66,7 @@ export class AppClient {
     this.standalone = !this.path
     this.rank = int(env.OMPX_RANK) ?? 0
     this.size = int(env.OMPX_SIZE) ?? 1
+    this.movedHere = env.OMPX_MIGRATED === '1'
     this.stages = new CheckpointStages({
       write: this.write,
       finalizing: () => this.finishing !== null,
@@ -70,19 +74,26 @@ export class AppClient {
       changed: () => this.updateRef(),
       exit: opts.exit ?? ((code) => process.exit(code)),
     })
+    this.pending = new Requests(this.stages.hold)
+    this.kv = new Kv((what, verb, args) => this.request(what, verb, args), this.standalone, () => this.size)
   }
 
-  onCheckpoint(cb: (dir: string) => Awaitable<void>): void {
+  onCheckpoint(cb: (dir: string, info: CheckpointInfo) => Awaitable<void>): void {
     this.stages.cb.checkpoint = cb
   }
-  onContinue(cb: () => Awaitable<void>): void {
+  onContinue(cb: (info: ContinueInfo) => Awaitable<void>): void {
     this.stages.cb.cont = cb
   }
-  onRestart(cb: (dir: string) => Awaitable<void>): void {
+  onRestart(cb: (dir: string, info: RestartInfo) => Awaitable<void>): void {
     this.restartCb = cb
   }
-  onTerminate(cb: () => Awaitable<void>): void {
+  onTerminate(cb: (info: TerminateInfo) => Awaitable<void>): void {
     this.stages.cb.terminate = cb
+  }
+
+  /** The checkpoint or migration round under way (CKPT received, not yet over), or null. */
+  get round(): CheckpointInfo | null {
+    return this.stages.round
   }
 
   /** HELLO and WELCOME (running onRestart on a restart), without the INIT barrier. */
@@ -117,6 +128,15 @@ export class AppClient {
     return { seq: Number(seq), ref }
   }
 
+  /** Move ranks (request_op migrate); resolves when every mover runs on its new node. */
+  async requestMigrate(prefs: MigratePreference[]): Promise<MigrateOutcome> {
+    const bad = badPreferences(prefs, this.size)
+    if (bad) throw fail('requestMigrate', bad)
+    if (this.standalone) throw fail('requestMigrate', 'not run under ompx (OMPX_COORD_SOCK unset): there is nowhere to move this process')
+    const { text = '' } = await this.request('requestMigrate', 'REQUEST', `MIGRATE ${encodePreferences(prefs)}`)
+    return parseOutcome(text)
+  }
+
   quiesceStart(): void {
     this.stages.quiesceStart()
   }
@@ -125,36 +145,20 @@ export class AppClient {
     this.stages.quiesceEnd()
   }
 
-  async put(key: string, value: Uint8Array | string): Promise<void> {
-    const bytes = toBytes(value)
-    const bad = badKey(key) ?? (bytes.length > MAX_VALUE ? `the value is larger than ${MAX_VALUE} bytes` : null)
-    if (bad) throw fail(`put("${key}")`, bad)
-    if (this.standalone) return void this.local.set(this.soloCheck('put', key), bytes.slice())
-    await this.request(`put("${key}")`, 'PUT', `${key} ${toB64(bytes)}`)
+  put(key: string, value: Uint8Array | string): Promise<void> {
+    return this.kv.put(key, value)
   }
 
-  async get(key: string): Promise<Uint8Array> {
-    const bad = badKey(key)
-    if (bad) throw fail(`get("${key}")`, bad)
-    if (this.standalone) {
-      const v = this.local.get(this.soloCheck('get', key))
-      if (!v) throw fail(`get("${key}")`, 'no value was put under this key (standalone: this process is the only rank)')
-      return v.slice()
-    }
-    const { value } = await this.request(`get("${key}")`, 'GET', key)
-    if (!value) throw fail(`get("${key}")`, 'the daemon answered without a value')
-    return value
+  get(key: string): Promise<Uint8Array> {
+    return this.kv.get(key)
   }
 
   async getString(key: string): Promise<string> {
     return new TextDecoder().decode(await this.get(key))
   }
 
-  async barrier(name = 'default'): Promise<void> {
-    const bad = badKey(name)
-    if (bad) throw fail(`barrier("${name}")`, bad)
-    if (this.standalone) return void this.soloCheck('barrier', name)
-    await this.request(`barrier("${name}")`, 'BARRIER', name)
+  barrier(name = 'default'): Promise<void> {
+    return this.kv.barrier(name)
   }
 
   /** Where a CPU-bound loop lets socket data and SDK callbacks run; waits while a checkpoint holds the app. */
@@ -184,7 +188,8 @@ export class AppClient {
       if (line.startsWith('WELCOME RESTART ')) {
         this.isRestart = true
         this.restartDir = line.slice(16)
-        await this.restartCb?.(this.restartDir)
+        this.migrated = this.movedHere
+        await this.restartCb?.(this.restartDir, { migrated: this.migrated })
       } else if (line !== 'WELCOME START') throw fail('init', `unexpected answer to HELLO: ${line.slice(0, 80)}`)
     } catch (err) {
       // A failed init must not leave a ref'd socket keeping the process alive.
@@ -195,14 +200,11 @@ export class AppClient {
     this.updateRef()
   }
 
-  private request(what: string, verb: string, args?: string): Promise<{ text?: string; value?: Uint8Array }> {
+  private request(what: string, verb: string, args?: string): Promise<Reply> {
     if (!this.sock || this.closed) return Promise.reject(fail(what, this.sock ? 'the connection to the ompx daemon is closed' : 'call init() first'))
-    const id = this.nextId++
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { what, resolve, reject })
-      this.stages.hold.send(args === undefined ? `${verb} ${id}` : `${verb} ${id} ${args}`, this.write)
-      this.updateRef()
-    })
+    const sent = this.pending.send(what, verb, args, this.write)
+    this.updateRef()
+    return sent
   }
 
   private write = (line: string): void => {
@@ -217,9 +219,7 @@ export class AppClient {
     }
     if (this.closed && !this.pending.size) return
     this.closed = true
-    const why = this.finishing ? 'the connection was closed by finalize()' : 'the connection to the ompx daemon was lost'
-    for (const p of this.pending.values()) p.reject(fail(p.what, why))
-    this.pending.clear()
+    this.pending.failAll(this.finishing ? 'the connection was closed by finalize()' : 'the connection to the ompx daemon was lost')
     this.stages.reset()
   }
 
@@ -238,27 +238,8 @@ export class AppClient {
       return w.resolve(line)
     }
     const [verb = '', a = '', rest] = splitFields(line, 3)
-    if (verb === 'OK' || verb === 'VALUE' || verb === 'ERR') return this.onReply(verb, parseId(a), rest)
+    if (verb === 'OK' || verb === 'VALUE' || verb === 'ERR') return this.pending.reply(verb, parseId(a), rest), this.updateRef()
     // Anything else that is not a checkpoint line is ignored: a newer daemon may say more.
     this.stages.onLine(verb, a, line)
-  }
-
-  private onReply(verb: string, id: number | null, rest: string | undefined): void {
-    const p = id === null ? undefined : this.pending.get(id)
-    if (!p) return
-    this.pending.delete(id!)
-    this.stages.hold.deliver(() => {
-      if (verb === 'ERR') return p.reject(fail(p.what, rest || 'failed'))
-      if (verb === 'OK') return p.resolve({ text: rest })
-      const value = fromB64(rest ?? '')
-      if (value) p.resolve({ value })
-      else p.reject(fail(p.what, 'the daemon sent a value that is not base64'))
-    })
-    this.updateRef()
-  }
-
-  private soloCheck(what: string, key: string): string {
-    if (this.size > 1) throw fail(`${what}("${key}")`, `this job has no app coordinator (OMPX_COORD_SOCK unset), so ranks cannot exchange data`)
-    return key
   }
 }

@@ -11,9 +11,13 @@
  *
  * Without ompx (no OMPX_COORD_SOCK) everything works standalone: rank 0 of 1, no checkpoints.
  */
-import { AppClient, type CheckpointTicket } from './client'
+import { AppClient, type CheckpointTicket, type RestartInfo } from './client'
+import type { CheckpointInfo, ContinueInfo, TerminateInfo } from './checkpoint'
+import type { MigrateOutcome, MigratePreference } from './migrate'
 
-export { AppClient, type AppClientOptions, type CheckpointTicket } from './client'
+export { AppClient, type AppClientOptions, type CheckpointTicket, type RestartInfo } from './client'
+export type { CheckpointInfo, ContinueInfo, TerminateInfo } from './checkpoint'
+export type { MigrateOutcome, MigratePreference, MigratedRank } from './migrate'
 
 const client = new AppClient()
 
@@ -23,11 +27,13 @@ export let size = client.size
 /** True when this rank was restarted from a snapshot; restartDir is where its image is. */
 export let isRestart = false
 export let restartDir: string | null = null
+/** True when this rank was moved to this node by a migration (a restart with OMPX_MIGRATED=1). */
+export let migrated = false
 /** True when not run under ompx. */
 export const standalone = client.standalone
 
 function sync(): void {
-  ;({ rank, size, isRestart, restartDir } = client)
+  ;({ rank, size, isRestart, restartDir, migrated } = client)
 }
 
 /** Connect to the node's ompx daemon and pass the INIT barrier (after onRestart, on a restart). */
@@ -42,22 +48,26 @@ export async function init(): Promise<void> {
 /** Leave the job's checkpoints (FIN) and close the connection. */
 export const finalize = (): Promise<void> => client.finalize()
 
-/** Called with an empty directory to write this rank's state into; the app is held meanwhile. */
-export const onCheckpoint = (cb: (dir: string) => void | Promise<void>): void => client.onCheckpoint(cb)
-/** Called when a checkpoint is over (or abandoned) and the app goes on. */
-export const onContinue = (cb: () => void | Promise<void>): void => client.onContinue(cb)
-/** Called by init() on a restart, with the directory holding the state onCheckpoint wrote. */
-export const onRestart = (cb: (dir: string) => void | Promise<void>): void => {
-  client.onRestart(async (dir) => {
+/** Called with an empty directory to write this rank's state into; the app is held meanwhile. info.migrating: this rank is moving. */
+export const onCheckpoint = (cb: (dir: string, info: CheckpointInfo) => void | Promise<void>): void => client.onCheckpoint(cb)
+/** Called when a checkpoint or migration is over (or abandoned) and the app goes on; info.migrated: the ranks that moved. */
+export const onContinue = (cb: (info: ContinueInfo) => void | Promise<void>): void => client.onContinue(cb)
+/** Called by init() on a restart, with the directory holding the state onCheckpoint wrote; info.migrated after a move. */
+export const onRestart = (cb: (dir: string, info: RestartInfo) => void | Promise<void>): void => {
+  client.onRestart(async (dir, info) => {
     sync()
-    await cb(dir)
+    await cb(dir, info)
   })
 }
-/** Called when a checkpoint taken with --term is over, before the process exits 0. */
-export const onTerminate = (cb: () => void | Promise<void>): void => client.onTerminate(cb)
+/** Called when a checkpoint taken with --term is over (or this rank moves: info.migrating), before the process exits 0. */
+export const onTerminate = (cb: (info: TerminateInfo) => void | Promise<void>): void => client.onTerminate(cb)
+/** The checkpoint or migration round under way (inside the callbacks), or null. */
+export const currentRound = (): CheckpointInfo | null => client.round
 
 /** Checkpoint the whole job; resolves when the snapshot is complete. */
 export const requestCheckpoint = (opts?: { term?: boolean }): Promise<CheckpointTicket> => client.requestCheckpoint(opts)
+/** Move ranks to other nodes (entries: { rank, onto?, nearRank?, offNode? }); resolves when they run there. */
+export const requestMigrate = (prefs: MigratePreference[]): Promise<MigrateOutcome> => client.requestMigrate(prefs)
 
 /** Between quiesceStart() and quiesceEnd() a checkpoint waits (PREP STALL) instead of capturing. */
 export const quiesceStart = (): void => client.quiesceStart()

@@ -225,7 +225,7 @@ describe('requests and replies', () => {
     ['PUT 3 key not-base64!', 'ERR 3 the value is not valid base64'],
     ['GET 4', 'ERR 4 usage: GET <id> <key>'],
     [`GET 5 ${'k'.repeat(257)}`, 'ERR 5 key is longer than 256 bytes'],
-    ['REQUEST 6 RESTART', 'ERR 6 usage: REQUEST <id> CHECKPOINT [term]'],
+    ['REQUEST 6 RESTART', 'ERR 6 usage: REQUEST <id> CHECKPOINT [term] | REQUEST <id> MIGRATE <base64 json>'],
     ['INIT 7 extra', 'ERR 7 INIT takes no arguments'],
   ])('%s -> %s, connection kept', async (line, answer) => {
     const c = await hello(0)

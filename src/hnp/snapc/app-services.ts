@@ -1,8 +1,8 @@
 /**
  * What the runtime offers ranks through their app coordinators, job-wide: the INIT and FIN
  * barriers (a job is checkpointable between them), a key-value store with blocking get, named
- * barriers, and app-initiated checkpoint requests. Requests arrive from the daemons as
- * `orted.app`; answers go back as `hnp.app` to the rank's daemon.
+ * barriers, and app-initiated checkpoint and migration requests. Requests arrive from the
+ * daemons as `orted.app`; answers go back as `hnp.app` to the rank's daemon.
  *
  * The kv store lives in the HNP's memory and is saved with every checkpoint, so it is bounded:
  * a value at most KV_VALUE_MAX bytes (as the app protocol says), and keys plus values of the
@@ -11,6 +11,8 @@
  */
 import { errorMessage } from '../../errors'
 import type { MessageOf } from '../../wire/messages'
+import { MIGRATE_KEY, decodePreferences } from '../../orted/snapc/app-protocol'
+import type { MigratePreference, MigrationResult } from './migrate-types'
 
 export interface AppServicesPort {
   size: number
@@ -19,6 +21,17 @@ export interface AppServicesPort {
   checkpoint(term: boolean): Promise<string>
   /** Whether a checkpoint is running now (FIN waits for it: FIN_ACK). */
   checkpointRunning(): boolean
+  /**
+   * An app asked to move ranks (request_op migrate): entries as the app gave them (shape checked,
+   * ranks in range; conflicts are the planner's to refuse). Resolves when the move is over with
+   * the answer's text (migrationOutcomeText), rejects with a one-line reason.
+   */
+  migrate(prefs: MigratePreference[], requester: number): Promise<string>
+}
+
+/** What requestMigrate() resolves with: the result as JSON (the SDK's parseOutcome reads it). */
+export function migrationOutcomeText(r: MigrationResult): string {
+  return JSON.stringify({ moves: r.moves, bytes: r.bytes, totalMs: r.totalMs, timing: r.timing })
 }
 
 type Pending = { rank: number; id: number }
@@ -43,6 +56,8 @@ export class AppServices {
   private barriers = new Map<string, Pending[]>()
   private initWaiters: Pending[] = []
   private finWaiters: Pending[] = []
+  /** Per rank, how often its app coordinator went away: an answer for an older connection is dropped. */
+  private epochs = new Map<number, number>()
 
   constructor(
     private port: AppServicesPort,
@@ -85,13 +100,20 @@ export class AppServices {
   }
 
   link(rank: number, up: boolean): void {
-    if (up) this.linked.add(rank)
-    else this.linked.delete(rank)
+    if (up) return void this.linked.add(rank)
+    this.linked.delete(rank)
+    this.epochs.set(rank, this.epoch(rank) + 1)
+  }
+
+  private epoch(rank: number): number {
+    return this.epochs.get(rank) ?? 0
   }
 
   request(m: MessageOf<'orted.app'>): void {
     const { rank, id } = m
     const ok = (value?: Uint8Array, text?: string) => this.port.reply(rank, id, true, value, text)
+    // 'migrate' once the catalog's op list has it; until then op 'checkpoint' with MIGRATE_KEY.
+    if ((m.op as string) === 'migrate' || (m.op === 'checkpoint' && m.key === MIGRATE_KEY)) return this.migrate(rank, id, m.value)
     switch (m.op) {
       case 'init':
         this.inited.add(rank)
@@ -139,6 +161,29 @@ export class AppServices {
           (err) => this.port.reply(rank, id, false, undefined, errorMessage(err)),
         )
     }
+  }
+
+  /**
+   * request_op migrate. A requester that moves loses its connection (its old process ends): the
+   * answer is then dropped rather than sent to the new process, which never asked.
+   */
+  private migrate(rank: number, id: number, value: Uint8Array | undefined): void {
+    const prefs = decodePreferences(value, this.port.size)
+    if (typeof prefs === 'string') return this.port.reply(rank, id, false, undefined, prefs)
+    const epoch = this.epoch(rank)
+    const answer = (ok: boolean, text: string) => {
+      if (this.epoch(rank) === epoch) this.port.reply(rank, id, ok, undefined, text)
+    }
+    let asked: Promise<string>
+    try {
+      asked = this.port.migrate(prefs, rank)
+    } catch (err) {
+      asked = Promise.reject(err)
+    }
+    asked.then(
+      (text) => answer(true, text),
+      (err) => answer(false, errorMessage(err) || 'the migration failed'),
+    )
   }
 
   /** A checkpoint ended: ranks that finalized meanwhile get their FIN_ACK now. */

@@ -75,6 +75,7 @@ export class JobCoordinator {
           return `${r.seq} ${r.ref}`
         },
         checkpointRunning: () => this.snapc.inProgress,
+        migrate: () => Promise.reject(new Error('migration is not wired yet')),
       },
       spec.restart?.seq.kv,
       spec.kvMaxBytes,

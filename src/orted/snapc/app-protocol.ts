@@ -3,13 +3,17 @@
  * AppServer only routes and the grammar can be tested line by line.
  */
 import { MAX_VALUE, badKey, fromB64, parseId, splitFields } from '../../app/lines'
+import { decodePreferences, preferenceBytes } from '../../app/migrate'
+import type { MessageOf } from '../../wire/messages'
+
+export { decodePreferences, MAX_MIGRATE_BYTES } from '../../app/migrate'
 
 export interface AppRequest {
   id: number
-  op: 'init' | 'fin' | 'put' | 'get' | 'barrier' | 'checkpoint'
+  op: 'init' | 'fin' | 'put' | 'get' | 'barrier' | 'checkpoint' | 'migrate'
   /** PUT/GET: the key; BARRIER: the barrier's name. */
   key?: string
-  /** PUT: the value. */
+  /** PUT: the value; MIGRATE: the preference entries' JSON. */
   value?: Uint8Array
   /** REQUEST CHECKPOINT term. */
   term?: boolean
@@ -79,11 +83,33 @@ export function parseRankLine(line: string): RankLine {
       return req({ op: 'put', key: f[2], value })
     }
     case 'REQUEST':
+      if (f[2] === 'MIGRATE') return migrate(f, err, req)
       if (f[2] !== 'CHECKPOINT' || f.length > 4 || (f.length === 4 && f[3] !== 'term')) {
-        return err('usage: REQUEST <id> CHECKPOINT [term]')
+        return err('usage: REQUEST <id> CHECKPOINT [term] | REQUEST <id> MIGRATE <base64 json>')
       }
       return req({ op: 'checkpoint', term: f[3] === 'term' })
     default:
       return err('unknown request')
   }
+}
+
+/** `REQUEST <id> MIGRATE <b64>`: the entries' shape is checked here (ranks against the job's size at the HNP). */
+function migrate(f: string[], err: (m: string) => RankLine, req: (r: Omit<AppRequest, 'id'>) => RankLine): RankLine {
+  if (f.length !== 4) return err('usage: REQUEST <id> MIGRATE <base64 json>')
+  const value = preferenceBytes(f[3]!)
+  if (typeof value === 'string') return err(value)
+  const prefs = decodePreferences(value)
+  return typeof prefs === 'string' ? err(prefs) : req({ op: 'migrate', value })
+}
+
+/**
+ * The `orted.app` op that carries MIGRATE to the HNP, until the message catalog's op list has
+ * 'migrate': op 'checkpoint' with this key and the entries' JSON as value (AppServices knows both).
+ */
+export const MIGRATE_KEY = 'migrate'
+
+/** A rank's request as the fields of `orted.app`. */
+export function wireRequest(r: AppRequest): Pick<MessageOf<'orted.app'>, 'op' | 'key' | 'value' | 'term'> {
+  if (r.op === 'migrate') return { op: 'checkpoint', key: MIGRATE_KEY, value: r.value }
+  return { op: r.op, key: r.key, value: r.value, term: r.term }
 }

@@ -14,7 +14,7 @@ import { SocketConn, socketHandlers } from '../../wire/socket'
 import { LineReader, APP_PROTOCOL_VERSION, oneLine, toB64, toBytes } from '../../app/lines'
 import { parseHello, parseRankLine, type AppRequest } from './app-protocol'
 
-export type { AppRequest } from './app-protocol'
+export { wireRequest, type AppRequest } from './app-protocol'
 
 export interface AppServerEvents {
   /** HELLO accepted; `pid` is the process that answers checkpoints (the rank, or its shim). */
@@ -96,6 +96,7 @@ export class AppServer {
     this.send(rank, text ? `OK ${id} ${oneLine(text)}` : `OK ${id}`)
   }
 
+  /** Stage 1; options: term, stop, and for a migration round all_migrating (everyone) and migrating (the movers). */
   ckpt(rank: number, seq: number, options: string[], ref: string): void {
     this.send(rank, `CKPT ${seq} ${options.length ? options.join(',') : '-'} ${oneLine(ref)}`)
   }
@@ -110,8 +111,9 @@ export class AppServer {
     })
   }
 
-  release(rank: number, state: 'CONTINUE' | 'TERM'): void {
-    this.send(rank, `RELEASE ${state}`)
+  /** Stage 3; `migrated`: the ranks a migration round moved (told to the ranks that stayed). */
+  release(rank: number, state: 'CONTINUE' | 'TERM', migrated: number[] = []): void {
+    this.send(rank, `RELEASE ${state}${migrated.length ? ` migrated=${migrated.join(',')}` : ''}`)
   }
 
   abort(rank: number, why: string): void {

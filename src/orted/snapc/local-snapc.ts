@@ -18,7 +18,7 @@ import { checksumAlgoParam } from '../../sstore/checksum'
 import { prepareRankDir, sealRankDir } from '../../sstore/local-snapshot'
 import type { SnapcToNode, MessageOf, NodeToSnapc } from '../../wire/messages'
 import type { CoordinatorLink } from '../rank-env'
-import { AppServer } from './app-server'
+import { AppServer, wireRequest } from './app-server'
 import { RankTokens } from './rank-tokens'
 
 export interface LocalSnapcContext {
@@ -75,7 +75,7 @@ export class LocalSnapc {
       events: {
         linked: (rank) => report({ t: 'orted.app-link', jobid, rank, up: true }),
         unlinked: (rank) => report({ t: 'orted.app-link', jobid, rank, up: false }),
-        request: (rank, r) => report({ t: 'orted.app', jobid, rank, id: r.id, op: r.op, key: r.key, value: r.value, term: r.term }),
+        request: (rank, r) => report({ t: 'orted.app', jobid, rank, id: r.id, ...wireRequest(r) }),
         prep: (rank, status, message) => {
           if (this.inCkpt.has(rank)) report({ t: 'orted.ckpt', jobid, rank, seq: this.ckptSeq, op: 'prep', status, message })
         },
