@@ -26,8 +26,11 @@ export interface LaunchSpec {
   appEnv: Record<string, string>
   /** Whether this rank reads forwarded stdin. */
   stdin: boolean
-  /** Set when the rank restarts from a snapshot image: where it is, and whether it was staged to the node. */
-  restart?: { dir: string; staged: boolean }
+  /**
+   * Set when the rank restarts from an image: where it is, whether it was staged to the node, and
+   * whether this is a migration (the rank moved here while its job ran on).
+   */
+  restart?: { dir: string; staged: boolean; migrated?: boolean }
   /** The job's CRS: the node starts, captures and restores the rank through its hooks. */
   crs?: string
 }

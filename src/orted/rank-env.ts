@@ -12,6 +12,8 @@ export interface CoordinatorLink {
   token: string
   /** Set when the rank restarts from an image: where it is on this node. */
   restartDir?: string
+  /** The restart is a migration: the rank moved here while its job ran on. */
+  migrated?: boolean
 }
 
 /** Variables of our own that must never leak into ranks (they describe this process, not the rank). */
@@ -46,5 +48,6 @@ export function rankEnv(
   })
   const restart = node.coordinator.restartDir
   if (restart !== undefined) Object.assign(env, { OMPX_RESTART: '1', OMPX_RESTART_DIR: restart })
+  if (node.coordinator.migrated) env.OMPX_MIGRATED = '1'
   return env
 }

@@ -115,7 +115,7 @@ const launchSpec = shape({
   appEnv: recordOf(str),
   stdin: bool,
   /** Set when the rank restarts from a snapshot: where its image is (see sstore restart staging). */
-  restart: optional(shape({ dir: str, staged: bool })),
+  restart: optional(shape({ dir: str, staged: bool, migrated: optional(bool) })),
   /** The job's CRS (it may change how a rank is started and captured). */
   crs: optional(str),
 })
@@ -213,7 +213,7 @@ export const CATALOG = {
     jobid: str,
     rank: num,
     id: num,
-    op: oneOf('init', 'fin', 'put', 'get', 'barrier', 'checkpoint'),
+    op: oneOf('init', 'fin', 'put', 'get', 'barrier', 'checkpoint', 'migrate'),
     key: optional(str),
     value: optional(bytes),
     term: optional(bool),

@@ -8,7 +8,7 @@
 import { describe, expect, test } from 'bun:test'
 import { parseCkpt, parseMigrated } from '../../src/app/checkpoint'
 import { MAX_MIGRATE_BYTES, encodePreferences, parseOutcome } from '../../src/app/migrate'
-import { parseRankLine, wireRequest, MIGRATE_KEY } from '../../src/orted/snapc/app-protocol'
+import { parseRankLine, wireRequest } from '../../src/orted/snapc/app-protocol'
 import { AppServices, type AppServicesPort } from '../../src/hnp/snapc/app-services'
 import type { MigratePreference } from '../../src/hnp/snapc/migrate-types'
 import type { MessageOf } from '../../src/wire/messages'
@@ -24,7 +24,7 @@ describe('REQUEST MIGRATE on the line', () => {
     if (msg.kind !== 'request') return
     expect(msg.req.op).toBe('migrate')
     expect(new TextDecoder().decode(msg.req.value)).toBe(json)
-    expect(wireRequest(msg.req)).toEqual({ op: 'checkpoint', key: MIGRATE_KEY, value: msg.req.value })
+    expect(wireRequest(msg.req)).toEqual({ op: 'migrate', value: msg.req.value })
     // The other requests travel as before.
     const put = parseRankLine(`PUT 3 k ${b64('v')}`)
     if (put.kind === 'request') expect(wireRequest(put.req)).toEqual({ op: 'put', key: 'k', value: bytes('v'), term: undefined })
@@ -90,8 +90,8 @@ function hnp(size = 4, migrate?: AppServicesPort['migrate']) {
       }),
   }
   const s = new AppServices(port)
-  const send = (rank: number, id: number, json: string, op: 'checkpoint' | 'migrate' = 'checkpoint') =>
-    s.request({ t: 'orted.app', jobid: '1.1', rank, id, op, key: op === 'checkpoint' ? MIGRATE_KEY : undefined, value: bytes(json) } as MessageOf<'orted.app'>)
+  const send = (rank: number, id: number, json: string) =>
+    s.request({ t: 'orted.app', jobid: '1.1', rank, id, op: 'migrate', value: bytes(json) } as MessageOf<'orted.app'>)
   const flush = () => Bun.sleep(0)
   return { s, replies, asked, send, flush, settle: () => settle! }
 }
@@ -122,9 +122,9 @@ describe('AppServices: op migrate', () => {
     expect(t.replies).toEqual([{ rank: 0, id: 2, ok: false, text: 'migration is not wired yet' }])
   })
 
-  test("op 'migrate' (once the catalog has it) is served the same way", () => {
+  test("op 'migrate' passes the entries and the requester to the port", () => {
     const h = hnp(2)
-    h.send(1, 3, '[{"rank":0,"offNode":true}]', 'migrate')
+    h.send(1, 3, '[{"rank":0,"offNode":true}]')
     expect(h.asked).toEqual([[[{ rank: 0, offNode: true }], 1]])
   })
 

@@ -76,7 +76,7 @@ export class RankMoves implements MovesPort {
     proc.node = to
     this.host.onMoved?.(rank, to)
     const app = this.host.apps[proc.app]!
-    const spec = { proc, argv: app.argv, cwd: app.cwd, appEnv: app.env, stdin: this.host.readsStdin(rank), crs: this.host.crs, restart: { dir: staged ? '' : image.dir, staged } }
+    const spec = { proc, argv: app.argv, cwd: app.cwd, appEnv: app.env, stdin: this.host.readsStdin(rank), crs: this.host.crs, restart: { dir: staged ? '' : image.dir, staged, migrated: true } }
     target.launch(this.host.jobIdentity(), [spec]).catch((err) => move.started?.reject(err))
     return move.started!.promise
   }

@@ -11,7 +11,7 @@
  */
 import { errorMessage } from '../../errors'
 import type { MessageOf } from '../../wire/messages'
-import { MIGRATE_KEY, decodePreferences } from '../../orted/snapc/app-protocol'
+import { decodePreferences } from '../../orted/snapc/app-protocol'
 import type { MigratePreference, MigrationResult } from './migrate-types'
 
 export interface AppServicesPort {
@@ -112,8 +112,7 @@ export class AppServices {
   request(m: MessageOf<'orted.app'>): void {
     const { rank, id } = m
     const ok = (value?: Uint8Array, text?: string) => this.port.reply(rank, id, true, value, text)
-    // 'migrate' once the catalog's op list has it; until then op 'checkpoint' with MIGRATE_KEY.
-    if ((m.op as string) === 'migrate' || (m.op === 'checkpoint' && m.key === MIGRATE_KEY)) return this.migrate(rank, id, m.value)
+    if (m.op === 'migrate') return this.migrate(rank, id, m.value)
     switch (m.op) {
       case 'init':
         this.inited.add(rank)

@@ -12,7 +12,8 @@ import type { FileReceiver } from '../../sstore/file-receiver'
 import { sendFiles } from '../../sstore/file-sender'
 import type { SeqMeta } from '../../sstore/types'
 import type { SnapcToNode, NodeToSnapc } from '../../wire/messages'
-import { AppServices } from './app-services'
+import { resolvePreferences } from '../mapping/migrate-targets'
+import { AppServices, migrationOutcomeText } from './app-services'
 import type { MovesPort } from '../job/rank-moves'
 import type { MigrationProgress, MigrationRequest, MigrationResult, MigrationView } from './migrate-types'
 import { MigrationRound } from './migration'
@@ -75,7 +76,10 @@ export class JobCoordinator {
           return `${r.seq} ${r.ref}`
         },
         checkpointRunning: () => this.snapc.inProgress,
-        migrate: () => Promise.reject(new Error('migration is not wired yet')),
+        migrate: async (prefs, requester) => {
+          const moves = resolvePreferences(this.migrationView(), prefs, requester)
+          return migrationOutcomeText(await this.migrate({ moves, hold: false, keepImages: false, origin: 'app' }))
+        },
       },
       spec.restart?.seq.kv,
       spec.kvMaxBytes,
@@ -94,6 +98,7 @@ export class JobCoordinator {
       case 'orted.app':
         return this.services.request(msg)
       case 'orted.app-link':
+        if (msg.up) this.migration?.appLinked(msg.rank)
         return this.services.link(msg.rank, msg.up)
     }
   }

@@ -49,6 +49,8 @@ export class MigrationRound {
   /** Once the movers' old selves were told to end, the round can no longer be abandoned. */
   private committed = false
   private captureSent = false
+  /** Movers whose restored app has not connected to its new node's coordinator yet. */
+  private relinks = new Map<number, PromiseWithResolvers<void>>()
 
   constructor(
     private port: MigrationPort,
@@ -125,6 +127,11 @@ export class MigrationRound {
     return rx ?? null
   }
 
+  /** A rank's app coordinator connected (or reconnected, on its new node). */
+  appLinked(rank: number): void {
+    this.relinks.get(rank)?.resolve()
+  }
+
   /** A rank ended on its own (not a mover's old self): the round is abandoned. */
   rankGone(rank: number): void {
     this.fail(`rank ${rank} exited during the migration`)
@@ -172,7 +179,13 @@ export class MigrationRound {
     await Promise.all(left.map((p, i) => this.ended(p, this.movers[i]!, from.get(this.movers[i]!)!)))
     this.mark('left')
     this.state('Restarting')
+    // An app-level mover runs again once its app is back on its coordinator: only then can the
+    // job be checkpointed, or migrated, again.
+    if (this.port.needsApp) for (const r of this.movers) this.relinks.set(r, Promise.withResolvers<void>())
     const moved = await Promise.all(this.req.moves.map((m) => this.arrive(m.rank, from.get(m.rank)!, m.to, oldPids.get(m.rank)!)))
+    let patience: Timer | undefined
+    await Promise.race([Promise.all([...this.relinks.values()].map((w) => w.promise)), new Promise((r) => (patience = setTimeout(r, this.port.timeoutMs)))])
+    clearTimeout(patience)
     this.mark('restored')
     if (this.port.needsApp) this.send('release', this.others, ['migrated'], 'continue')
     if (stopped.length) this.port.signal('SIGCONT', stopped)

@@ -106,10 +106,9 @@ function migrate(f: string[], err: (m: string) => RankLine, req: (r: Omit<AppReq
  * The `orted.app` op that carries MIGRATE to the HNP, until the message catalog's op list has
  * 'migrate': op 'checkpoint' with this key and the entries' JSON as value (AppServices knows both).
  */
-export const MIGRATE_KEY = 'migrate'
 
 /** A rank's request as the fields of `orted.app`. */
 export function wireRequest(r: AppRequest): Pick<MessageOf<'orted.app'>, 'op' | 'key' | 'value' | 'term'> {
-  if (r.op === 'migrate') return { op: 'checkpoint', key: MIGRATE_KEY, value: r.value }
+  if (r.op === 'migrate') return { op: 'migrate', value: r.value }
   return { op: r.op, key: r.key, value: r.value, term: r.term }
 }

@@ -88,7 +88,7 @@ export class LocalSnapc {
    * complete and on disk before its rank starts; an image read in place must still be a real
    * directory (verified by the HNP, never followed through a symlink put there since).
    */
-  async rankLink(rank: number, restart?: { dir: string; staged: boolean }): Promise<CoordinatorLink> {
+  async rankLink(rank: number, restart?: { dir: string; staged: boolean; migrated?: boolean }): Promise<CoordinatorLink> {
     if (restart && !restart.staged && !lstatSync(restart.dir, { throwIfNoEntry: false })?.isDirectory()) {
       throw new Error(`restart image ${restart.dir} of rank ${rank} is not a directory (a symlink is never followed)`)
     }
@@ -100,6 +100,7 @@ export class LocalSnapc {
       if (rx) await rx.finish()
       this.restartDirs.set(rank, dir)
       link.restartDir = dir
+      link.migrated = restart.migrated
     }
     return link
   }
@@ -141,7 +142,7 @@ export class LocalSnapc {
           } else if (!this.server?.linked(rank)) {
             const message = `rank ${rank} has no app coordinator (it did not call init() of the ompx SDK and does not run under ompx shim)`
             this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq: msg.store.seq, op: 'prep', status: 'null', message })
-          } else this.server.ckpt(rank, msg.store.seq, msg.movers?.includes(rank) ? [...msg.options, 'migrating'] : msg.options, msg.store.ref)
+          } else this.server.ckpt(rank, msg.store.seq, msg.movers?.includes(rank) ? [...msg.options, 'migrating', 'term'] : msg.options, msg.store.ref)
         }
         return
       }
@@ -156,7 +157,9 @@ export class LocalSnapc {
       }
       case 'release': {
         const state = msg.text === 'term' ? 'TERM' : 'CONTINUE'
-        if (this.crs(msg.store.crs).needsApp) for (const rank of ranks) this.server?.release(rank, state)
+        // After a migration round the ranks that stayed learn which ranks moved.
+        const moved = msg.options.includes('migrated') ? (msg.movers ?? []) : []
+        if (this.crs(msg.store.crs).needsApp) for (const rank of ranks) this.server?.release(rank, state, moved)
         this.inCkpt.clear()
         return
       }
