@@ -75,19 +75,7 @@ export class JobRunner {
       workDir: spec.sessionDir,
       pid: (rank) => this.daemons.get(this.spec.procs[rank]?.node ?? '')?.pids().get(rank) ?? 0,
       killGraceMs: spec.killGraceSec * 1000,
-      moves: (this.moves = new RankMoves({
-        apps: spec.apps,
-        procs: spec.procs,
-        crs: spec.cr.crs,
-        ensureNodes: async (names) => {
-          const missing = names.filter((n) => !this.spec.nodes.has(n))
-          if (missing.length) await (this.spec.addNodes?.(missing) ?? Promise.reject(new Error(`no daemon on ${missing.join(', ')}`)))
-        },
-        node: (name) => this.node(name),
-        readsStdin: (rank) => this.readsStdin(rank),
-        jobIdentity: () => this.identity(),
-        onMoved: (rank, node) => this.spec.onMoved?.(rank, node),
-      })),
+      moves: (this.moves = new RankMoves(spec, (name) => this.node(name))),
     })
     this.router = spec.router ?? new OutputRouter(spec.output)
     // Our stdout's reader is gone (`ompx run ... | head`): like mpirun dying of SIGPIPE, end the
@@ -101,7 +89,7 @@ export class JobRunner {
     for (const proc of this.spec.procs) {
       const app = this.spec.apps[proc.app]!
       const list = byNode.get(proc.node) ?? []
-      list.push({ proc, argv: app.argv, cwd: app.cwd, appEnv: app.env, stdin: this.readsStdin(proc.rank), crs: this.spec.cr.crs })
+      list.push({ proc, argv: app.argv, cwd: app.cwd, appEnv: app.env, stdin: readsStdin(this.spec.stdin, proc.rank), crs: this.spec.cr.crs })
       byNode.set(proc.node, list)
     }
     for (const [node, specs] of byNode) {
@@ -110,8 +98,9 @@ export class JobRunner {
     }
     // Restarted ranks on nodes that cannot read the global store get their images first.
     await this.coord.stageImages(this.daemons)
+    const size = this.spec.procs.length
     for (const [node, specs] of byNode) {
-      this.daemons.get(node)!.launch(this.identity(), specs).catch((err) => this.launchFailed(node, specs, err))
+      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size }, specs).catch((err) => this.launchFailed(node, specs, err))
     }
     this.coord.start()
     forwardStdin(this.spec.stdin, this.spec.procs, (p, data) => this.daemons.get(p.node)?.stdin(p.rank, data))
@@ -122,10 +111,6 @@ export class JobRunner {
       }, this.spec.timeoutSec * 1000).unref()
     }
     return finished
-  }
-
-  private identity() {
-    return { jobid: this.spec.jobid, size: this.spec.procs.length, universeSize: this.spec.procs.length }
   }
 
   /** The job's share of `name`, attached on first use (a migration may bring ranks to a new node). */
@@ -265,10 +250,6 @@ export class JobRunner {
     let n = 0
     for (const d of this.daemons.values()) n += d.running().length
     return n
-  }
-
-  private readsStdin(rank: number): boolean {
-    return readsStdin(this.spec.stdin, rank)
   }
 
   /** An ompx message, queued behind rank stderr so it reads in order. */

@@ -5,10 +5,12 @@
  * target before it runs is a failed restore (handed over too, for the rollback). The rank keeps
  * its number, app, output stream and stdin routing; only its node and pid change.
  */
+import type { RunRequest } from '../../args/mpirun'
 import type { NodeJob, RankExit } from '../../node/contract'
 import type { AppContext, ProcInfo } from '../../runtime/job'
 import { sendFiles } from '../../sstore/file-sender'
 import type { SnapshotFileInfo } from '../../sstore/types'
+import { readsStdin } from './stdin'
 
 /** What the migration coordinator asks of the job runner (JobCoordinator's RunnerPort.moves). */
 export interface MovesPort {
@@ -24,16 +26,16 @@ export interface MovesPort {
   settle(rank: number): void
 }
 
-/** What RankMoves needs of the runner. */
-export interface MoverHost {
+/** What RankMoves needs of the job (a JobSpec is one). */
+export interface MoverJob {
+  jobid: string
   apps: AppContext[]
   procs: ProcInfo[]
-  ensureNodes(names: string[]): Promise<void>
-  /** The job's handle on `node`, attached on first use. */
-  node(name: string): NodeJob
-  crs: string
-  readsStdin(rank: number): boolean
-  jobIdentity(): { jobid: string; size: number; universeSize: number }
+  stdin: RunRequest['stdin']
+  cr: { crs: string }
+  nodes: ReadonlyMap<string, unknown>
+  /** Start daemons on nodes that have none yet. */
+  addNodes?(names: string[]): Promise<void>
   onMoved?(rank: number, node: string): void
 }
 
@@ -49,10 +51,17 @@ interface Move {
 export class RankMoves implements MovesPort {
   private moves = new Map<number, Move>()
 
-  constructor(private host: MoverHost) {}
+  constructor(
+    private job: MoverJob,
+    /** The job's handle on a node, attached on first use. */
+    private node: (name: string) => NodeJob,
+  ) {}
 
-  ensureNodes(names: string[]): Promise<void> {
-    return this.host.ensureNodes(names)
+  async ensureNodes(names: string[]): Promise<void> {
+    const missing = names.filter((n) => !this.job.nodes.has(n))
+    if (missing.length === 0) return
+    if (!this.job.addNodes) throw new Error(`no daemon on ${missing.join(', ')}`)
+    await this.job.addNodes(missing)
   }
 
   leaving(rank: number, from: string): Promise<RankExit> {
@@ -62,22 +71,24 @@ export class RankMoves implements MovesPort {
   }
 
   kill(rank: number, node: string): void {
-    this.host.node(node).signal('SIGKILL', [rank])
+    this.node(node).signal('SIGKILL', [rank])
   }
 
   async arrive(rank: number, to: string, image: { dir: string; files: SnapshotFileInfo[] }): Promise<number> {
     const move = this.moves.get(rank) ?? { from: to }
     this.moves.set(rank, move)
-    const proc = this.host.procs[rank]!
-    const target = this.host.node(to)
+    const proc = this.job.procs[rank]!
+    const target = this.node(to)
     const staged = !target.inProcess
     if (staged) await sendFiles(image.dir, image.files, target.imageSink(rank))
     Object.assign(move, { to, started: Promise.withResolvers<number>(), running: false })
     proc.node = to
-    this.host.onMoved?.(rank, to)
-    const app = this.host.apps[proc.app]!
-    const spec = { proc, argv: app.argv, cwd: app.cwd, appEnv: app.env, stdin: this.host.readsStdin(rank), crs: this.host.crs, restart: { dir: staged ? '' : image.dir, staged, migrated: true } }
-    target.launch(this.host.jobIdentity(), [spec]).catch((err) => move.started?.reject(err))
+    this.job.onMoved?.(rank, to)
+    const app = this.job.apps[proc.app]!
+    const restart = { dir: staged ? '' : image.dir, staged, migrated: true }
+    const spec = { proc, argv: app.argv, cwd: app.cwd, appEnv: app.env, stdin: readsStdin(this.job.stdin, rank), crs: this.job.cr.crs, restart }
+    const size = this.job.procs.length
+    target.launch({ jobid: this.job.jobid, size, universeSize: size }, [spec]).catch((err) => move.started?.reject(err))
     return move.started!.promise
   }
 
