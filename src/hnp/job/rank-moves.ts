@@ -20,8 +20,15 @@ export interface MovesPort {
   leaving(rank: number, from: string): Promise<RankExit>
   /** Kill what is left of `rank` on `node` (a source that did not end in time). */
   kill(rank: number, node: string): void
-  /** Start `rank` on `to` from its image (staged to that node first unless it is in-process); resolves with the new pid. */
-  arrive(rank: number, to: string, image: { dir: string; files: SnapshotFileInfo[] }): Promise<number>
+  /**
+   * Start `rank` on `to` from its image (staged to that node first unless it is in-process);
+   * resolves with the new pid. With `appWithinMs` (an app-level CRS, whose restore hook is the
+   * app's own onRestart) only once the restored app said INIT (`ready`), or that long after its
+   * start: an exit before that is a failed restore (rolled back), not the rank's failure.
+   */
+  arrive(rank: number, to: string, image: { dir: string; files: SnapshotFileInfo[] }, appWithinMs?: number): Promise<number>
+  /** The restored app of `rank` ran its restore hook and said INIT. */
+  ready(rank: number): void
   /** The move is over, done or given up: the rank's exits count again. */
   settle(rank: number): void
 }
@@ -44,8 +51,13 @@ interface Move {
   to?: string
   left?: PromiseWithResolvers<RankExit>
   started?: PromiseWithResolvers<number>
-  /** The restored rank reported its pid: from now on its exits are the rank's own. */
+  /** The restored rank reported its pid (and, when awaited, its app INIT): from now on its exits are the rank's own. */
   running?: boolean
+  /** Wait for the app's INIT after the pid (bounded by this many ms), and what was seen so far. */
+  appWithinMs?: number
+  pid?: number
+  inited?: boolean
+  patience?: Timer
 }
 
 export class RankMoves implements MovesPort {
@@ -74,14 +86,15 @@ export class RankMoves implements MovesPort {
     this.node(node).signal('SIGKILL', [rank])
   }
 
-  async arrive(rank: number, to: string, image: { dir: string; files: SnapshotFileInfo[] }): Promise<number> {
+  async arrive(rank: number, to: string, image: { dir: string; files: SnapshotFileInfo[] }, appWithinMs?: number): Promise<number> {
     const move = this.moves.get(rank) ?? { from: to }
     this.moves.set(rank, move)
     const proc = this.job.procs[rank]!
     const target = this.node(to)
     const staged = !target.inProcess
     if (staged) await sendFiles(image.dir, image.files, target.imageSink(rank))
-    Object.assign(move, { to, started: Promise.withResolvers<number>(), running: false })
+    clearTimeout(move.patience)
+    Object.assign(move, { to, started: Promise.withResolvers<number>(), running: false, appWithinMs, pid: undefined, inited: false, patience: undefined })
     proc.node = to
     this.job.onMoved?.(rank, to)
     const app = this.job.apps[proc.app]!
@@ -93,15 +106,31 @@ export class RankMoves implements MovesPort {
   }
 
   settle(rank: number): void {
+    clearTimeout(this.moves.get(rank)?.patience)
     this.moves.delete(rank)
   }
 
-  /** The runner saw `rank` start with `pid` on `node`: the end of a move's restore. */
+  /** The runner saw `rank` start with `pid` on `node`: the end of a move's restore (or of its launch, see arrive). */
   launched(rank: number, node: string, pid: number): void {
     const move = this.moves.get(rank)
     if (move?.to !== node || !move.started) return
+    move.pid = pid
+    if (move.appWithinMs === undefined || move.inited) return this.up(move)
+    // An app that hangs in its restore is let be after that long, as a running rank.
+    move.patience = setTimeout(() => this.up(move), move.appWithinMs)
+  }
+
+  ready(rank: number): void {
+    const move = this.moves.get(rank)
+    if (!move?.started || move.running) return
+    move.inited = true
+    if (move.pid !== undefined) this.up(move)
+  }
+
+  private up(move: Move): void {
+    clearTimeout(move.patience)
     move.running = true
-    move.started.resolve(pid)
+    move.started!.resolve(move.pid!)
   }
 
   /** An exit the runner must not count (see the header), or false. */

@@ -96,6 +96,8 @@ export class JobCoordinator {
       case 'orted.ckpt':
         return msg.seq < 0 ? this.migration?.report(msg) : this.snapc.report(msg)
       case 'orted.app':
+        // A moved rank's INIT: its app ran its restore hook (onRestart) on the new node.
+        if (msg.op === 'init' && this.migration) this.port.moves.ready(msg.rank)
         return this.services.request(msg)
       case 'orted.app-link':
         if (msg.up) this.migration?.appLinked(msg.rank)

@@ -215,12 +215,16 @@ export class MigrationRound {
       this.port.moves.settle(rank)
       return { rank, from, to: node, oldPid, newPid, bytes, downtimeMs: Math.round(performance.now() - this.t0) }
     }
+    // With an app-level CRS the restore hook is the app's onRestart, run after the process
+    // started: the restore succeeded only once the app says INIT (a throwing onRestart must roll
+    // back, not end the job as the rank's failure).
+    const within = this.port.needsApp ? this.port.timeoutMs : undefined
     try {
-      return done(to, await this.port.moves.arrive(rank, to, image))
+      return done(to, await this.port.moves.arrive(rank, to, image, within))
     } catch (err) {
       this.progress?.('Error', Math.round(performance.now() - this.t0))
       try {
-        return done(from, await this.port.moves.arrive(rank, from, image))
+        return done(from, await this.port.moves.arrive(rank, from, image, within))
       } catch (again) {
         this.port.moves.settle(rank)
         throw new ActionableError(`migration of job ${this.port.jobid}: rank ${rank} could not start on ${to} (${errorMessage(err)}) nor again on ${from} (${errorMessage(again)})`)
