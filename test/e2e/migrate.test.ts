@@ -96,7 +96,7 @@ beforeAll(async () => {
 
 describe('crs criu: an unmodified C program with 64 MiB of state', () => {
   test('rank 1 moves (target chosen: the spare); every rank prints exactly the uninterrupted lines', async () => {
-    const args = ['--mib', '64', '--ticks', '80', '--interval-ms', '40']
+    const args = ['--mib', '64', '--ticks', '300', '--interval-ms', '25']
     const ref = referenceLines([COUNTER, ...args.slice(0, 4), '--interval-ms', '0'])
     const p = env.start(env.snapDir(), [COUNTER, ...args], { crs: 'criu', extra: ['--tag-output'] })
     try {
