@@ -205,4 +205,22 @@ describe('abort', () => {
     expect(dirs.map(existsSync)).toEqual([false, false])
     expect(h.ckpts()).toEqual(['0 prep ok', '1 prep ok'])
   })
+
+  test('an abort that overtakes a capture still preparing its directory: the CRS is never called', async () => {
+    // Seen in a full suite: an app told CAPTURE after its ABORT held itself for a release that
+    // never came. The abort arrives in the same turn as the capture, before any directory is ready.
+    let called = 0
+    fake.capture = async () => {
+      called++
+      return {}
+    }
+    const h = local()
+    h.ls.handle(h.msg('prep', { seq: 8 }))
+    h.ls.handle(h.msg('capture', { seq: 8 }))
+    h.ls.handle(h.msg('abort', { seq: 8, text: 'rank 9 failed' }))
+    await settle(200)
+    expect(called).toBe(0)
+    expect(existsSync(join(h.globalDir, REF, '8', 'rank_0'))).toBe(false)
+    expect(h.ckpts()).toEqual(['0 prep ok', '1 prep ok'])
+  })
 })

@@ -189,6 +189,12 @@ export class LocalSnapc {
     let files
     try {
       await prepareRankDir(dir)
+      // Abandoned while the directory was being prepared: never start a capture for it (an app
+      // told CAPTURE after its ABORT would hold itself for a release that never comes).
+      if (this.abandoned.has(seq)) {
+        captured()
+        return rmSync(dir, { recursive: true, force: true })
+      }
       const t0 = performance.now()
       const pid = this.ctx.pidOf(rank)
       if (pid === undefined) throw new Error('the rank is no longer running')
