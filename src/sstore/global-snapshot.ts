@@ -24,7 +24,7 @@ export type GlobalBase = Pick<GlobalMeta, 'jobid' | 'apps' | 'nodes' | 'params'>
 const SEQ_DIR = /^\d+$/
 
 export class GlobalSnapshot {
-  /** Serialises commit/prune: both rewrite global.json from `meta`. */
+  /** Serialises commits: each rewrites global.json from `meta`. */
   private lock: Promise<unknown> = Promise.resolve()
 
   private constructor(
@@ -131,10 +131,12 @@ export class GlobalSnapshot {
   /**
    * Publish a finished checkpoint: rank dirs are already on disk and fsynced; add a missing
    * ompx-rank.json, write the kv store (`seq.kv`) to `<seq>/kv.json`, make the entries durable,
-   * then swap in the new global.json (listing kv.json, not holding the kv) atomically.
-   * Afterwards remove the dirs of unlisted (interrupted) seqs older than this one.
+   * then swap in the new global.json (listing kv.json, not holding the kv) atomically. With `keep`
+   * > 0 (retention) that same write lists only the newest `keep` seqs, so no listing ever shows
+   * more. Afterwards remove the dirs of unlisted seqs older than this one (dropped by retention,
+   * or interrupted).
    */
-  commit(seq: SeqMeta, base: GlobalBase): Promise<GlobalMeta> {
+  commit(seq: SeqMeta, base: GlobalBase, keep = 0): Promise<GlobalMeta> {
     return this.locked(async () => {
       if (this.meta?.seqs.some((s) => s.seq === seq.seq)) throw new Error(`seq ${seq.seq} of ${this.ref} is already committed`)
       if (!existsSync(this.seqDir(seq.seq))) throw new Error(`cannot commit seq ${seq.seq} of ${this.ref}: ${this.seqDir(seq.seq)} does not exist`)
@@ -159,7 +161,7 @@ export class GlobalSnapshot {
         apps: base.apps,
         nodes: base.nodes,
         params: base.params,
-        seqs: [...(this.meta?.seqs ?? []), stored].sort((a, b) => a.seq - b.seq),
+        seqs: [...(this.meta?.seqs ?? []), stored].sort((a, b) => a.seq - b.seq).slice(keep > 0 ? -keep : 0),
       }
       await this.write(next)
       await this.removeUnlisted(seq.seq)
@@ -189,20 +191,6 @@ export class GlobalSnapshot {
     // Kept in memory only: write() never puts it back into global.json.
     if (s.kvFile) s.kv = await readKvFile(seqDir, what)
     return s
-  }
-
-  /**
-   * Retention: keep the newest `keep` finished seqs (0 = keep all) and delete the others. The
-   * shorter list is committed before any dir is deleted, so a crash mid-way lists only whole seqs.
-   */
-  prune(keep: number): Promise<number[]> {
-    return this.locked(async () => {
-      if (!this.meta || keep <= 0 || this.meta.seqs.length <= keep) return []
-      const drop = this.meta.seqs.slice(0, this.meta.seqs.length - keep)
-      await this.write({ ...this.meta, seqs: this.meta.seqs.slice(-keep) })
-      for (const s of drop) await rm(this.seqDir(s.seq), { recursive: true, force: true })
-      return drop.map((s) => s.seq)
-    })
   }
 
   /** Delete the whole global snapshot. Renamed away first, so it vanishes from listings at once. */

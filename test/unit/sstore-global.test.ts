@@ -133,17 +133,19 @@ describe('create, commit, open', () => {
 })
 
 describe('retention and removal', () => {
-  test('prune keeps the newest N, commits the shorter list first, 0 keeps all', async () => {
+  test('retention: a commit with keep N lists only the newest N in the same write, then drops the older dirs; 0 keeps all', async () => {
     const g = newGlobalDir()
     const snap = GlobalSnapshot.create(g, snapshotRef('8.1'))
-    for (let i = 0; i < 4; i++) await snap.commit(await capture(snap), base)
-    expect(await snap.prune(0)).toEqual([])
-    expect(await snap.prune(2)).toEqual([0, 1])
+    for (let i = 0; i < 3; i++) await snap.commit(await capture(snap), base, 0)
+    expect(snap.list().map((s) => s.seq)).toEqual([0, 1, 2])
+    await snap.commit(await capture(snap), base, 2)
     expect(snap.list().map((s) => s.seq)).toEqual([2, 3])
     expect(GlobalSnapshot.open(snap.dir).list().map((s) => s.seq)).toEqual([2, 3])
-    expect(existsSync(snap.seqDir(1))).toBe(false)
-    expect(await snap.prune(1)).toEqual([2])
-    expect(snap.latest()?.seq).toBe(3)
+    expect([0, 1].map((s) => existsSync(snap.seqDir(s)))).toEqual([false, false])
+    await snap.commit(await capture(snap), base, 1)
+    expect(snap.list().map((s) => s.seq)).toEqual([4])
+    expect(existsSync(snap.seqDir(3))).toBe(false)
+    expect(snap.latest()?.seq).toBe(4)
     await snap.verify()
   })
 

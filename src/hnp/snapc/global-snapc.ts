@@ -181,7 +181,7 @@ export class GlobalSnapc {
       const seq = r.seqMeta(this.plan, this.port.procs(), this.services.snapshotKv())
       // A stage store's receiver makes rank_<r> when files arrive: an image without files has none yet.
       for (const m of seq.ranks) if (m.files.length === 0) mkdirSync(snap.rankDir(r.seq, m.rank), { recursive: true, mode: PRIVATE_DIR_MODE })
-      await snap.commit(seq, this.plan.base)
+      await snap.commit(seq, this.plan.base, this.plan.keep)
       r.mark('committed')
     } catch (err) {
       // Listed after all (what failed came after the rename): the checkpoint is taken.
@@ -193,8 +193,6 @@ export class GlobalSnapc {
     r.establish()
     if (this.sstore.direct || r.opts.term) this.release(r)
     if (r.opts.stop && !r.lateFailure) this.port.signal('SIGSTOP')
-    // Retention is housekeeping: a failure here must not fail a good checkpoint.
-    if (this.plan.keep > 0) await snap.prune(this.plan.keep).catch(() => {})
     if (this.round === r) this.finish()
     r.state('Finished')
     r.resolve({ ref: this.plan.ref, seq: r.seq, dir: snap.dir, bytes: r.bytes(), timing: r.timing() })
