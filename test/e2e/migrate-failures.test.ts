@@ -80,7 +80,7 @@ describe('the target cannot take the mover: it runs on its source again', () => 
       await waitIters(p, NP, 20)
       const before = await rankProcs(p.pid, env.opts())
       const m = await env.run(['migrate', '-r', '1', '-t', 'n3', String(p.pid)])
-      expectUserError(m, /rank 1 could not start on its target and was restored on n1/)
+      expectUserError(m, /rank 1 could not start on its target and was restored on n1 \(n3: .+\)/)
       const after = await rankProcs(p.pid, env.opts())
       expect(where(after)).toEqual(where(before))
       expect(after.find((x) => x.rank === 1)!.pid).not.toBe(before.find((x) => x.rank === 1)!.pid)
@@ -100,7 +100,7 @@ describe('the target cannot take the mover: it runs on its source again', () => 
       kill(daemonOf('n3'), 'SIGKILL')
       unlinkSync(join(hold, 'hold.1'))
       const m = await tool.done()
-      expectUserError(m, /rank 1 could not start on its target and was restored on n1/)
+      expectUserError(m, /rank 1 could not start on its target and was restored on n1 \(n3: .+\)/)
       expect(where(await rankProcs(p.pid, env.opts()))).toEqual(where(before))
       await expectRight(p.done(), reference('hold', HOLD))
     } finally {

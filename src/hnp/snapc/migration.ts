@@ -49,6 +49,8 @@ export class MigrationRound {
   /** Once the movers' old selves were told to end, the round can no longer be abandoned. */
   private committed = false
   private captureSent = false
+  /** Why a mover could not start on its target (it was restored on its source instead). */
+  private rolledBack = new Map<number, string>()
   /** Movers whose restored app has not connected to its new node's coordinator yet. */
   private relinks = new Map<number, PromiseWithResolvers<void>>()
 
@@ -193,7 +195,7 @@ export class MigrationRound {
     const failed = moved.filter((m) => m.to !== this.req.moves.find((x) => x.rank === m.rank)!.to)
     if (failed.length) {
       this.state('Error')
-      throw new ActionableError(`migration of job ${this.port.jobid}: ${failed.map((m) => `rank ${m.rank} could not start on its target and was restored on ${m.to}`).join('; ')}`)
+      throw new ActionableError(`migration of job ${this.port.jobid}: ${failed.map((m) => `rank ${m.rank} could not start on its target and was restored on ${m.to} (${this.rolledBack.get(m.rank)})`).join('; ')}`)
     }
     this.state('Finished')
     const bytes = moved.reduce((a, m) => a + m.bytes, 0)
@@ -223,6 +225,7 @@ export class MigrationRound {
       return done(to, await this.port.moves.arrive(rank, to, image, within))
     } catch (err) {
       this.progress?.('Error', Math.round(performance.now() - this.t0))
+      this.rolledBack.set(rank, `${to}: ${errorMessage(err)}`)
       try {
         return done(from, await this.port.moves.arrive(rank, from, image, within))
       } catch (again) {
