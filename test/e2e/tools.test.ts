@@ -7,7 +7,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { currentMark, findMarked, guardLeftovers, lines, MARK_VAR, ompx, spawnOmpx, userErrorProblems, type OmpxProcess } from '../helpers'
+import { currentMark, findMarked, guardLeftovers, lines, MARK_VAR, ompx, spawnOmpx, userErrorProblems, waitUntil, type OmpxProcess } from '../helpers'
 
 guardLeftovers()
 setDefaultTimeout(60_000)
@@ -158,7 +158,10 @@ describe('contact file', () => {
       await stop(p)
     }
     expect(existsSync(path)).toBe(false)
-    // Nothing of the job is left in the (private) session directory: no contact file, job or node dirs, reaper files.
+    // Nothing of the job is left in the (private) session directory: no contact file, job or node
+    // dirs, reaper files. A reaper sidecar removes its file once it saw its parent go, a moment
+    // after the exit: give it that moment (seen once in a full suite: reap-<pid>.pgids still there).
+    await waitUntil(() => readdirSync(sessionDir()).length === 0, 3000, 'the session directory to empty').catch(() => {})
     expect(readdirSync(sessionDir())).toEqual([])
   })
 })
