@@ -15,7 +15,7 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FIXTURES, guardLeftovers, ompx, REPO, spawnOmpx, type RunOpts } from '../helpers'
-import { appending, listing, referenceLines } from '../fixtures/criu-helpers'
+import { appending, byRank, listing, referenceLines } from '../fixtures/criu-helpers'
 import { dirArgs, rankProcs, snapshotRef } from './checkpoint-common'
 import { jobEnv } from './checkpoint-jobs'
 
@@ -47,18 +47,6 @@ beforeAll(async () => {
   if (!reason) await $`cc -O2 -o ${COUNTER} ${join(FIXTURES, 'criu-counter.c')}`
 })
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
-
-/** Lines of each rank from `--tag-output` output ("[job,rank]<stdout>:line"), without the pid banner. */
-function byRank(stdout: string): Map<number, string[]> {
-  const out = new Map<number, string[]>()
-  for (const l of stdout.split('\n')) {
-    const m = /^\[[^,\]]+,(\d+)\]<stdout>:(.*)$/.exec(l)
-    if (!m || m[2]!.startsWith('start ')) continue
-    const r = Number(m[1])
-    out.set(r, [...(out.get(r) ?? []), m[2]!])
-  }
-  return out
-}
 
 /** Every rank's lines before the dump + after the restore must be the uninterrupted run's. */
 function expectContinued(before: string, after: string, np: number, reference: string[]): void {

@@ -6,11 +6,10 @@
  * ranks for the move; and the tool's `-s` progress lines. Every job ends as an uninterrupted run.
  * The failures of a round ("Nothing lost") are in migrate-failures.test.ts.
  */
-import { $ } from 'bun'
-import { beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { FIXTURES, lines, OMPX, spawnOmpx, waitUntil, type OmpxProcess } from '../helpers'
-import { referenceLines } from '../fixtures/criu-helpers'
+import { byRank, counterIn, referenceLines } from '../fixtures/criu-helpers'
 import { BUN, CKPT_LOOP, expectRight, procState, rankProcs, reference, waitIters, type AppShape } from './checkpoint-common'
 import { ckptTestEnv, NP } from './checkpoint-jobs'
 
@@ -156,10 +155,7 @@ describe('the tool', () => {
   })
 })
 
-const COUNTER = join(env.tmp, 'criu-counter')
-beforeAll(async () => {
-  await $`cc -O2 -o ${COUNTER} ${join(FIXTURES, 'criu-counter.c')}`
-})
+const COUNTER = counterIn(env.tmp)
 
 describe('crs criu --hold', () => {
   test('the others are stopped while rank 1 moves; every rank prints exactly the uninterrupted lines', async () => {
@@ -180,13 +176,8 @@ describe('crs criu --hold', () => {
       await waitUntil(() => others.every((x) => procState(x.pid) !== 'T'), 10_000, 'the others running again')
       const r = await p.done()
       expect(r.code).toBe(0)
-      for (let rank = 0; rank < NP; rank++) {
-        const mine = lines(r.stdout).flatMap((l) => {
-          const hit = new RegExp(`^\\[[^,\\]]+,${rank}\\]<stdout>:(.*)$`).exec(l)
-          return hit && !hit[1]!.startsWith('start ') ? [hit[1]!] : []
-        })
-        expect([rank, mine]).toEqual([rank, ref])
-      }
+      const got = byRank(r.stdout)
+      for (let rank = 0; rank < NP; rank++) expect([rank, got.get(rank)]).toEqual([rank, ref])
     } finally {
       p.signal('SIGKILL')
     }

@@ -6,11 +6,10 @@
  * rank continues from where it was (no iteration done twice, none lost), `ompx ps` shows it on
  * its new node, and a checkpoint after the move restarts right elsewhere.
  */
-import { $ } from 'bun'
-import { beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { FIXTURES, lines, type OmpxProcess } from '../helpers'
-import { referenceLines } from '../fixtures/criu-helpers'
+import { lines, type OmpxProcess } from '../helpers'
+import { byRank, counterIn, referenceLines } from '../fixtures/criu-helpers'
 import { appArgv, expectRight, rankProcs, reference, snapshotRef, waitIters, type AppShape } from './checkpoint-common'
 import { ckptTestEnv, NP } from './checkpoint-jobs'
 
@@ -89,10 +88,7 @@ describe('crs self: an SDK app whose ranks talk through the kv store', () => {
   })
 })
 
-const COUNTER = join(env.tmp, 'criu-counter')
-beforeAll(async () => {
-  await $`cc -O2 -o ${COUNTER} ${join(FIXTURES, 'criu-counter.c')}`
-})
+const COUNTER = counterIn(env.tmp)
 
 describe('crs criu: an unmodified C program with 64 MiB of state', () => {
   test('rank 1 moves (target chosen: the spare); every rank prints exactly the uninterrupted lines', async () => {
@@ -105,13 +101,8 @@ describe('crs criu: an unmodified C program with 64 MiB of state', () => {
       expect(m.ranks.map(({ rank, from, to }) => ({ rank, from, to }))).toEqual([{ rank: 1, from: 'n1', to: 'n3' }])
       const r = await p.done()
       expect(r.code).toBe(0)
-      for (let rank = 0; rank < NP; rank++) {
-        const mine = lines(r.stdout).flatMap((l) => {
-          const hit = new RegExp(`^\\[[^,\\]]+,${rank}\\]<stdout>:(.*)$`).exec(l)
-          return hit && !hit[1]!.startsWith('start ') ? [hit[1]!] : []
-        })
-        expect([rank, mine]).toEqual([rank, ref])
-      }
+      const got = byRank(r.stdout)
+      for (let rank = 0; rank < NP; rank++) expect([rank, got.get(rank)]).toEqual([rank, ref])
     } finally {
       p.signal('SIGKILL')
     }
