@@ -58,5 +58,5 @@ export function paramProblem(def: ParamDef, raw: string | undefined): string | u
     return Number.isFinite(n) && numberFits(def, n) ? undefined : describeNumber(def)
   }
   if (def.values && !def.values.includes(v)) return `one of ${def.values.join(', ')}`
-  return undefined
+  return def.check?.(v)
 }

@@ -17,6 +17,11 @@ export interface ParamDef {
   max?: number
   /** string: the only values allowed (empty still means the default). */
   values?: readonly string[]
+  /**
+   * A check of the value's own shape (a list of globs, ...): what it must be when it does not
+   * fit (as in "must be <what>"), else undefined. Run with the other checks at start-up.
+   */
+  check?: (value: string) => string | undefined
 }
 
 export type ParamSource = 'default' | 'file' | 'env' | 'cli'

@@ -3,7 +3,8 @@
  * whole lifecycle lives in this folder: a rank is launched as a process tree in its own pid
  * namespace (launch.ts), captured by a `criu dump` of that tree into the rank's snapshot
  * directory (dump.ts), and restored on any node from those images (restore.ts); rank.ts turns
- * either tree into the RankProcess the node daemon drives.
+ * either tree into the RankProcess the node daemon drives. The files the rank writes are
+ * recorded, or copied, beside the images (files-*.ts).
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -11,7 +12,8 @@ import type { CaptureRequest, CaptureResult, HostApi } from '../../../src/plugin
 import { definePlugin } from '../../../src/plugins/types'
 import { findCriu } from './binary'
 import { dumpTree } from './dump'
-import { launchToolsProblem, treeRootOf } from './launch'
+import { dumpWithFiles } from './files-capture'
+import { launchToolsProblem, privateDirOf, treeRootOf } from './launch'
 import { CRIU_PARAMS, criuParams, type CriuParams } from './params'
 import { privilegeProblem } from './privileges'
 import { CRIU_INFO_FILE, launchCriuRank, restoreCriuRank } from './rank'
@@ -49,7 +51,10 @@ async function captureRank(req: CaptureRequest, opts: CriuParams, Actionable: Ho
   try {
     const criu = findCriu(opts.path)
     // req.pid is the tree root the daemon reports (treeRootOf also accepts the wrapper's pid).
-    const info = await dumpTree({ ...opts, criu, pid: treeRootOf(req.pid), dir: req.dir, ...dumpMode(req.options) })
+    const root = treeRootOf(req.pid)
+    const files = { root, dir: req.dir, spec: opts.captureFiles, skipUnder: [privateDirOf(root)].filter((d): d is string => !!d) }
+    const done = await dumpWithFiles(files, dumpMode(req.options), (mode) => dumpTree({ ...opts, criu, pid: root, dir: req.dir, ...mode }))
+    const info = { ...done.info, files: done.files }
     writeFileSync(join(req.dir, CRIU_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`)
     return { info: info as unknown as Record<string, unknown> }
   } catch (e) {

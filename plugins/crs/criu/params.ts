@@ -4,6 +4,7 @@
  */
 import type { ParamDef } from '../../../src/params/types'
 import { splitWords } from '../../../src/util/shell'
+import { captureSpecProblem, parseCaptureSpec, type CaptureSpec } from './files-spec'
 import { DEFAULT_LOG_LEVEL, flag, type CriuOptions } from './options'
 
 export const CRIU_PARAMS: ParamDef[] = [
@@ -44,14 +45,23 @@ export const CRIU_PARAMS: ParamDef[] = [
     min: 0,
     max: 4,
   },
+  {
+    key: 'crs_criu_capture_files',
+    description:
+      'Files copied into each snapshot and put back on restart: comma-separated globs (absolute, or relative to the rank\'s working directory) and/or "open" (every regular file the rank holds open for writing or maps shared); empty = none, a restart warns about changed files',
+    default: '',
+    check: captureSpecProblem,
+  },
 ]
 
 export interface CriuParams extends CriuOptions {
   /** crs_criu_path, or undefined to search. */
   path?: string
+  /** crs_criu_capture_files: which files a capture copies into the snapshot. */
+  captureFiles: CaptureSpec
 }
 
-/** Read the parameters through a lookup such as HostApi.param. Throws on a bad log level or quoting. */
+/** Read the parameters through a lookup such as HostApi.param. Throws on a bad log level, quoting or file list. */
 export function criuParams(param: (key: string) => string | undefined): CriuParams {
   const level = param('crs_criu_log_level')
   if (level?.trim() && !/^[0-4]$/.test(level.trim())) throw new Error(`crs_criu_log_level must be 0-4, got "${level}"`)
@@ -62,5 +72,6 @@ export function criuParams(param: (key: string) => string | undefined): CriuPara
     shellJob: flag(param('crs_criu_shell_job')),
     extraArgs: splitWords(param('crs_criu_extra_args') ?? ''),
     logLevel: level?.trim() ? Number(level) : DEFAULT_LOG_LEVEL,
+    captureFiles: parseCaptureSpec(param('crs_criu_capture_files')),
   }
 }

@@ -11,6 +11,8 @@ import { sessionRoot } from '../../../src/runtime/session'
 import { readRankMeta } from '../../../src/sstore/local-snapshot'
 import { findCriu } from './binary'
 import type { DumpInfo } from './dump'
+import { rememberCwd } from './files-capture'
+import { restoreFiles, withLeadingLines } from './files-restore'
 import { launchUnderCriu } from './launch'
 import { CriuError } from './log'
 import type { CriuParams } from './params'
@@ -23,13 +25,15 @@ import type { CriuTree } from './tree'
  */
 export const CRIU_INFO_FILE = 'criu-info.json'
 
-function treeRank(tree: CriuTree): RankProcess {
+/** The daemon's handle of a tree; `notes`: lines shown ahead of the rank's stderr (restore warnings). */
+function treeRank(tree: CriuTree, cwd: string | undefined, notes: string[] = []): RankProcess {
+  rememberCwd(tree.pid, cwd, tree.exited)
   return {
     pid: tree.pid,
     // Killing the wrapper (unshare / criu restore) kills the tree; the root's group is the rank.
     groups: [tree.wrapperPid, tree.pid],
     stdout: tree.stdout,
-    stderr: tree.stderr,
+    stderr: withLeadingLines(tree.stderr, notes),
     stdin: tree.stdin,
     exited: tree.exited,
     // Never the wrapper's group for TERM: unshare ignores it and the rank would not see it.
@@ -40,7 +44,7 @@ function treeRank(tree: CriuTree): RankProcess {
 }
 
 export async function launchCriuRank(req: RankStart): Promise<RankProcess> {
-  return treeRank(await launchUnderCriu({ argv: req.argv, cwd: req.cwd, env: req.env, stdin: req.stdin }))
+  return treeRank(await launchUnderCriu({ argv: req.argv, cwd: req.cwd, env: req.env, stdin: req.stdin }), req.cwd)
 }
 
 /** What the capture recorded for restore: criu-info.json (staged with the images), else ompx-rank.json. */
@@ -66,11 +70,16 @@ export async function restoreCriuRank(req: RankRestore, opts: CriuParams): Promi
   const dir = req.imageDir
   const info = await dumpInfoOf(dir)
   if (!info) throw new Error(`${where}: no crs criu metadata in ${dir} (${CRIU_INFO_FILE}): the snapshot was not taken with crs criu`)
+  // The rank's files go back before criu reopens them (files-restore.ts).
+  const files = await restoreFiles({ dir, jobid: req.jobid, rank: req.rank, node: req.node }).catch((e: Error) => {
+    throw new Error(`${where}: ${e.message}`)
+  })
   try {
     const tree = await restoreTree({ criu: findCriu(opts.path), dir, workDir: req.workDir, info, stdin: req.stdin, logLevel: opts.logLevel })
-    return treeRank(tree)
+    return treeRank(tree, req.cwd, files.warnings)
   } catch (e) {
-    throw new Error(`${where}: ${keptLog(e as Error, req)}`)
+    const changed = files.changed.length ? ` (changed since the checkpoint: ${files.changed.join(', ')}; see crs_criu_capture_files)` : ''
+    throw new Error(`${where}: ${keptLog(e as Error, req)}${changed}`)
   }
 }
 
