@@ -11,7 +11,7 @@
  */
 import { $ } from 'bun'
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FIXTURES, guardLeftovers, ompx, REPO, spawnOmpx, type RunOpts } from '../helpers'
@@ -147,13 +147,17 @@ describe.skipIf(reason !== null)('crs criu jobs', () => {
     const atDump = [0, 1].map((rank) => {
       expect(fileLines(rank)).toEqual(byRank(d.stdout).get(rank)!)
       copyFileSync(fileOf(rank), `${fileOf(rank)}.dump`)
-      return `${fileOf(rank)}.dump`
+      return { copy: `${fileOf(rank)}.dump`, mtime: Number(statSync(fileOf(rank), { bigint: true }).mtimeNs / 1000n) / 1e6 }
     })
     for (const hosts of [[], ['-H', 'n3:1,n4:1', '--launcher', 'local']]) {
       // The file is the user's, not in the snapshot: the previous restart appended the rest of
       // the run, so put it back as it was at the dump. criu would not notice (it records no size
       // for a write-only O_APPEND file) and the restored rank would append the rest twice.
-      atDump.forEach((copy, rank) => copyFileSync(copy, fileOf(rank)))
+      // With its mtime, or the restart would warn that the file changed (crs_criu_capture_files).
+      atDump.forEach(({ copy, mtime }, rank) => {
+        copyFileSync(copy, fileOf(rank))
+        utimesSync(fileOf(rank), mtime, mtime)
+      })
       const job = spawnOmpx(['restart', '--tag-output', ...dirArgs(d.snap), ...hosts, d.ref], { env: ENV, timeoutMs: 60_000 })
       // Any tick of the restored rank 1 (under load the dump may come late, so not a fixed one).
       await job.waitFor(/^\[[^\]]+,1\]<stdout>:tick \d+ /m, 20_000)

@@ -117,7 +117,9 @@ function changeOf(entry: FileEntry, who: string): string | null {
   } catch {
     return `ompx: warning: ${who}: ${entry.path}, ${how} at the checkpoint, no longer exists; ${advice}`
   }
-  if (Number(st.size) === entry.size && String(st.mtimeNs) === entry.mtimeNs) return null
+  // To the microsecond: a file put back by hand (utimes takes microseconds) is unchanged.
+  const drift = st.mtimeNs - BigInt(entry.mtimeNs)
+  if (Number(st.size) === entry.size && drift < 1000n && drift > -1000n) return null
   const change = `size ${entry.size} -> ${st.size} bytes, modified ${when(entry.mtimeNs)} -> ${when(st.mtimeNs)}`
   return `ompx: warning: ${who}: ${entry.path}, ${how} at the checkpoint, has changed since (${change}); ${advice}`
 }
