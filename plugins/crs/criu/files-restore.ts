@@ -72,9 +72,8 @@ function prepareParents(path: string): void {
   }
 }
 
-/** Put one file back from `copy`: a new file beside it, made exactly so, renamed over it. */
+/** Put one file back from `copy` (its path checked): a new file beside it, made exactly so, renamed over it. */
 function writeBack(entry: FileEntry, copy: string): void {
-  prepareParents(entry.path)
   const tmp = join(dirname(entry.path), `.${basename(entry.path).slice(0, 200)}.ompx-restore-${process.pid}-${Math.random().toString(36).slice(2, 10)}`)
   // COPYFILE_EXCL: created anew (O_EXCL), never through something already at that name.
   copyFileSync(copy, tmp, constants.COPYFILE_EXCL)
@@ -155,6 +154,14 @@ export async function restoreFiles(req: FilesRestore): Promise<FilesRestored> {
     if (w) warnings.push(w), changed.push(f.path)
   }
   const copied = manifest.files.filter((f) => f.copy)
+  // Every path is checked (and its directories made) before any file is written.
+  for (const f of copied) {
+    try {
+      prepareParents(f.path)
+    } catch (e) {
+      throw new Error(`cannot put back ${f.path} from the snapshot: ${(e as Error).message}`)
+    }
+  }
   await Promise.all(
     copied.map((f) =>
       once(`${req.jobid}\0${f.path}\0${f.size}\0${f.mtimeNs}`, () => writeBack(f, join(req.dir, f.copy!))).catch((e) => {
