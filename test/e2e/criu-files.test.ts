@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FIXTURES, guardLeftovers, ompx, REPO, type RunOpts } from '../helpers'
 import { byRank } from '../fixtures/criu-helpers'
-import { dirArgs, readGlobal } from './checkpoint-common'
+import { dirArgs, readGlobal, snapshotRef } from './checkpoint-common'
 import { jobEnv } from './checkpoint-jobs'
 
 setDefaultTimeout(120_000)
@@ -96,32 +96,54 @@ function expectWhole(d: Dumped, dir: string, stdout: string): void {
 }
 
 describe.skipIf(reason !== null)('crs criu: files the rank writes', () => {
-  test('capture open: a shared mmap file and an append log are put back, so one snapshot restarts twice (and on other nodes)', async () => {
+  test('capture open: a checkpoint copies the shared mmap file and the append log while the job runs on; that snapshot restarts twice (the second time on other nodes)', async () => {
     const dir = mkdtempSync(join(tmp, 'open-'))
-    const d = await runAndTerm(dir, ['--mca', 'crs_criu_capture_files', 'open'])
-    // The snapshot carries both files of each rank, checksummed and listed like the images.
-    const ranks = readGlobal(d.snap, d.ref).seqs.at(-1)!.ranks
-    for (const r of ranks) {
+    const snap = mkdtempSync(join(tmp, 'snap-'))
+    const criu = jobEnv((x: RunOpts = {}) => ({ timeoutMs: 60_000, ...x, env: { ...ENV, ...x.env } }), 'n1:1,n2:1', NP)
+    const job = criu.start(snap, argvIn(dir), { crs: 'criu', extra: ['--tag-output', '--mca', 'crs_criu_capture_files', 'open'], timeoutMs: 60_000 })
+    let ref = ''
+    try {
+      for (let rank = 0; rank < NP; rank++) await job.waitFor(new RegExp(`^\\[[^\\]]+,${rank}\\]<stdout>:tick 10$`, 'm'), 20_000)
+      ref = snapshotRef((await criu.checkpoint(job, [], true)).stdout).ref
+    } catch (e) {
+      job.signal('SIGKILL')
+      throw e
+    }
+    // The ranks were stopped for the copies and continued: the run goes on, whole and consistent.
+    const ran = await job.done()
+    expect(ran.code).toBe(0)
+    const d: Dumped = { snap, ref, dumpedAt: [] }
+    expectWhole({ ...d, dumpedAt: [0, 0] }, dir, ran.stdout)
+    // The snapshot carries both files of each rank, checksummed and listed like the images, as
+    // they were at the dump: the counter the rank had reached, and that many lines.
+    for (const r of readGlobal(snap, ref).seqs[0]!.ranks) {
       const listed = r.files.map((f) => f.path)
       expect(listed).toContain('criu-files.json')
       expect(listed.filter((p) => p.startsWith('files/'))).toHaveLength(2)
-      const manifest = JSON.parse(readFileSync(join(d.snap, d.ref, '0', `rank_${r.rank}`, 'criu-files.json'), 'utf8'))
-      expect(manifest.files.map((f: { path: string; why: string }) => [f.path, f.why]).sort()).toEqual([
+      const rankDir = join(snap, ref, '0', `rank_${r.rank}`)
+      const manifest = JSON.parse(readFileSync(join(rankDir, 'criu-files.json'), 'utf8')) as { files: { path: string; why: string; copy: string }[] }
+      expect(manifest.files.map((f) => [f.path, f.why]).sort()).toEqual([
         [logOf(dir, r.rank), 'open'],
         [mapOf(dir, r.rank), 'mmap'],
       ])
+      const copyOf = (path: string) => readFileSync(join(rankDir, manifest.files.find((f) => f.path === path)!.copy))
+      const counter = Number(copyOf(mapOf(dir, r.rank)).readBigUInt64LE(0))
+      expect(counter).toBeGreaterThanOrEqual(10)
+      expect(counter).toBeLessThan(TICKS)
+      expect(copyOf(logOf(dir, r.rank)).toString()).toBe(logText(1, counter))
+      d.dumpedAt[r.rank] = counter
     }
     // The mode is put back too.
     const mode = statSync(logOf(dir, 0)).mode & 0o777
     chmodSync(logOf(dir, 0), mode === 0o600 ? 0o640 : 0o600)
-    const first = await restart(d)
+    // The files now hold the whole run: restored without them, the ranks would find a counter of
+    // 60 in the map and 60 lines in the log against 10 or so in memory, and exit 3.
+    const first = await restart(d, ['--seq', '0'])
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
     expectWhole(d, dir, first.stdout)
     expect(statSync(logOf(dir, 0)).mode & 0o777).toBe(mode)
-    // The files now hold the whole run; restored again without them, the ranks would see a
-    // counter of 60 in the map and 60 lines in the log against ~10 in memory, and exit 3.
-    const second = await restart(d, ['-H', 'n3:1,n4:1', '--launcher', 'local'])
+    const second = await restart(d, ['--seq', '0', '-H', 'n3:1,n4:1', '--launcher', 'local'])
     expect(second.stdout).not.toContain('diverged')
     expect(second.stderr).toBe('')
     expect(second.code).toBe(0)
