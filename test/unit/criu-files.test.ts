@@ -165,6 +165,11 @@ describe('putting files back', () => {
     expect(r.warnings).toHaveLength(2)
     expect(r.warnings[0]).toMatch(new RegExp(`^ompx: warning: rank 3 on node n1: ${grown}, mapped shared and writable at the checkpoint, has changed since \\(size 3 -> 6 bytes, modified 2020-01-02T03:04:05\\.123Z -> .*\\); .*--mca crs_criu_capture_files open$`))
     expect(r.warnings[1]).toMatch(new RegExp(`^ompx: warning: rank 3 on node n1: ${gone}, open for writing at the checkpoint, no longer exists; `))
+    // A path is any bytes but NUL: shown escaped, a newline in it cannot forge a line of output.
+    const forged = await restoreFiles({ dir: rankDir([entry({ path: join(tmp, 'a\nompx: all good') })]), ...who })
+    expect(forged.warnings).toHaveLength(1)
+    expect(forged.warnings[0]).toContain('a\\nompx: all good, open for writing')
+    expect(forged.warnings[0]).not.toContain('\n')
   })
 
   test('warnings come ahead of the rank stderr', async () => {

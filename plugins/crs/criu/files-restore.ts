@@ -13,6 +13,7 @@
  */
 import { chmodSync, chownSync, constants, copyFileSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
+import { untrusted } from '../../../src/log'
 import { checkManifest, COPY_DIR, FILES_MANIFEST, OPEN_WORD, type FileEntry } from './files-spec'
 
 export interface FilesRestore {
@@ -108,19 +109,21 @@ const when = (ns: bigint | string) => new Date(Number(BigInt(ns) / 1_000_000n)).
 
 /** The warning for a recorded file that changed or vanished since the checkpoint, or null. */
 function changeOf(entry: FileEntry, who: string): string | null {
+  // A path may hold any byte but NUL and "/": shown escaped, it cannot forge a line.
+  const path = untrusted(entry.path, 4096)
   const how = entry.why === 'mmap' ? 'mapped shared and writable' : entry.why === 'open' ? 'open for writing' : 'matched'
   const advice = `the rank is restored with the file as it is now, not as it was; to save such files in the snapshot and put them back, use --mca crs_criu_capture_files ${OPEN_WORD}`
   let st
   try {
     st = statSync(entry.path, { bigint: true })
   } catch {
-    return `ompx: warning: ${who}: ${entry.path}, ${how} at the checkpoint, no longer exists; ${advice}`
+    return `ompx: warning: ${who}: ${path}, ${how} at the checkpoint, no longer exists; ${advice}`
   }
   // To the microsecond: a file put back by hand (utimes takes microseconds) is unchanged.
   const drift = st.mtimeNs - BigInt(entry.mtimeNs)
   if (Number(st.size) === entry.size && drift < 1000n && drift > -1000n) return null
   const change = `size ${entry.size} -> ${st.size} bytes, modified ${when(entry.mtimeNs)} -> ${when(st.mtimeNs)}`
-  return `ompx: warning: ${who}: ${entry.path}, ${how} at the checkpoint, has changed since (${change}); ${advice}`
+  return `ompx: warning: ${who}: ${path}, ${how} at the checkpoint, has changed since (${change}); ${advice}`
 }
 
 /** Put back what the rank's snapshot holds of its files, and say which others changed. Throws on a bad manifest. */
@@ -151,7 +154,7 @@ export async function restoreFiles(req: FilesRestore): Promise<FilesRestored> {
   for (const f of manifest.files) {
     if (f.copy) continue
     const w = changeOf(f, who)
-    if (w) warnings.push(w), changed.push(f.path)
+    if (w) warnings.push(w), changed.push(untrusted(f.path, 4096))
   }
   const copied = manifest.files.filter((f) => f.copy)
   // Every path is checked (and its directories made) before any file is written.
@@ -159,13 +162,13 @@ export async function restoreFiles(req: FilesRestore): Promise<FilesRestored> {
     try {
       prepareParents(f.path)
     } catch (e) {
-      throw new Error(`cannot put back ${f.path} from the snapshot: ${(e as Error).message}`)
+      throw new Error(`cannot put back ${untrusted(f.path, 4096)} from the snapshot: ${untrusted((e as Error).message, 8192)}`)
     }
   }
   await Promise.all(
     copied.map((f) =>
       once(`${req.jobid}\0${f.path}\0${f.size}\0${f.mtimeNs}`, () => writeBack(f, join(req.dir, f.copy!))).catch((e) => {
-        throw new Error(`cannot put back ${f.path} from the snapshot: ${(e as Error).message}`)
+        throw new Error(`cannot put back ${untrusted(f.path, 4096)} from the snapshot: ${untrusted((e as Error).message, 8192)}`)
       }),
     ),
   )
