@@ -28,6 +28,8 @@ export interface RunOpts {
   /** Hard limit: the whole process group and every marked process is killed, then the call throws. */
   timeoutMs?: number
   cwd?: string
+  /** Read stdout as fast as it comes but keep only its last 64 KiB (a job writing flat out). */
+  tailStdout?: boolean
 }
 
 export interface RunResult {
@@ -113,6 +115,7 @@ function spawnArgv(argv: string[], opts: RunOpts): OmpxProcess {
     const dec = new TextDecoder()
     for await (const chunk of stream) {
       buf[name] += dec.decode(chunk, { stream: true })
+      if (name === 'stdout' && opts.tailStdout && buf.stdout.length > 128 * 1024) buf.stdout = buf.stdout.slice(-64 * 1024)
       for (const w of waiters.splice(0)) w()
     }
     buf[name] += dec.decode()

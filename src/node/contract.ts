@@ -46,7 +46,12 @@ export interface RankExit {
 
 /** What a node tells the job about its ranks. */
 export interface NodeJobEvents {
-  output(rank: number, stream: 'stdout' | 'stderr', chunk: Uint8Array): void
+  /**
+   * A chunk of a rank's output. A promise means "read no more of this rank's output until it
+   * resolves": the node stops reading the rank's pipe, so a rank writing faster than its output
+   * is delivered blocks in write(2) instead of filling memory or the control channel.
+   */
+  output(rank: number, stream: 'stdout' | 'stderr', chunk: Uint8Array): void | Promise<void>
   /** Called once per rank, after all its output has been delivered. */
   exit(info: RankExit): void
   /** The rank is running with this pid (on its node). */

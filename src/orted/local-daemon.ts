@@ -11,8 +11,9 @@ import type { CrsPlugin } from '../plugins/types'
 import type { RankProcess } from '../runtime/rank-process'
 import type { FileReceiver } from '../sstore/file-receiver'
 import { receiverSink } from '../sstore/sinks'
-import type { SnapshotSink } from '../sstore/types'
+import type { OutputTail, SnapshotSink } from '../sstore/types'
 import type { MessageOf, SnapcToNode } from '../wire/messages'
+import { OutputTails } from './output-tails'
 import { rankEnv } from './rank-env'
 import { rankEnd } from './rank-end'
 import { Reaper } from './reaper'
@@ -49,6 +50,10 @@ export class LocalDaemon implements NodeJob {
    * delivered as soon as they run: an abort must reach a rank whose start it overtook.
    */
   private starting = new Map<number, NodeJS.Signals[]>()
+  /** Each rank's partial output lines, for its snapshots. */
+  private tails = new OutputTails()
+  /** Per rank: resolves once its process exited and its output is drained (rank-end.ts). */
+  private drained = new Map<number, Promise<unknown>>()
 
   constructor(
     readonly node: string,
@@ -60,7 +65,17 @@ export class LocalDaemon implements NodeJob {
       node,
       report: (m) => this.events.report?.(m),
       pidOf: (rank) => (this.alive.has(rank) ? this.procs.get(rank)?.proc.pid : undefined),
+      outputTail: (rank) => this.outputTail(rank),
     })
+  }
+
+  /**
+   * A captured rank's partial output lines. A rank its CRS ended at a `--term` capture is read to
+   * the end of its output first (what it wrote before the dump may still be in its pipes).
+   */
+  private async outputTail(rank: number): Promise<OutputTail | undefined> {
+    if (this.termCapture.has(rank)) await this.drained.get(rank)
+    return this.tails.of(rank)
   }
 
   /**
@@ -115,7 +130,14 @@ export class LocalDaemon implements NodeJob {
     for (const data of this.earlyStdin.get(rank) ?? []) this.stdin(rank, data)
     this.earlyStdin.delete(rank)
     // The exit comes from the process, not from EOF (rank-end.ts): output first, then the exit.
-    void rankEnd(proc, (stream, chunk) => this.events.output(rank, stream, chunk)).then((exit) => {
+    // The rank's output may be held back by a slow consumer (events.output's promise).
+    this.tails.forget(rank)
+    const ended = rankEnd(proc, (stream, chunk) => {
+      this.tails.note(rank, stream, chunk)
+      return this.events.output(rank, stream, chunk)
+    })
+    this.drained.set(rank, ended)
+    void ended.then((exit) => {
       for (const g of proc.groups) Reaper.get().remove(g)
       if (exit.error) this.events.output(rank, 'stderr', new TextEncoder().encode(`ompx: rank ${rank} on node ${this.node}: ${exit.error}\n`))
       const report = () => {

@@ -17,6 +17,7 @@ import type { Channel } from '../wire/channel'
 import { SNAPC_TO_NODE, type MessageOf, type SnapcToNode } from '../wire/messages'
 import { VERSION } from '../version'
 import { LocalDaemon } from './local-daemon'
+import { OutputForwarder } from './output-forwarder'
 
 export interface OrtedOptions {
   node: string
@@ -29,6 +30,7 @@ export interface OrtedOptions {
 
 export class Orted {
   private jobs = new Map<string, LocalDaemon>()
+  private outputs = new Map<string, OutputForwarder>()
   private ending = false
 
   constructor(
@@ -44,6 +46,7 @@ export class Orted {
     ch.on('hnp.file', (m) => void receiveFromChannel(ch, this.job(m.jobid).stagingReceiver(m.rank), m).catch(() => {}))
     ch.on('hnp.signal', (m) => this.jobs.get(m.jobid)?.signal(m.signal as NodeJS.Signals, m.ranks))
     ch.on('hnp.stdin', (m) => this.jobs.get(m.jobid)?.stdin(m.rank, m.data ?? null))
+    ch.on('hnp.output-ack', (m) => this.outputs.get(m.jobid)?.acked(m.bytes))
     ch.on('hnp.kill-job', (m) => this.jobs.get(m.jobid)?.signal('SIGKILL'))
     ch.on('hnp.job-end', (m) => this.endJob(m.jobid))
     ch.on('hnp.shutdown', () => this.end('the HNP asked us to shut down', 0))
@@ -65,11 +68,14 @@ export class Orted {
     let daemon = this.jobs.get(jobid)
     if (daemon) return daemon
     const ch = this.channel
+    const output = new OutputForwarder(ch, jobid)
+    this.outputs.set(jobid, output)
     daemon = new LocalDaemon(
       this.opts.node,
       {
-        output: (rank, stream, data) => ch.send({ t: 'orted.output', jobid, rank, stream, data }),
-        exit: (e) => ch.send({ t: 'orted.exit', jobid, rank: e.rank, pid: e.pid, node: e.node, code: e.code, signal: e.signal }),
+        output: (rank, stream, data) => output.send(rank, stream, data),
+        // Control, but never before the rank's own output (which took the output lane).
+        exit: (e) => output.afterOutput(() => ch.send({ t: 'orted.exit', jobid, rank: e.rank, pid: e.pid, node: e.node, code: e.code, signal: e.signal })),
         report: (m) => void ch.send(m),
       },
       {
@@ -113,6 +119,8 @@ export class Orted {
   private endJob(jobid: string): void {
     const daemon = this.jobs.get(jobid)
     this.jobs.delete(jobid)
+    this.outputs.get(jobid)?.close()
+    this.outputs.delete(jobid)
     daemon?.signal('SIGKILL')
     daemon?.close()
     rmSync(this.sessionDir(jobid), { recursive: true, force: true })

@@ -12,6 +12,11 @@
  *  3. up to DRAIN_MS more for that EOF (everything already in the pipes comes before it);
  *  4. the readers are cancelled: what a process that escaped the group writes later is dropped.
  * Only then is the exit reported, so a rank's output always reaches the HNP before its exit.
+ *
+ * While the rank runs, `forward` may ask to wait (back-pressure, NodeJobEvents.output): its pipe
+ * is then not read, so a rank writing faster than its output is delivered blocks in write(2).
+ * Once the process exited nobody waits any more: what is left in its pipes is read at once, so
+ * the grace periods above are not spent waiting for a slow reader and nothing it wrote is lost.
  */
 import type { RankProcess, RankProcessExit } from '../runtime/rank-process'
 
@@ -31,16 +36,19 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   return settled
 }
 
-/** Forward `readable` chunk by chunk until EOF, an error, or stop(). */
-function pump(readable: ReadableStream<Uint8Array>, forward: (chunk: Uint8Array) => void) {
+/** Forward `readable` chunk by chunk until EOF, an error, or stop(); waits as `forward` asks until `unheld`. */
+function pump(readable: ReadableStream<Uint8Array>, forward: (chunk: Uint8Array) => void | Promise<void>, unheld: Promise<void>) {
   const reader = readable.getReader()
   let stopped = false
+  let waiting = true
+  void unheld.then(() => (waiting = false))
   const done = (async () => {
     try {
       for (;;) {
         const { done, value } = await reader.read()
         if (done || stopped) return
-        forward(value)
+        const wait = forward(value)
+        if (wait && waiting) await Promise.race([wait, unheld])
       }
     } catch {
       // A read error ends this stream's output like EOF does.
@@ -57,8 +65,9 @@ function pump(readable: ReadableStream<Uint8Array>, forward: (chunk: Uint8Array)
  * Forward the rank's output and resolve with its exit once the process exited and its output
  * is drained as described above. `proc.cleanup()` has run when this resolves.
  */
-export async function rankEnd(proc: RankProcess, forward: (stream: OutputStream, chunk: Uint8Array) => void): Promise<RankProcessExit> {
-  const pumps = [pump(proc.stdout, (c) => forward('stdout', c)), pump(proc.stderr, (c) => forward('stderr', c))]
+export async function rankEnd(proc: RankProcess, forward: (stream: OutputStream, chunk: Uint8Array) => void | Promise<void>): Promise<RankProcessExit> {
+  const exited = proc.exited.then(() => {})
+  const pumps = [pump(proc.stdout, (c) => forward('stdout', c), exited), pump(proc.stderr, (c) => forward('stderr', c), exited)]
   const eof = Promise.all(pumps.map((p) => p.done))
   const exit = await proc.exited
   if (!(await within(eof, EXIT_GRACE_MS))) {

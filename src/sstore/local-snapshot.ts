@@ -12,7 +12,7 @@ import { fsyncDir, mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, toJson, wr
 import { RANK_META, type RankMeta } from './types'
 
 /** What the daemon knows about a capture before the files are looked at. */
-export type RankBase = Pick<RankMeta, 'rank' | 'node' | 'crs' | 'captureMs' | 'info'>
+export type RankBase = Pick<RankMeta, 'rank' | 'node' | 'crs' | 'captureMs' | 'info' | 'outputTail'>
 
 /**
  * Create `dir` (0700) for a capture and make sure it is empty: anything already there is the
@@ -88,6 +88,7 @@ export async function sealRankDir(dir: string, base: RankBase, algo: ChecksumAlg
   await Promise.all(listing.dirs.map(fsyncDir))
   const meta: RankMeta = { rank: base.rank, node: base.node, crs: base.crs, files, bytes, captureMs: base.captureMs }
   if (base.info !== undefined) meta.info = base.info
+  if (base.outputTail !== undefined) meta.outputTail = base.outputTail
   await writeRankMeta(dir, meta)
   return meta
 }

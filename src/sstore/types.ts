@@ -28,6 +28,14 @@ export interface RankMeta {
   captureMs: number
   /** What restore needs (CRS specific). */
   info?: Record<string, unknown>
+  /** The rank's partial output lines at the capture, printed before its output after a restart. */
+  outputTail?: OutputTail
+}
+
+/** A rank's unterminated last line of stdout / stderr, base64 (src/orted/output-tails.ts). */
+export interface OutputTail {
+  stdout?: string
+  stderr?: string
 }
 
 /** One app context of the job, as needed to start it again. */

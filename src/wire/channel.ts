@@ -46,6 +46,23 @@ export class Channel implements FrameSink {
     return this.fc.send(msg)
   }
 
+  /**
+   * Queue rank output on the output lane: every message sent with `send` goes before output
+   * queued here (at frame boundaries), so control never waits behind a backlog of output
+   * (docs/wire.md, "Priority"). Output messages keep their order among themselves.
+   */
+  sendOutput(msg: Message): boolean {
+    return this.fc.send(msg, true)
+  }
+
+  /**
+   * Resolves once all output sent so far (sendOutput) is with the kernel: a message sent after
+   * that reaches the peer after the output, e.g. a rank's exit after its last lines.
+   */
+  outputSent(): Promise<void> {
+    return this.fc.outputSent()
+  }
+
   /** Bytes queued for sending that the transport has not taken yet. */
   get queuedBytes(): number {
     return this.fc.queuedBytes

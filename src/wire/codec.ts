@@ -208,11 +208,16 @@ export class FramedConn {
     while (this.sink === sink && sink && this.queue.length > 0) this.deliver(sink, this.queue.shift()!)
   }
 
-  /** False when the connection is already closed (the message is dropped). */
-  send(msg: Message): boolean {
+  /** False when the connection is already closed (the message is dropped). `output`: see RawConn.write. */
+  send(msg: Message, output = false): boolean {
     if (this.closed) return false
-    this.raw.write(encodeFrame(msg))
+    this.raw.write(encodeFrame(msg), output)
     return true
+  }
+
+  /** Resolves once every output frame sent so far is with the kernel (at once without lanes). */
+  outputSent(): Promise<void> {
+    return hasFlowControl(this.raw) ? this.raw.whenOutputSent() : Promise.resolve()
   }
 
   close(): void {

@@ -9,7 +9,7 @@
 import { untrusted } from '../log'
 
 /** Bumped on any incompatible change; peers of different versions refuse each other in the handshake. */
-export const WIRE_PROTOCOL_VERSION = 2
+export const WIRE_PROTOCOL_VERSION = 3
 
 export const ROLES = ['orted', 'tool', 'run'] as const
 export type Role = (typeof ROLES)[number]
@@ -153,6 +153,8 @@ const rankSnapshot = shape({
   bytes: num,
   captureMs: num,
   info: optional(recordOf(unknown_)),
+  /** The rank's partial output lines at the capture (base64), carried over a restart. */
+  outputTail: optional(shape({ stdout: optional(str), stderr: optional(str) })),
 })
 export type RankSnapshotWire = FieldT<typeof rankSnapshot>
 
@@ -181,6 +183,8 @@ export const CATALOG = {
   'hnp.launch': { jobid: str, procs: arrayOf(launchSpec), size: num, universeSize: num },
   'hnp.signal': { jobid: str, signal: str, ranks: optional(arrayOf(num)) },
   'hnp.stdin': { jobid: str, rank: num, data: nullable(bytes) },
+  /** The HNP took `bytes` more of the job's output from this node: it may send as much more (src/orted/output-forwarder.ts). */
+  'hnp.output-ack': { jobid: str, bytes: num },
   'hnp.kill-job': { jobid: str },
   /** The job is over: the node drops what it kept for it (app socket, staged images, session dir). */
   'hnp.job-end': { jobid: str },

@@ -8,8 +8,12 @@
 export interface RawConn {
   /** Human-readable peer address for logs ("127.0.1.2:41234", "unix:/path"). */
   readonly remote: string
-  /** Send `bytes`, which the connection now owns: the caller must not change them afterwards. */
-  write(bytes: Uint8Array): void
+  /**
+   * Send `bytes`, which the connection now owns: the caller must not change them afterwards.
+   * `output`: a frame of rank output, which control frames may overtake (a transport without
+   * lanes just sends everything in order).
+   */
+  write(bytes: Uint8Array, output?: boolean): void
   onData(cb: (bytes: Uint8Array) => void): void
   onClose(cb: (err?: Error) => void): void
   close(): void

@@ -52,6 +52,7 @@ export function newLocal(reg: { registry: Registry; params: Params }, root: stri
       write: async (path, offset, data, codec, last) => void h.chunks.push({ target, path, offset, data: Buffer.from(data), codec, last }),
     }),
     pidOf: (rank) => pids[rank],
+    outputTail: async () => undefined,
   }
   h.ls = new LocalSnapc(h.ctx)
   h.ckptReports = () => h.reports.filter((m): m is MessageOf<'orted.ckpt'> => m.t === 'orted.ckpt')

@@ -98,6 +98,11 @@ export class JobRunner {
     }
     // Restarted ranks on nodes that cannot read the global store get their images first.
     await this.coord.stageImages(this.daemons)
+    // A line a checkpoint cut: its first part comes out before the restarted rank's first bytes.
+    for (const proc of this.spec.procs) {
+      const tail = this.coord.carriedTail(proc.rank, 'restart')
+      for (const stream of ['stdout', 'stderr'] as const) if (tail?.[stream]) void this.router.data(proc.rank, stream, Buffer.from(tail[stream], 'base64'))
+    }
     const size = this.spec.procs.length
     for (const [node, specs] of byNode) {
       this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size }, specs).catch((err) => this.launchFailed(node, specs, err))
@@ -188,8 +193,8 @@ export class JobRunner {
 
   private onExit(e: RankExit): void {
     if (this.moves.swallow(e)) return
-    this.router.end(e.rank, 'stdout')
-    this.router.end(e.rank, 'stderr')
+    const carried = this.coord.carriedTail(e.rank, 'term')
+    for (const stream of ['stdout', 'stderr'] as const) this.router.end(e.rank, stream, carried?.[stream] ? Buffer.from(carried[stream], 'base64') : undefined)
     this.exited++
     this.spec.onRankExit?.(e)
     this.coord.rankGone(e.rank)

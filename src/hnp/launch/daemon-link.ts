@@ -1,6 +1,7 @@
 /**
  * The HNP's end of one `ompx orted`: a NodeHandle over an authenticated channel. Routes the
- * daemon's reports to the jobs attached to it, pings it, and declares the node lost when the
+ * daemon's reports to the jobs attached to it, acknowledges its output once taken (the daemon's
+ * output window, src/orted/output-forwarder.ts), pings it, and declares the node lost when the
  * connection drops or the daemon stops answering.
  */
 import type { JobIdentity, LaunchSpec, NodeHandle, NodeJob, NodeJobEvents } from '../../node/contract'
@@ -19,6 +20,8 @@ export class DaemonLink implements NodeHandle {
   private lastSeen = Date.now()
   private timer: Timer
   private seq = 0
+  /** Output bytes per job taken since the last `hnp.output-ack`, sent together once per turn of the event loop. */
+  private acks = new Map<string, number>()
   lostReason: string | null = null
 
   constructor(
@@ -29,7 +32,12 @@ export class DaemonLink implements NodeHandle {
     hb: HeartbeatConfig,
     private onLost: (link: DaemonLink, reason: string) => void,
   ) {
-    channel.on('orted.output', (m) => this.jobs.get(m.jobid)?.events.output(m.rank, m.stream, m.data))
+    channel.on('orted.output', (m) => {
+      const wait = this.jobs.get(m.jobid)?.events.output(m.rank, m.stream, m.data)
+      // Taken once our own writer has room: until then the daemon's window stays used up.
+      if (wait) void wait.then(() => this.ack(m.jobid, m.data.length))
+      else this.ack(m.jobid, m.data.length)
+    })
     channel.on('orted.exit', (m) => this.jobs.get(m.jobid)?.exited(m))
     channel.on('orted.launched', (m) => this.jobs.get(m.jobid)?.launchedPids(m.pids))
     channel.on('orted.error', (m) => (m.jobid ? this.jobs.get(m.jobid)?.failed(m.message) : undefined))
@@ -60,6 +68,16 @@ export class DaemonLink implements NodeHandle {
   detach(jobid: string): void {
     this.jobs.delete(jobid)
     this.send({ t: 'hnp.job-end', jobid })
+  }
+
+  private ack(jobid: string, bytes: number): void {
+    if (this.acks.size === 0) setImmediate(() => this.flushAcks())
+    this.acks.set(jobid, (this.acks.get(jobid) ?? 0) + bytes)
+  }
+
+  private flushAcks(): void {
+    for (const [jobid, bytes] of this.acks) this.send({ t: 'hnp.output-ack', jobid, bytes })
+    this.acks.clear()
   }
 
   send(msg: Parameters<Channel['send']>[0]): void {

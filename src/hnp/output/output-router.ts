@@ -1,7 +1,8 @@
 /**
  * Where rank output goes. Each rank's stdout and stderr are cut at line ends so that lines of
  * different ranks never interleave mid-line; a tail without a newline is held until more
- * arrives or the stream ends. Tags (`[jobid,rank]<stdout>:`), timestamps, per-rank files and
+ * arrives or the stream ends, and then written as it is, unterminated (as mpirun does:
+ * `printf abc` prints `abc`). Tags (`[jobid,rank]<stdout>:`), timestamps, per-rank files and
  * stderr merging are applied here, once, for every node's output.
  */
 import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs'
@@ -39,9 +40,16 @@ type Stream = 'stdout' | 'stderr'
 
 /** Where a job's output goes: the terminal (OutputRouter) or a submitting client (forward-sink). */
 export interface OutputSink {
-  data(rank: number, stream: Stream, chunk: Uint8Array): void
-  /** The rank's stream ended. */
-  end(rank: number, stream: Stream): void
+  /**
+   * Take a chunk of a rank's output. A promise asks the producer to read no more of the rank's
+   * output until it resolves (a slow reader of ours: back-pressure down to the rank's pipe).
+   */
+  data(rank: number, stream: Stream, chunk: Uint8Array): void | Promise<void>
+  /**
+   * The rank's stream ended: its held partial line goes out, unless it is exactly `carried`, the
+   * partial line a `--term` checkpoint saved for the restart to print (nothing was added since).
+   */
+  end(rank: number, stream: Stream, carried?: Uint8Array): void
   /** A runtime message for the user (one line, newline included). */
   message(text: string): void
   close(): Promise<void>
@@ -59,7 +67,7 @@ export class OutputRouter implements OutputSink {
 
   constructor(private opts: OutputOptions) {}
 
-  data(rank: number, stream: Stream, chunk: Uint8Array): void {
+  data(rank: number, stream: Stream, chunk: Uint8Array): void | Promise<void> {
     const key = `${rank}:${stream}`
     const held = this.pending.get(key)
     const bytes = held ? Buffer.concat([held, chunk]) : chunk
@@ -70,16 +78,16 @@ export class OutputRouter implements OutputSink {
     }
     if (cut + 1 < bytes.length) this.pending.set(key, bytes.slice(cut + 1))
     else this.pending.delete(key)
-    this.emit(rank, stream, bytes.subarray(0, cut + 1))
+    return this.emit(rank, stream, bytes.subarray(0, cut + 1))
   }
 
-  /** The stream closed: deliver its last partial line (with a newline, so it stands alone). */
-  end(rank: number, stream: Stream): void {
+  end(rank: number, stream: Stream, carried?: Uint8Array): void {
     const key = `${rank}:${stream}`
     const held = this.pending.get(key)
     if (!held) return
     this.pending.delete(key)
-    this.emit(rank, stream, Buffer.concat([held, Buffer.from('\n')]))
+    if (carried && Buffer.from(carried).equals(held)) return
+    void this.emit(rank, stream, held)
   }
 
   message(text: string): void {
@@ -90,8 +98,8 @@ export class OutputRouter implements OutputSink {
     this.stdout.onBroken = cb
   }
 
-  /** `lines` holds only complete lines, each ending in "\n". */
-  private emit(rank: number, stream: Stream, lines: Uint8Array): void {
+  /** `lines`: whole lines, each ending in "\n", but for a stream's last, unterminated one. */
+  private emit(rank: number, stream: Stream, lines: Uint8Array): Promise<void> | undefined {
     const out = this.decorate(rank, stream, lines)
     if (this.opts.outputFilename) {
       let fd = this.files.get(rank)
@@ -104,7 +112,9 @@ export class OutputRouter implements OutputSink {
       writeSync(fd, out)
       return
     }
-    ;(stream === 'stderr' && !this.opts.mergeStderr ? this.stderr : this.stdout).write(out)
+    const writer = stream === 'stderr' && !this.opts.mergeStderr ? this.stderr : this.stdout
+    writer.write(out)
+    return writer.ready()
   }
 
   private decorate(rank: number, stream: Stream, lines: Uint8Array): Uint8Array {
@@ -113,10 +123,14 @@ export class OutputRouter implements OutputSink {
     if (this.opts.timestamp) prefix += `${new Date().toISOString()} `
     if (this.opts.tag) prefix += `[${this.opts.jobid},${rank}]<${stream}>:`
     const text = Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength).toString('utf8')
-    return encoder.encode(prefix + text.slice(0, -1).split('\n').join(`\n${prefix}`) + '\n')
+    // One prefix per line; an unterminated last line gets its prefix and no newline.
+    const whole = text.endsWith('\n')
+    const body = whole ? text.slice(0, -1) : text
+    return encoder.encode(prefix + body.split('\n').join(`\n${prefix}`) + (whole ? '\n' : ''))
   }
 
   async close(): Promise<void> {
+    // Streams that never saw their end (a lost node): their last partial lines, as they are.
     for (const key of [...this.pending.keys()]) {
       const [rank, stream] = key.split(':')
       this.end(Number(rank), stream as Stream)

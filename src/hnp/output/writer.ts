@@ -1,7 +1,8 @@
 /**
  * Ordered, asynchronous writes to a file descriptor. Bytes queued in one tick go out together;
  * `flush()` resolves when everything queued so far has been written, so `ompx run` can exit
- * without losing the last lines. Never blocks the event loop on a slow reader.
+ * without losing the last lines. Never blocks the event loop on a slow reader; `ready()` is the
+ * back-pressure: past BACKLOG_BYTES queued, the ranks' output waits (docs/wire.md, "Priority").
  *
  * Why not Bun.write(Bun.stdout): under a fast pipe reader it was seen re-sending part of a
  * buffer after a partial write (duplicated and torn lines). Here every partial write advances
@@ -27,9 +28,15 @@ export async function writeAll(fd: number, buf: Uint8Array): Promise<void> {
   }
 }
 
+/** Bytes queued for a slow reader before producers are asked to wait (`ready()`). */
+export const BACKLOG_BYTES = 4 * 1024 * 1024
+
 export class QueuedWriter {
   private parts: Uint8Array[] = []
   private size = 0
+  /** Bytes queued or being written. */
+  private backlog = 0
+  private readyWaiters: (() => void)[] = []
   private draining: Promise<void> | null = null
   private broken = false
 
@@ -43,7 +50,19 @@ export class QueuedWriter {
     if (bytes.length === 0 || this.broken) return
     this.parts.push(bytes)
     this.size += bytes.length
+    this.backlog += bytes.length
     this.draining ??= this.drain()
+  }
+
+  /** Undefined while the backlog is small; else a promise that resolves once it is (or output broke). */
+  ready(): Promise<void> | undefined {
+    if (this.backlog < BACKLOG_BYTES || this.broken) return undefined
+    return new Promise((resolve) => this.readyWaiters.push(resolve))
+  }
+
+  private settle(written: number): void {
+    this.backlog -= written
+    if (this.readyWaiters.length && (this.backlog < BACKLOG_BYTES || this.broken)) for (const w of this.readyWaiters.splice(0)) w()
   }
 
   private async drain(): Promise<void> {
@@ -55,10 +74,13 @@ export class QueuedWriter {
       this.size = 0
       try {
         await writeAll(this.fd, buf)
+        this.settle(buf.length)
       } catch {
         // Reader went away (EPIPE): output is undeliverable from now on.
         this.broken = true
         this.parts = []
+        this.backlog = 0
+        this.settle(0)
         this.onBroken()
       }
     }

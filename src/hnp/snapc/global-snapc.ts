@@ -11,7 +11,7 @@ import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
 import { PRIVATE_DIR_MODE } from '../../sstore/durable'
 import { FileReceiver } from '../../sstore/file-receiver'
 import { GlobalSnapshot } from '../../sstore/global-snapshot'
-import type { SeqMeta } from '../../sstore/types'
+import type { OutputTail, SeqMeta } from '../../sstore/types'
 import type { MessageOf } from '../../wire/messages'
 import type { AppServices } from './app-services'
 import { CkptRound, emptyDir, whyNotCheckpointable, type CkptOptions, type CkptResult, type JobPort, type Progress, type SnapshotPlan } from './ckpt-round'
@@ -23,6 +23,8 @@ export class GlobalSnapc {
   private snapshot?: GlobalSnapshot
   private receivers = new Map<number, FileReceiver>()
   private timer?: Timer
+  /** The partial output lines a committed `--term` checkpoint saved, by rank (carried to the restart). */
+  readonly carriedTails = new Map<number, OutputTail>()
 
   constructor(
     private port: JobPort,
@@ -166,7 +168,9 @@ export class GlobalSnapc {
     this.send(r, 'release', r.opts.term ? 'term' : 'continue')
     r.mark('released')
     r.state('Continuing')
-    if (r.opts.term) this.port.endAfterCheckpoint()
+    if (!r.opts.term) return
+    for (const [rank, m] of r.captured) if (m.outputTail) this.carriedTails.set(rank, m.outputTail)
+    this.port.endAfterCheckpoint()
   }
 
   /**

@@ -10,7 +10,7 @@ import type { Registry } from '../../plugins/registry'
 import type { ProcInfo } from '../../runtime/job'
 import type { FileReceiver } from '../../sstore/file-receiver'
 import { sendFiles } from '../../sstore/file-sender'
-import type { SeqMeta } from '../../sstore/types'
+import type { OutputTail, SeqMeta } from '../../sstore/types'
 import type { SnapcToNode, NodeToSnapc } from '../../wire/messages'
 import { resolvePreferences } from '../mapping/migrate-targets'
 import { AppServices, migrationOutcomeText } from './app-services'
@@ -120,6 +120,16 @@ export class JobCoordinator {
     const staged = !direct && !node.inProcess
     if (staged) this.staged.add(proc.rank)
     return { dir: staged ? '' : images.rankDir(proc.rank), staged }
+  }
+
+  /**
+   * A rank's output lines cut by a checkpoint (output-tails.ts): `restart`, the partial lines
+   * its snapshot holds, printed before a restarted rank's output; `term`, those a committed
+   * `--term` checkpoint of this job saved, which its end does not print (the restart will).
+   */
+  carriedTail(rank: number, which: 'restart' | 'term'): OutputTail | undefined {
+    if (which === 'term') return this.snapc.carriedTails.get(rank)
+    return this.spec.restart?.seq.ranks.find((m) => m.rank === rank)?.outputTail
   }
 
   /** Send staged ranks' images to their nodes before they are launched. */

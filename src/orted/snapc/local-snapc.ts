@@ -12,7 +12,7 @@ import { errorMessage } from '../../errors'
 import type { Params } from '../../params/params'
 import { callPlugin, type Registry } from '../../plugins/registry'
 import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
-import type { SnapshotLocation, SnapshotSink } from '../../sstore/types'
+import type { OutputTail, SnapshotLocation, SnapshotSink } from '../../sstore/types'
 import { FileReceiver } from '../../sstore/file-receiver'
 import { checksumAlgoParam } from '../../sstore/checksum'
 import { prepareRankDir, sealRankDir } from '../../sstore/local-snapshot'
@@ -35,6 +35,8 @@ export interface LocalSnapcContext {
   snapshotSink(target: SnapshotTarget): SnapshotSink
   /** Host pid of a rank of this job on this node, while it runs. */
   pidOf(rank: number): number | undefined
+  /** The rank's partial output lines once captured (stored with its snapshot, output-tails.ts). */
+  outputTail(rank: number): Promise<OutputTail | undefined>
 }
 
 type Ckpt = MessageOf<'hnp.ckpt'>
@@ -203,7 +205,8 @@ export class LocalSnapc {
       const captureMs = Math.round(performance.now() - t0)
       await allCaptured
       const algo = checksumAlgoParam((k) => this.ctx.params.get(k))
-      const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs, info: result.info }, algo)
+      const outputTail = await this.ctx.outputTail(rank)
+      const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs, info: result.info, outputTail }, algo)
       files = meta.files
       if (this.abandoned.has(seq)) return rmSync(dir, { recursive: true, force: true })
       this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'captured', status: 'ok', snapshot: meta })
