@@ -29,6 +29,8 @@ export interface HnpOptions {
   registry: Registry
   params: Params
   address: string
+  /** Jobs here must outlive a lost node (--enable-recovery); launchers are told so. */
+  tolerateNodeLoss?: boolean
 }
 
 type Waiter = { resolve: (l: DaemonLink) => void }
@@ -118,6 +120,7 @@ export class Hnp {
       execPath: process.execPath,
       ortedArgs: ['--node-dir-root', this.nodeDirRoot],
       env: this.opts.params.toEnv(),
+      tolerateNodeLoss: this.opts.tolerateNodeLoss,
     })
     this.daemons.push(...procs)
     const timeoutSec = this.opts.params.getNumber('daemon_start_timeout') ?? 60

@@ -47,7 +47,7 @@ export interface LocalJob {
 
 export async function runLocalJob(job: LocalJob): Promise<number> {
   const { registry, params, allocation } = job
-  const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes) })
+  const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes), tolerateNodeLoss: job.cr.recovery !== undefined })
   let current: JobRunner | undefined
   let interrupted = false
   installJobSignals({
