@@ -79,6 +79,7 @@ export default defineCommand({
     const address = o.bind ?? addressFromMap(o['bind-map'], node) ?? (fromEnv ? await ownAddress() : '127.0.0.1')
     orted = new Orted(channel, { node, address, nodeDir: o['node-dir-root'] ? join(o['node-dir-root'], node) : undefined, registry, params })
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => orted!.end(`caught ${sig}`, 1))
+    for (const sig of ['SIGUSR1', 'SIGUSR2'] as const) process.on(sig, () => orted!.userSignal(sig))
     orted.start()
     if (lifelineClosed) orted.end('the launcher closed our stdin (HNP gone)', 1)
   },

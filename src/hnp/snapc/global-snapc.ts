@@ -166,7 +166,7 @@ export class GlobalSnapc {
     this.send(r, 'release', r.opts.term ? 'term' : 'continue')
     r.mark('released')
     r.state('Continuing')
-    if (r.opts.term) this.port.endAfterCheckpoint()
+    if (r.opts.term) this.port.endAfterCheckpoint(r.opts.termStatus)
   }
 
   /**
