@@ -148,6 +148,32 @@ describe('ompx in a Slurm cluster', () => {
     expect(r.stdout).not.toContain('Data for node: n1\t')
   })
 
+  test('exec ompx run in the batch script: USR1 to the batch shell (scancel --batch, --signal=B:USR1@secs) checkpoints, and with _then continue the job runs to its end', async () => {
+    expect(ready).toBe(true)
+    const want = reference('hold', HOLD, 2)
+    const dir = fresh('snap')
+    const out = fresh('batch.out')
+    const script = fresh('batch.sh')
+    const params = '--mca crs self --mca snapc_checkpoint_on_signal USR1 --mca snapc_checkpoint_on_signal_then continue'
+    writeFileSync(script, `#!/bin/sh\nexec $OMPX run -np 2 ${params} ${dirArgs(dir).join(' ')} ${holdCmd(HOLD)}\n`)
+    const job = await sbatch(`-N2 --ntasks-per-node=1 -o ${out} ${script}`)
+    const text = () => (existsSync(out) ? readFileSync(out, 'utf8') : '')
+    try {
+      await waitUntil(() => [0, 1].every((r) => lastIter(text(), r) >= 20), 40_000, 'every rank at iteration 20')
+      expect((await sh(`scancel --signal=USR1 --batch ${job}`)).code).toBe(0)
+      await jobGone(job)
+    } finally {
+      await sh(`scancel ${job}`)
+    }
+    const batch = text()
+    expect(batch).toMatch(/SIGUSR1 on ompx run: checkpointing job \S+ \(snapc_checkpoint_on_signal\)/)
+    const ref = /checkpoint on SIGUSR1 saved as (ompx_global_snapshot_\S+\.ckpt) seq 0\n/.exec(batch)?.[1] ?? ''
+    expect(ref).not.toBe('')
+    expect(readGlobal(dir, ref).seqs.map((s) => s.seq)).toEqual([0])
+    expect(checksums(batch)).toEqual(await want)
+    expect((await sh(`scontrol -o show job ${job}`)).stdout).toContain(' ExitCode=0:0 ')
+  })
+
   test('--enable-recovery: the daemon step\'s task on n2 killed, the job restarts from its snapshot on n1 and n3', async () => {
     expect(ready).toBe(true)
     const shape = { ...HOLD, iters: 400 }
