@@ -6,7 +6,9 @@
  * srun starts the same command line everywhere, so a daemon cannot be told its node name in argv;
  * it reads it from SLURMD_NODENAME (`--node-from-env`), which slurmd sets for every task. The
  * secret goes to srun's stdin, which `--input=all` broadcasts to every task; srun's stdin EOF
- * reaches every daemon the same way, so the HNP going away stops them all.
+ * reaches every daemon the same way, so the HNP going away stops them all. Each daemon's address
+ * is its node's NodeAddr, looked up once here and passed as `--bind-map` (slurm-addresses.ts).
+ * `--kill-on-bad-exit` is on unless the job must outlive a lost node (--enable-recovery).
  */
 import type { NodeInfo } from '../../src/runtime/job'
 import { ortedArgv, spawnDaemon } from './common'
