@@ -3,7 +3,8 @@
 # nothing). Called by `npm test` before the tests, so CI and a bare machine need no manual step.
 # Today: a C compiler for the C fixtures, python3 for the unmodified-script CRIU test, and a
 # working criu (scripts/install-criu.sh: .cache/criu). The ssh tests install and start their
-# private sshd themselves (scripts/setup-test-sshd.sh); mpich comes with the PMI issue.
+# private sshd themselves (scripts/setup-test-sshd.sh), the Slurm tests their private cluster
+# (scripts/setup-test-slurm.sh: slurm-wlm, munge); mpich comes with the PMI issue.
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)

@@ -138,15 +138,16 @@ export function spawnDaemon(opts: SpawnDaemonOptions): SpawnedDaemon {
 /**
  * `<agent> orted --hnp URI --node NAME [--bind ADDR] <ortedArgs>`. With `nodeFromEnv` (one
  * command started on many nodes, as srun does) the daemon reads its node name from that
- * variable instead: `--node-from-env SLURMD_NODENAME`.
+ * variable instead, and its address from a map of all the nodes':
+ * `--node-from-env SLURMD_NODENAME --bind-map n1=10.0.0.1,n2=10.0.0.2`.
  */
 export function ortedArgv(
   agent: string,
   req: Pick<DaemonLaunchRequest, 'hnpUri' | 'ortedArgs'>,
-  node: NodeInfo | { nodeFromEnv: string },
+  node: NodeInfo | { nodeFromEnv: string; bindMap?: string },
 ): string[] {
   const where = 'nodeFromEnv' in node
-    ? ['--node-from-env', node.nodeFromEnv]
+    ? ['--node-from-env', node.nodeFromEnv, ...(node.bindMap ? ['--bind-map', node.bindMap] : [])]
     : ['--node', node.name, ...(node.address ? ['--bind', node.address] : [])]
   return [agent, 'orted', '--hnp', req.hnpUri, ...where, ...req.ortedArgs]
 }

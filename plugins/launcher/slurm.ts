@@ -6,12 +6,15 @@
  * srun starts the same command line everywhere, so a daemon cannot be told its node name in argv;
  * it reads it from SLURMD_NODENAME (`--node-from-env`), which slurmd sets for every task. The
  * secret goes to srun's stdin, which `--input=all` broadcasts to every task; srun's stdin EOF
- * reaches every daemon the same way, so the HNP going away stops them all.
+ * reaches every daemon the same way, so the HNP going away stops them all. Each daemon's address
+ * is its node's NodeAddr, looked up once here and passed as `--bind-map` (slurm-addresses.ts).
+ * `--kill-on-bad-exit` is on unless the job must outlive a lost node (--enable-recovery).
  */
 import type { NodeInfo } from '../../src/runtime/job'
 import { ortedArgv, spawnDaemon } from './common'
 import { splitWords } from '../../src/util/shell'
 import { compressNodelist, slurmNodeNames } from '../../src/runtime/slurm-env'
+import { bindMapValue, lookupNodeAddresses } from './slurm-addresses'
 import { definePlugin } from '../../src/plugins/types'
 import type { DaemonLaunchRequest, DaemonProcess, HostApi } from '../../src/plugins/types'
 
@@ -25,6 +28,8 @@ export interface SrunOptions {
   extraArgs: string[]
   /** --kill-on-bad-exit: one failed daemon ends the step (off for fault-tolerant runs). */
   killOnBadExit: boolean
+  /** `--bind-map` for the daemons: each node's address (see slurm-addresses.ts). */
+  bindMap?: string
 }
 
 /** The exact srun command line for starting daemons on `nodes`. */
@@ -43,7 +48,7 @@ export function srunArgv(req: Pick<DaemonLaunchRequest, 'hnpUri' | 'ortedArgs'>,
     // The daemons serve PMI to their ranks themselves; no Slurm MPI plugin for this step.
     '--mpi=none',
     ...opts.extraArgs,
-    ...ortedArgv(opts.agent, req, { nodeFromEnv: NODE_NAME_VAR }),
+    ...ortedArgv(opts.agent, req, { nodeFromEnv: NODE_NAME_VAR, bindMap: opts.bindMap }),
   ]
 }
 
@@ -58,30 +63,48 @@ export function srunEnv(
   return { ...base, ...req.env, SLURM_CPU_BIND: 'none' }
 }
 
-/** Inside a Slurm job, srun available, and every node part of the job's allocation. */
-export function slurmAccepts(nodes: NodeInfo[], env: Record<string, string | undefined> = process.env, hasSrun = () => Bun.which('srun', { PATH: env.PATH ?? '' }) !== null): boolean {
-  if (nodes.length === 0 || !env.SLURM_JOB_ID) return false
-  let inJob: Set<string>
+type Env = Record<string, string | undefined>
+const srunInPath = (env: Env) => () => Bun.which('srun', { PATH: env.PATH ?? '' }) !== null
+
+/** Why this launcher cannot serve `nodes` here, or undefined when it can. */
+export function slurmRefusal(nodes: NodeInfo[], env: Env = process.env, hasSrun = srunInPath(env)): string | undefined {
+  if (!env.SLURM_JOB_ID) return 'not inside a Slurm allocation (SLURM_JOB_ID is not set); run ompx inside salloc or an sbatch script'
+  if (nodes.length === 0) return 'no nodes to start daemons on'
+  let inJob: string[]
   try {
-    inJob = new Set(slurmNodeNames(env) ?? [])
-  } catch {
-    return false
+    inJob = slurmNodeNames(env) ?? []
+  } catch (err) {
+    return `cannot read Slurm job ${env.SLURM_JOB_ID}'s nodelist: ${(err as Error).message}`
   }
-  return nodes.every((n) => inJob.has(n.name)) && hasSrun()
+  if (inJob.length === 0) return `Slurm job ${env.SLURM_JOB_ID} has no SLURM_JOB_NODELIST in this environment`
+  const outside = nodes.filter((n) => !inJob.includes(n.name)).map((n) => n.name)
+  if (outside.length > 0) return `${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} not in Slurm job ${env.SLURM_JOB_ID} (nodes ${compressNodelist(inJob)})`
+  if (!hasSrun()) return 'srun is not in PATH; load the Slurm module'
+  return undefined
 }
+
+/** Inside a Slurm job, srun available, and every node part of the job's allocation. */
+export function slurmAccepts(nodes: NodeInfo[], env: Env = process.env, hasSrun = srunInPath(env)): boolean {
+  return slurmRefusal(nodes, env, hasSrun) === undefined
+}
+
+/** What launch() takes: killOnBadExit undefined means "decide from the request". */
+type LaunchOptions = Omit<SrunOptions, 'killOnBadExit'> & { killOnBadExit?: boolean }
 
 /**
  * Start the daemons. One srun serves all the nodes, so the handles share its pid, exit and output;
  * srun is signalled once every node's handle was killed (the HNP tearing the job down), or at
  * once for SIGKILL. A single daemon is stopped over the wire, not through srun.
  */
-export async function launchSlurm(req: DaemonLaunchRequest, opts: SrunOptions): Promise<DaemonProcess[]> {
+export async function launchSlurm(req: DaemonLaunchRequest, opts: LaunchOptions, debug: (msg: string) => void = () => {}): Promise<DaemonProcess[]> {
   const names = req.nodes.map((n) => n.name)
   if (new Set(names).size !== names.length) throw new Error(`slurm launcher: a node is listed twice in ${names.join(',')}`)
   const env = srunEnv(req)
   const path = Bun.which('srun', { PATH: env.PATH ?? '' })
   if (!path) throw new Error('slurm launcher: srun not found in PATH; load the Slurm module or use --mca launcher ssh')
-  const argv = srunArgv(req, names, opts)
+  const bindMap = opts.bindMap ?? bindMapValue(names, await lookupNodeAddresses(names, env, debug))
+  const argv = srunArgv(req, names, { ...opts, killOnBadExit: opts.killOnBadExit ?? !req.tolerateNodeLoss, bindMap })
+  debug(`daemons through: ${argv.join(' ')}`)
   argv[0] = path
   const srun = spawnDaemon({ node: compressNodelist(names), argv, secret: req.secret, env })
   const released = new Set<string>()
@@ -97,7 +120,7 @@ export async function launchSlurm(req: DaemonLaunchRequest, opts: SrunOptions): 
   }))
 }
 
-function srunOptions(host: Pick<HostApi, 'param' | 'ActionableError'>, execPath: string): SrunOptions {
+function srunOptions(host: Pick<HostApi, 'param' | 'ActionableError'>, execPath: string): LaunchOptions {
   let extraArgs: string[]
   try {
     extraArgs = splitWords(host.param('launcher_slurm_args') ?? '')
@@ -107,8 +130,14 @@ function srunOptions(host: Pick<HostApi, 'param' | 'ActionableError'>, execPath:
   return {
     agent: host.param('launch_agent') || execPath,
     extraArgs,
-    killOnBadExit: !/^(0|false|no|off)$/i.test(host.param('launcher_slurm_kill_on_bad_exit')?.trim() ?? '1'),
+    killOnBadExit: killOnBadExitParam(host.param('launcher_slurm_kill_on_bad_exit')),
   }
+}
+
+/** Empty (the default) decides per job: on, unless the job must survive a node loss. */
+function killOnBadExitParam(value: string | undefined): boolean | undefined {
+  const v = value?.trim() ?? ''
+  return v === '' ? undefined : !/^(0|false|no|off)$/i.test(v)
 }
 
 export default definePlugin((host) => ({
@@ -121,11 +150,12 @@ export default definePlugin((host) => ({
     {
       key: 'launcher_slurm_kill_on_bad_exit',
       type: 'bool',
-      default: '1',
-      description: 'Pass --kill-on-bad-exit to srun: one failed daemon ends all (set 0 when the job must survive a node loss)',
+      default: '',
+      description: 'srun --kill-on-bad-exit for the daemon step: one failed daemon ends all (empty: 1, or 0 with --enable-recovery)',
     },
     // launch_agent (the binary's path on the nodes) is read too; the ssh launcher registers it.
   ],
   accepts: (nodes) => slurmAccepts(nodes),
-  launch: (req) => launchSlurm(req, srunOptions(host, req.execPath)),
+  refusal: (nodes) => slurmRefusal(nodes),
+  launch: (req) => launchSlurm(req, srunOptions(host, req.execPath), (m) => host.log.debug(m)),
 }))

@@ -1,7 +1,8 @@
 /**
  * `ompx restart [options] <ref>` (ompi-restart): start a job again from a global snapshot — the
  * latest finished seq or `--seq N` — after verifying every file's checksum. By default on the
- * nodes and with the mapping it had; -H/--hostfile/--map-by/--launcher move it elsewhere.
+ * nodes and with the mapping it had (inside a Slurm allocation: on the allocation's nodes);
+ * -H/--hostfile/--map-by/--launcher move it elsewhere.
  */
 import { defineCommand } from 'citty'
 import { existsSync, readdirSync, statSync } from 'node:fs'
@@ -20,6 +21,7 @@ import { createRuntime } from './_context'
 import { verifyModeParam } from '../sstore/checksum'
 import { GlobalSnapshot } from '../sstore/global-snapshot'
 import { GLOBAL_META } from '../sstore/types'
+import { slurmNodeNames } from '../runtime/slurm-env'
 import { renderSnapshotInfo, renderShowme } from '../tools/restart-output'
 import { checkOutputFilename } from '../hnp/output/output-router'
 import { parseCommand } from './_command'
@@ -68,7 +70,9 @@ export default defineCommand({
     const cr = crSettings(o)
     const { registry, params } = await createRuntime(scanned)
     const apps = restartApps(meta)
-    const placed = Boolean(o.host || o.hostfile)
+    // Inside a Slurm allocation the job goes where the allocation is (a new batch job resuming
+    // the last one has other nodes); elsewhere, by default, where it ran.
+    const placed = Boolean(o.host || o.hostfile) || slurmNodeNames(process.env) !== undefined
     if (!placed) o.host = meta.nodes.map((n) => `${n.name}:${n.slots}`)
     const { allocation, launcher } = buildJobAllocation(registry, params, o)
     const procs = restartPlacement(registry, params, allocation, apps, seq, { mapBy: o['map-by'], oversubscribe: Boolean(o.oversubscribe) })

@@ -29,6 +29,8 @@ export interface HnpOptions {
   registry: Registry
   params: Params
   address: string
+  /** Jobs here must outlive a lost node (--enable-recovery); launchers are told so. */
+  tolerateNodeLoss?: boolean
 }
 
 type Waiter = { resolve: (l: DaemonLink) => void }
@@ -47,6 +49,8 @@ export class Hnp {
   private readonly nodeDirRoot = join(sessionRoot(), `nodes-${process.pid}`)
   /** Checkpoint/restart state of each running job, for checkpoint tools. */
   readonly coordinators: Coordinators = new Map()
+  /** A node daemon caught the checkpoint signal (snapc_checkpoint_on_signal). */
+  onCheckpointSignal?: (from: string) => void
   /** Extra handlers for tool connections (ompx hnp adds submit/stop). */
   toolHandlers: ((ch: Channel) => void)[] = [serveCheckpointTools(this.coordinators), serveMigrateTools(this.coordinators)]
 
@@ -80,6 +84,7 @@ export class Hnp {
       this.waiting.delete(m.node)
       log.debug(`node ${m.node}: daemon pid ${m.pid} registered from ${m.address}`)
     })
+    ch.on('orted.ckpt-signal', (m) => this.onCheckpointSignal?.(`node ${m.node}`))
     ch.on('tool.ps', () => ch.send({ t: 'hnp.ps', ...this.summary() }))
     for (const h of this.toolHandlers) h(ch)
   }
@@ -118,6 +123,7 @@ export class Hnp {
       execPath: process.execPath,
       ortedArgs: ['--node-dir-root', this.nodeDirRoot],
       env: this.opts.params.toEnv(),
+      tolerateNodeLoss: this.opts.tolerateNodeLoss,
     })
     this.daemons.push(...procs)
     const timeoutSec = this.opts.params.getNumber('daemon_start_timeout') ?? 60

@@ -11,6 +11,7 @@ import { errorMessage } from '../errors'
 import { log } from '../log'
 import type { LaunchSpec } from '../node/contract'
 import type { Params } from '../params/params'
+import { checkpointSignal } from '../params/core'
 import type { Registry } from '../plugins/registry'
 import { channelSink, receiveFromChannel } from '../sstore/sinks'
 import type { Channel } from '../wire/channel'
@@ -53,6 +54,17 @@ export class Orted {
     ch.on('ping', (m) => ch.send({ t: 'pong', seq: m.seq }))
     ch.onClose(() => this.end('lost the connection to the HNP', 1))
     ch.send({ t: 'orted.register', node: this.opts.node, pid: process.pid, version: VERSION, address: this.opts.address })
+  }
+
+  /**
+   * SIGUSR1/SIGUSR2 reached this daemon (Slurm signals a job's steps: `--signal=USR1@120`,
+   * `scancel --signal`). The checkpoint signal goes to the HNP, which checkpoints the job; any
+   * other is passed on to this node's ranks, as ompx run passes on the ones it receives.
+   */
+  userSignal(sig: 'SIGUSR1' | 'SIGUSR2'): void {
+    if (this.ending) return
+    if (checkpointSignal(this.opts.params) === sig) this.channel.send({ t: 'orted.ckpt-signal', node: this.opts.node, signal: sig })
+    else for (const job of this.jobs.values()) job.signal(sig)
   }
 
   private get nodeDir(): string {

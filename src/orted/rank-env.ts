@@ -19,6 +19,25 @@ export interface CoordinatorLink {
 /** Variables of our own that must never leak into ranks (they describe this process, not the rank). */
 const STRIP = ['OMPX_LOG_LEVEL_INTERNAL']
 
+/**
+ * Inside a Slurm task (the daemon srun started), the node's Slurm variables stay (SLURMD_NODENAME,
+ * SLURM_JOB_ID, SLURM_NODEID, the step), but the per-task ones describe the daemon, not the rank:
+ * they are rewritten to what `srun -n <size>` would give this rank, so a program that reads
+ * SLURM_PROCID (as many do to find their rank) sees the rank, not its daemon's index.
+ */
+function slurmTaskVars(env: Record<string, string>, spec: LaunchSpec, job: JobIdentity): void {
+  if (env.SLURM_JOB_ID === undefined || env.SLURM_PROCID === undefined) return
+  Object.assign(env, {
+    SLURM_PROCID: String(spec.proc.rank),
+    SLURM_LOCALID: String(spec.proc.localRank),
+    SLURM_NTASKS: String(job.size),
+    SLURM_NPROCS: String(job.size),
+  })
+  // The daemon's pid and its step's task ids: meaningless for the rank.
+  delete env.SLURM_TASK_PID
+  delete env.SLURM_GTIDS
+}
+
 export function rankEnv(
   base: Record<string, string | undefined>,
   spec: LaunchSpec,
@@ -27,6 +46,7 @@ export function rankEnv(
 ): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(base)) if (v !== undefined && !STRIP.includes(k)) env[k] = v
+  slurmTaskVars(env, spec, job)
   Object.assign(env, spec.appEnv)
   const { proc } = spec
   const rank = String(proc.rank)

@@ -107,6 +107,18 @@ export const CORE_PARAMS: ParamDef[] = [
     description: 'Seconds a checkpoint may take; one not finished by then is abandoned (older snapshots stay intact)',
   },
   {
+    key: 'snapc_checkpoint_on_signal',
+    values: ['USR1', 'USR2', 'SIGUSR1', 'SIGUSR2'],
+    default: '',
+    description: 'Take a checkpoint when ompx run or a node daemon receives this signal (e.g. Slurm --signal=USR1@120 before the time limit); empty: the signal goes to the ranks',
+  },
+  {
+    key: 'snapc_checkpoint_on_signal_then',
+    values: ['term', 'continue'],
+    default: 'term',
+    description: 'After a checkpoint on snapc_checkpoint_on_signal: term (end the job, exit status 75, resume with ompx restart) or continue',
+  },
+  {
     key: 'snapc_kv_max_bytes',
     type: 'number',
     integer: true,
@@ -120,6 +132,15 @@ export const CORE_PARAMS: ParamDef[] = [
     description: 'Extra plugin directories, colon-separated (searched after --plugin-dir and OMPX_PLUGIN_PATH)',
   },
 ]
+
+export type CheckpointSignal = 'SIGUSR1' | 'SIGUSR2'
+
+/** The signal snapc_checkpoint_on_signal names (the HNP and every daemon act on it), or undefined. */
+export function checkpointSignal(params: Pick<Params, 'get'>): CheckpointSignal | undefined {
+  const v = params.get('snapc_checkpoint_on_signal')?.trim()
+  if (!v) return undefined
+  return (v.startsWith('SIG') ? v : `SIG${v}`) as CheckpointSignal
+}
 
 export function registerCoreParams(params: Params): void {
   for (const def of CORE_PARAMS) params.register({ ...def, owner: 'core' })

@@ -79,6 +79,11 @@ export interface DaemonLaunchRequest {
   ortedArgs: string[]
   /** Environment for daemons (OMPX_MCA_* settings), on top of the launcher's own. */
   env: Record<string, string>
+  /**
+   * The job must outlive the loss of a node (--enable-recovery): a launcher whose daemons share
+   * a fate (one srun step) must not end them all when one fails.
+   */
+  tolerateNodeLoss?: boolean
 }
 
 /** A started daemon process as the launcher sees it (the daemon then registers over the wire). */
@@ -96,6 +101,8 @@ export interface DaemonProcess {
 export interface LauncherPlugin extends PluginBase<'launcher'> {
   /** True when this launcher can serve the given nodes here (e.g. all are this host). */
   accepts(nodes: NodeInfo[]): boolean
+  /** When it does not accept them: why, in one line for the user (e.g. "not inside a Slurm job"). */
+  refusal?(nodes: NodeInfo[]): string | undefined
   /** Start one `ompx orted` per node of `req.nodes`. */
   launch(req: DaemonLaunchRequest): Promise<DaemonProcess[]>
 }

@@ -179,6 +179,8 @@ export const CATALOG = {
   'orted.output': { jobid: str, rank: num, stream: oneOf('stdout', 'stderr'), data: bytes },
   'orted.exit': { jobid: str, rank: num, pid: num, node: str, code: nullable(num), signal: nullable(str) },
   'orted.error': { jobid: optional(str), message: str },
+  // the daemon caught snapc_checkpoint_on_signal (Slurm's time-limit warning reaches the steps)
+  'orted.ckpt-signal': { node: str, signal: str },
   // hnp -> daemon
   'hnp.launch': { jobid: str, procs: arrayOf(launchSpec), size: num, universeSize: num },
   'hnp.signal': { jobid: str, signal: str, ranks: optional(arrayOf(num)) },

@@ -7,7 +7,8 @@ import { describe, expect, test } from 'bun:test'
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import slurmFactory, { launchSlurm, slurmAccepts, srunArgv, srunEnv } from '../../plugins/launcher/slurm'
+import slurmFactory, { launchSlurm, slurmAccepts, slurmRefusal, srunArgv, srunEnv } from '../../plugins/launcher/slurm'
+import { bindMapValue, parseNodeAddresses } from '../../plugins/launcher/slurm-addresses'
 import { ActionableError } from '../../src/errors'
 import type { HostApi, LauncherPlugin } from '../../src/plugins/types'
 import { allocationFromSlurm, compressNodelist, expandNodelist, parseTasksPerNode } from '../../src/runtime/slurm-env'
@@ -101,6 +102,21 @@ describe('slurm launcher', () => {
     expect(srunEnv(req, { PATH: '/bin', SLURM_CPU_BIND: 'cores' })).toEqual({ PATH: '/bin', OMPX_MCA_k: 'v w', SLURM_CPU_BIND: 'none' })
   })
 
+  test('node addresses from scontrol -o: a --bind-map of those that differ from the name', () => {
+    const text = [
+      'NodeName=n1 Arch=x86_64 CoresPerSocket=1 NodeAddr=127.0.1.1 NodeHostName=vm Version=22.05.8',
+      'NodeName=n2 Arch=x86_64 NodeAddr=127.0.1.2 NodeHostName=vm Port=16819',
+      'NodeName=c7 NodeAddr=c7 NodeHostName=c7',
+      '',
+    ].join('\n')
+    const addrs = parseNodeAddresses(text)
+    expect([...addrs]).toEqual([['n1', '127.0.1.1'], ['n2', '127.0.1.2'], ['c7', 'c7']])
+    expect(bindMapValue(['n1', 'n2', 'c7', 'x'], addrs)).toBe('n1=127.0.1.1,n2=127.0.1.2')
+    expect(bindMapValue(['c7'], addrs)).toBeUndefined()
+    const argv = srunArgv(req, ['n1', 'n2'], { agent: 'x', extraArgs: [], killOnBadExit: true, bindMap: 'n1=127.0.1.1,n2=127.0.1.2' })
+    expect(argv.slice(-7)).toEqual(['--node-from-env', 'SLURMD_NODENAME', '--bind-map', 'n1=127.0.1.1,n2=127.0.1.2', '--mca', 'k', 'v w'])
+  })
+
   test('accepts only inside a Slurm job, with srun, for nodes of that job', async () => {
     const env = { SLURM_JOB_ID: '5', SLURM_JOB_NODELIST: 'n[1-4]' }
     const nodes = (...names: string[]) => names.map((name) => ({ name, slots: 1 }))
@@ -109,6 +125,10 @@ describe('slurm launcher', () => {
     expect(slurmAccepts(nodes('n1'), env, () => false)).toBe(false)
     expect(slurmAccepts(nodes('n1'), { SLURM_JOB_NODELIST: 'n1' }, () => true)).toBe(false)
     expect(slurmAccepts(nodes('n1'), { SLURM_JOB_ID: '5', SLURM_JOB_NODELIST: 'n[1' }, () => true)).toBe(false)
+    expect(slurmRefusal(nodes('n1'), {}, () => true)).toContain('not inside a Slurm allocation (SLURM_JOB_ID is not set)')
+    expect(slurmRefusal(nodes('n1', 'n5', 'n6'), env, () => true)).toBe('n5, n6 are not in Slurm job 5 (nodes n[1-4])')
+    expect(slurmRefusal(nodes('n1'), env, () => false)).toContain('srun is not in PATH')
+    expect(slurmRefusal(nodes('n1'), env, () => true)).toBeUndefined()
     const quiet = () => {}
     const host: HostApi = { version: 't', log: { info: quiet, warn: quiet, debug: quiet, error: quiet }, param: () => undefined, ActionableError, spawnRank }
     const p = (await slurmFactory(host)) as LauncherPlugin
@@ -126,8 +146,8 @@ describe('slurm launcher', () => {
       chmodSync(join(dir, 'srun'), 0o755)
       process.env.PATH = `${dir}:${oldPath}`
       const ds = await launchSlurm(
-        { ...req, nodes: [{ name: 'n1', slots: 1 }, { name: 'n2', slots: 1 }], secret: 'feed', execPath: '/opt/ompx' },
-        { agent: '/opt/ompx', extraArgs: [], killOnBadExit: true },
+        { ...req, nodes: [{ name: 'n1', slots: 1 }, { name: 'n2', slots: 1 }], secret: 'feed', execPath: '/opt/ompx', tolerateNodeLoss: true },
+        { agent: '/opt/ompx', extraArgs: [], bindMap: 'n1=10.0.0.1' },
       )
       expect(ds.map((d) => d.node)).toEqual(['n1', 'n2'])
       expect(ds[0]!.pid).toBe(ds[1]!.pid)
@@ -135,6 +155,9 @@ describe('slurm launcher', () => {
       expect(readFileSync(join(dir, 'secret'), 'utf8')).toBe('feed\n')
       expect(readFileSync(join(dir, 'env'), 'utf8')).toBe('none v w\n')
       expect(readFileSync(join(dir, 'argv'), 'utf8')).toContain('--nodelist=n[1-2]\n')
+      // No launcher_slurm_kill_on_bad_exit given: a job that must survive a node loss gets 0.
+      expect(readFileSync(join(dir, 'argv'), 'utf8')).toContain('--kill-on-bad-exit=0\n')
+      expect(readFileSync(join(dir, 'argv'), 'utf8')).toContain('--bind-map\nn1=10.0.0.1\n')
       expect(readFileSync(join(dir, 'argv'), 'utf8')).not.toContain('feed')
       ds[0]!.kill()
       const still = await Promise.race([ds[0]!.exited.then(() => 'exited'), Bun.sleep(200).then(() => 'running')])

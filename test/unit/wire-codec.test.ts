@@ -27,6 +27,7 @@ const SAMPLES: Message[] = [
   { t: 'orted.exit', jobid: '1.1', rank: 0, pid: 100, node: 'n1', code: null, signal: 'SIGTERM' },
   { t: 'orted.error', message: 'boom' },
   { t: 'orted.error', jobid: '1.1', message: 'boom' },
+  { t: 'orted.ckpt-signal', node: 'n2', signal: 'SIGUSR1' },
   { t: 'hnp.launch', jobid: '1.1', procs: [proc], size: 1, universeSize: 1 },
   { t: 'hnp.signal', jobid: '1.1', signal: 'SIGINT', ranks: [0, 2] },
   { t: 'hnp.stdin', jobid: '1.1', rank: 0, data: null },

@@ -69,7 +69,7 @@ export class JobRunner {
         for (const d of this.daemons.values()) d.deliver(msg)
       },
       signal: (sig, ranks) => this.signalRanks(sig, ranks),
-      endAfterCheckpoint: () => this.endAfterCheckpoint(),
+      endAfterCheckpoint: (status) => this.endAfterCheckpoint(status),
       ending: () => this.aborting !== null,
       say: (msg) => this.say(msg),
       workDir: spec.sessionDir,
@@ -176,12 +176,13 @@ export class JobRunner {
 
   /**
    * `ompx checkpoint --term`: the ranks were released with TERM and finish on their own; the
-   * job ends with status 0. Stragglers get SIGTERM after kill_grace, then SIGKILL.
+   * job ends with status 0 (a checkpoint on a signal: 75, "resume me"). Stragglers get SIGTERM
+   * after kill_grace, then SIGKILL.
    */
-  private endAfterCheckpoint(): void {
+  private endAfterCheckpoint(status = 0): void {
     if (this.aborting) return
-    this.aborting = { status: 0 }
-    this.say(`job ${this.spec.jobid} terminating after its checkpoint (--term)`)
+    this.aborting = { status }
+    this.say(`job ${this.spec.jobid} terminating after its checkpoint (${status === 0 ? '--term' : `exit status ${status}`})`)
     const grace = this.spec.killGraceSec * 1000
     this.killTimer = setTimeout(() => {
       this.signalAll('SIGTERM')

@@ -22,6 +22,8 @@ import type { RestartImages } from '../snapc/job-coordinator'
 import { recoveryPlan } from '../errmgr/recovery'
 import { mapJob } from '../mapping/map-job'
 import { verifyModeParam } from '../../sstore/checksum'
+import { SignalCheckpoint } from '../snapc/signal-checkpoint'
+import { checkpointSignal } from '../../params/core'
 
 export interface LocalJob {
   registry: Registry
@@ -47,13 +49,19 @@ export interface LocalJob {
 
 export async function runLocalJob(job: LocalJob): Promise<number> {
   const { registry, params, allocation } = job
-  const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes) })
+  const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes), tolerateNodeLoss: job.cr.recovery !== undefined })
   let current: JobRunner | undefined
   let interrupted = false
-  installJobSignals({
-    interrupt: (sig) => (current ? current.interrupt(sig) : void (interrupted = true)),
-    signalAll: (sig) => current?.signalAll(sig),
-  })
+  const who = job.who ?? 'ompx run'
+  const onSignal = checkpointSignal(params) ? new SignalCheckpoint(hnp.coordinators, params, (m) => process.stderr.write(`${who}: ${m}\n`)) : undefined
+  hnp.onCheckpointSignal = onSignal && ((from) => onSignal.trigger(from))
+  installJobSignals(
+    {
+      interrupt: (sig) => (current ? current.interrupt(sig) : void (interrupted = true)),
+      signalAll: (sig) => current?.signalAll(sig),
+    },
+    onSignal && { signal: onSignal.signal, take: () => onSignal.trigger(who) },
+  )
   try {
     // Signals during daemon start-up end the run; the finally block stops what was started.
     const early = () => hnp.shutdown().then(() => process.exit(130))
@@ -66,7 +74,7 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
     let { procs, restart, ref } = job
     for (let restarts = 0; ; restarts++) {
       const spec = coordinatorSpec({ registry, params, jobid, apps: job.apps, procs, allocation, launcher: job.launcher.name, ref, restart, intervalSec: job.cr.intervalSec, globalDir: job.globalDir })
-      if ((job.cr.intervalSec || job.cr.recovery) && restarts === 0) requireCheckpointable(registry, spec.crs)
+      if ((job.cr.intervalSec || job.cr.recovery || onSignal) && restarts === 0) requireCheckpointable(registry, spec.crs)
       const started = startJob(hnp, {
         jobid,
         apps: job.apps,
@@ -110,5 +118,5 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
 
 function requireCheckpointable(registry: Registry, crs: string): void {
   const why = registry.select('crs', crs).notCheckpointable()
-  if (why) throw new ActionableError(`--ckpt-interval and --enable-recovery need a checkpointable job: ${why}`)
+  if (why) throw new ActionableError(`--ckpt-interval, --enable-recovery and snapc_checkpoint_on_signal need a checkpointable job: ${why}`)
 }

@@ -14,6 +14,8 @@ export function chooseLauncher(registry: Registry, nodes: NodeInfo[], named?: st
   if (named) {
     const launcher = registry.select('launcher', named)
     if (!launcher.accepts(nodes)) {
+      const why = launcher.refusal?.(nodes)
+      if (why) throw new ActionableError(`the ${named} launcher cannot start daemons: ${why}`)
       throw new ActionableError(`the ${named} launcher cannot start daemons on ${names}; see 'ompx plugins --kind launcher'`)
     }
     return launcher

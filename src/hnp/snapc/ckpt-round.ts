@@ -18,8 +18,8 @@ export interface JobPort {
   procs(): ProcInfo[]
   broadcast(msg: SnapcToNode): void
   signal(sig: NodeJS.Signals, ranks?: number[]): void
-  /** --term: the ranks were told to finish; the job ends with status 0. */
-  endAfterCheckpoint(): void
+  /** --term: the ranks were told to finish; the job ends with `status` (0 unless said otherwise). */
+  endAfterCheckpoint(status?: number): void
   /** The job is being torn down (failure, signal, timeout). */
   ending(): boolean
   /** Another operation holds the job's ranks (a migration): why a checkpoint must wait, or null. */
@@ -45,8 +45,10 @@ export type CkptState = (typeof CKPT_STATES)[number] | 'Error'
 export interface CkptOptions {
   term: boolean
   stop: boolean
-  /** Who asked: a tool, the app (request_op), or the periodic timer. */
-  origin: 'tool' | 'app' | 'periodic'
+  /** Who asked: a tool, the app (request_op), the periodic timer, or a signal (snapc_checkpoint_on_signal). */
+  origin: 'tool' | 'app' | 'periodic' | 'signal'
+  /** With term: the job's exit status once it has ended (default 0). */
+  termStatus?: number
 }
 
 export interface CkptResult {

@@ -170,7 +170,7 @@ export class GlobalSnapc {
     r.state('Continuing')
     if (!r.opts.term) return
     for (const [rank, m] of r.captured) if (m.outputTail) this.carriedTails.set(rank, m.outputTail)
-    this.port.endAfterCheckpoint()
+    this.port.endAfterCheckpoint(r.opts.termStatus)
   }
 
   /**
