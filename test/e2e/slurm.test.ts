@@ -43,9 +43,13 @@ afterAll(() => {
 guardLeftovers()
 setDefaultTimeout(90_000)
 
-/** The environment of every Slurm command: our cluster, and no Slurm job we might run inside. */
+/**
+ * The environment of every Slurm command: our cluster, and no Slurm job we might run inside. The
+ * test nodes' names are not this host's names, so the HNP would listen on this host's first
+ * non-loopback address; hnp_address keeps all test traffic on 127.0.0.0/8.
+ */
 function env(): Record<string, string | undefined> {
-  const e: Record<string, string | undefined> = { SLURM_CONF: slurmConf, TMPDIR: work }
+  const e: Record<string, string | undefined> = { SLURM_CONF: slurmConf, TMPDIR: work, OMPX_MCA_hnp_address: '127.0.0.1' }
   for (const k of Object.keys(process.env)) if (/^SLURM_/.test(k) && k !== 'SLURM_CONF') e[k] = undefined
   return e
 }
