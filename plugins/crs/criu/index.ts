@@ -87,8 +87,7 @@ export default definePlugin((host) => {
       return why ? `crs criu cannot checkpoint here: ${why}` : null
     },
     launch: async (req) => {
-      usable()
-      return launchCriuRank(req)
+      return launchCriuRank(req, usable())
     },
     capture: (req) => captureRank(req, options(), Actionable),
     // criu dump without --leave-running kills the tree once its images are written.

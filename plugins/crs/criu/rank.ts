@@ -39,8 +39,8 @@ function treeRank(tree: CriuTree): RankProcess {
   }
 }
 
-export async function launchCriuRank(req: RankStart): Promise<RankProcess> {
-  return treeRank(await launchUnderCriu({ argv: req.argv, cwd: req.cwd, env: req.env, stdin: req.stdin }))
+export async function launchCriuRank(req: RankStart, opts: CriuParams): Promise<RankProcess> {
+  return treeRank(await launchUnderCriu({ argv: req.argv, cwd: req.cwd, env: req.env, stdin: req.stdin, privateMounts: opts.privateMounts }))
 }
 
 /** What the capture recorded for restore: criu-info.json (staged with the images), else ompx-rank.json. */

@@ -23,6 +23,7 @@ import type { CriuBinary } from './binary'
 import { type DumpInfo, resolveCriu } from './dump'
 import { STATUS_FD } from './launch'
 import { criuFailure } from './log'
+import { RESTORE_MOUNT_ARGS } from './mounts'
 import { type CriuOptions, logLevelOf, sharedArgs } from './options'
 import { childrenOf, makeTree, type CriuTree } from './tree'
 import { stdinSink } from './stdin-sink'
@@ -101,6 +102,7 @@ export async function restoreTree(req: RestoreRequest): Promise<CriuTree> {
   rmSync(pidfile, { force: true })
   const args = ['restore', '-D', work, '-W', work, '-o', RESTORE_LOG, `-v${logLevelOf(req)}`, '--pidfile', RESTORE_PIDFILE]
   for (const [id, slot] of slotOf) args.push('--inherit-fd', `fd[${slot}]:${id}`)
+  if (info.mountNs) args.push(...RESTORE_MOUNT_ARGS)
   args.push(...sharedArgs(info.options, info.options.networkLock), ...(req.extraArgs ?? []))
   const sub = Bun.spawn([criu.path, ...args], {
     stdio: ['ignore', 'pipe', 'pipe', ...ids.map(() => 'pipe' as const)],
