@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { type CriuBinary, findCriu } from './binary'
-import { isTreeRoot, privateDirOf, STATUS_FD, treeRootOf } from './launch'
+import { isTreeRoot, privateDirOf, PROGRAM_STDERR_FD, treeRootOf } from './launch'
 import { criuFailure } from './log'
 import { DUMP_MOUNT_ARGS, ownMountNs } from './mounts'
 import { type CriuOptions, logLevelOf, networkLock, sharedArgs } from './options'
@@ -42,7 +42,7 @@ export interface DumpInfo {
   rootDir: string | null
   /** The tree has its own mount namespace, /proc and /dev/shm (mounts.ts); absent in older dumps. */
   mountNs?: boolean
-  /** The root's fds 0-3, the ones restore re-attaches. */
+  /** The root's fds 0-4 (fd 4, the program's stderr, since issue #13), the ones restore re-attaches. */
   fds: RootFd[]
   /** Socket inodes passed to --ext-unix-sk. */
   externalSockets: string[]
@@ -100,10 +100,10 @@ function peerlessFromSs(inodes: string[]): Set<string> {
   return out
 }
 
-/** fds 0..STATUS_FD of `pid`, as /proc names them. */
+/** fds 0..PROGRAM_STDERR_FD of `pid` (stdio, status channel, the program's stderr), as /proc names them. */
 export function rootFds(pid: number): RootFd[] {
   const out: RootFd[] = []
-  for (let fd = 0; fd <= STATUS_FD; fd++) {
+  for (let fd = 0; fd <= PROGRAM_STDERR_FD; fd++) {
     try {
       const id = readlinkSync(`/proc/${pid}/fd/${fd}`)
       out.push({ fd, id, kind: kindOf(id) })

@@ -14,7 +14,8 @@ import { dumpTree } from './dump'
 import { launchToolsProblem, treeRootOf } from './launch'
 import { CRIU_PARAMS, criuParams, type CriuParams } from './params'
 import { privilegeProblem } from './privileges'
-import { CRIU_INFO_FILE, launchCriuRank, restoreCriuRank } from './rank'
+import { withHint } from './log'
+import { CRIU_INFO_FILE, keptLog, launchCriuRank, restoreCriuRank } from './rank'
 
 /** Why crs criu cannot work on this node, or null. Cached: it runs `criu check` once. */
 let verdict: { key: string; why: string | null } | undefined
@@ -53,8 +54,10 @@ async function captureRank(req: CaptureRequest, opts: CriuParams, Actionable: Ho
     writeFileSync(join(req.dir, CRIU_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`)
     return { info: info as unknown as Record<string, unknown> }
   } catch (e) {
-    // CriuError messages already hold criu's own line and the log path.
-    throw new Actionable(`crs criu: checkpoint of ${where} failed: ${(e as Error).message}`)
+    // CriuError messages hold criu's own line and the log path; the rank dir goes with the
+    // failed checkpoint, so the message names a copy of the log that stays.
+    const why = keptLog(e as Error, `rank_${req.rank}.${req.node}.${Date.now()}.dump.log`)
+    throw new Actionable(`crs criu: checkpoint of ${where} failed: ${withHint(why)}`)
   }
 }
 

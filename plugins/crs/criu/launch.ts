@@ -21,10 +21,12 @@
  *   exit status of a restored rank reaches the daemon.
  * - Stdio are Bun's socketpairs (Bun.spawn's "pipe" is a unix socketpair, not a pipe). Bun closes
  *   every fd it was not told to pass, so no stray fd reaches the tree.
- * - The program's stderr arrives on fd 4 and the root moves it to 2: unshare and setsid keep the
- *   fd 2 they were started with, and unshare prints "sigprocmask unblock failed" whenever its
- *   child dies of SIGKILL (every dump that ends the rank). That must not reach the rank's output;
- *   it is kept for error messages instead.
+ * - The program's stderr arrives on fd 4, which the root keeps and makes the program's fd 2: unshare
+ *   and setsid keep the fd 2 they were started with, and unshare prints "sigprocmask unblock
+ *   failed" whenever its child dies of SIGKILL (every dump that ends the rank). That must not
+ *   reach the rank's output; it is kept for error messages instead. The root's own fd 2 is
+ *   /dev/null: a shell reports a foreground program killed by SIGTERM ("Terminated") on its
+ *   stderr, which a plain rank does not print.
  */
 import type { Subprocess } from 'bun'
 import { readFileSync, readlinkSync } from 'node:fs'
@@ -34,8 +36,11 @@ import { childrenOf, makeTree, type CriuTree } from './tree'
 
 /** The root's fd on which it reports the program's exit status. */
 export const STATUS_FD = 3
-/** Where the program's stderr arrives before the root moves it to fd 2. */
-const PROGRAM_STDERR_FD = 4
+/**
+ * The program's stderr, on the root's fd 4 (fd 2 of the program only): the root's own fd 2 is
+ * /dev/null, so its "Terminated" report of a program killed by SIGTERM goes nowhere.
+ */
+export const PROGRAM_STDERR_FD = 4
 
 /** First word of the root's set-up line on the status channel. */
 export const READY = 'ready'
@@ -61,12 +66,12 @@ export function initScript(privateCwd: boolean): string {
   const cwd = privateCwd
     ? `priv=$(mktemp -d "\${TMPDIR:-/tmp}/${ROOT_DIR_PREFIX}XXXXXX" 2>/dev/null) && cd "$priv" || priv=`
     : 'priv= && cd /'
-  return `exec 2>&${PROGRAM_STDERR_FD} ${PROGRAM_STDERR_FD}>&-
+  return `exec 2>/dev/null
 trap : HUP INT QUIT PIPE TERM USR1 USR2
 here=$(pwd -P)
 ${cwd}
 echo "${READY} $priv" >&${STATUS_FD}
-(cd "$here" && exec ${STATUS_FD}>&- && exec "$@")
+(cd "$here" && exec ${STATUS_FD}>&- 2>&${PROGRAM_STDERR_FD} ${PROGRAM_STDERR_FD}>&- && exec "$@")
 s=$?
 echo "$s" >&${STATUS_FD}
 cd / && [ -n "$priv" ] && rmdir "$priv" 2>/dev/null

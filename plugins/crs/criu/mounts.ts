@@ -33,12 +33,13 @@ export const SETUP_FAILED = 'cannot give the rank a private /proc and /dev/shm'
  *    and each other mount point (once, the one visible at that path) under it, except /proc and
  *    /dev/shm and what is below them; mounts a procfs and a tmpfs on /dev/shm there;
  * 2. pivot_root's into it, drops the old root and removes the directory;
- * 3. reopens a stdin that is not a socket (Bun's /dev/null is the host's) and execs the root
+ * 3. goes back to the working directory (same path in the new root), reopens a stdin that is not a socket (Bun's /dev/null is the host's) and execs the root
  *    shell INIT with the program's argv.
  * Mount points are listed octal-escaped (\040 for a space); `printf %b` decodes them.
  */
 export const MOUNT_SETUP = `fail() { echo "ompx: ${SETUP_FAILED}: $1 (set crs_criu_private_mounts 0 to run without)" >&2; exit 126; }
 init=$1; shift
+here=$(pwd -P)
 path0=$PATH; PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 points=$(cut -d' ' -f5 /proc/self/mountinfo) || fail "cannot read /proc/self/mountinfo"
 r=$(mktemp -d "\${TMPDIR:-/tmp}/ompx-criu-ns.XXXXXX") || fail "mktemp failed"
@@ -56,6 +57,7 @@ mount -t proc proc "$r/proc" || fail "mount -t proc failed"
 mkdir -p "$r/dev/shm" && mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$r/dev/shm" || fail "mount -t tmpfs on /dev/shm failed"
 cd "$r" && pivot_root . . && umount -l . || fail "pivot_root failed"
 cd / && rmdir "$r" 2>/dev/null
+cd "$here" || fail "cannot enter $here again"
 [ -S /proc/self/fd/0 ] || exec </dev/null
 PATH=$path0
 exec sh -c "$init" ompx-criu-init "$@"`

@@ -12,7 +12,7 @@ import { readRankMeta } from '../../../src/sstore/local-snapshot'
 import { findCriu } from './binary'
 import type { DumpInfo } from './dump'
 import { launchUnderCriu } from './launch'
-import { CriuError } from './log'
+import { CriuError, withHint } from './log'
 import type { CriuParams } from './params'
 import { restoreTree } from './restore'
 import type { CriuTree } from './tree'
@@ -70,21 +70,22 @@ export async function restoreCriuRank(req: RankRestore, opts: CriuParams): Promi
     const tree = await restoreTree({ criu: findCriu(opts.path), dir, workDir: req.workDir, info, stdin: req.stdin, logLevel: opts.logLevel })
     return treeRank(tree)
   } catch (e) {
-    throw new Error(`${where}: ${keptLog(e as Error, req)}`)
+    throw new Error(`${where}: ${withHint(keptLog(e as Error, `job-${req.jobid}.rank_${req.rank}.${Date.now()}.restore.log`))}`)
   }
 }
 
 /**
- * The workDir goes when the job ends on this node, which for a failed restore is at once: the
- * log the message names is copied to `<session dir>/logs/` first (the user's 0700 session
- * directory, which outlives jobs), and the message names the copy.
+ * The directory of a criu log goes right after a failure: a restore's workDir when the job ends
+ * on the node (at once for a failed restore), a dump's rank dir when the failed checkpoint is
+ * discarded. The log the message names is copied to `<session dir>/logs/<name>` first (the
+ * user's 0700 session directory, which outlives jobs), and the message names the copy.
  */
-function keptLog(e: Error, req: RankRestore): string {
+export function keptLog(e: Error, name: string): string {
   if (!(e instanceof CriuError) || !e.logPath || !existsSync(e.logPath)) return e.message
   try {
     const dir = join(sessionRoot(), 'logs')
     mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const kept = join(dir, `job-${req.jobid}.rank_${req.rank}.${Date.now()}.restore.log`)
+    const kept = join(dir, name)
     copyFileSync(e.logPath, kept)
     return e.message.split(e.logPath).join(kept)
   } catch {
