@@ -1,7 +1,7 @@
 /**
  * Start a program so that criu can dump it and restore it anywhere:
  *
- *   unshare --pid --fork --mount --propagation private --kill-child --
+ *   unshare --pid --fork --mount --propagation private --ipc --kill-child --
  *     setsid sh -c MOUNT_SETUP ompx-criu-setup INIT PROGRAM ARGS...   (execs sh -c INIT ompx-criu-init PROGRAM ARGS...)
  *
  * - Own pid namespace: restored pids never collide with live ones on the target node, and the
@@ -11,7 +11,8 @@
  *   leader of the tree's process group: signalling -root reaches every process of the rank.
  * - Own mount namespace (mounts.ts; crs_criu_private_mounts, default on): a procfs of the pid
  *   namespace, so /proc/$$ is the rank's own process, and a tmpfs on /dev/shm that is dumped and
- *   restored with the rank. Without it, the rank sees the host's /proc and /dev/shm.
+ *   restored with the rank, and an IPC namespace for its SysV shared memory. Without it, the rank
+ *   sees the host's /proc and /dev/shm.
  * - --kill-child: when unshare dies (the daemon's reaper kills its group), so does the tree.
  * - The root is `sh` running INIT, not the program: pid 1 of a namespace ignores every signal it
  *   has no handler for, so a program without a SIGTERM handler could not be terminated as pid 1.
@@ -96,7 +97,7 @@ function tool(name: string): string {
 export function criuLaunchArgv(argv: string[], privateMounts = true): string[] {
   const shell = tool('sh')
   if (!privateMounts) return [tool('unshare'), '--pid', '--fork', '--kill-child', '--', tool('setsid'), shell, '-c', INIT_SCRIPT, INIT_NAME, ...argv]
-  const ns = ['--pid', '--fork', '--mount', '--propagation', 'private', '--kill-child']
+  const ns = ['--pid', '--fork', '--mount', '--propagation', 'private', '--ipc', '--kill-child']
   return [tool('unshare'), ...ns, '--', tool('setsid'), shell, '-c', MOUNT_SETUP, SETUP_NAME, initScript(false), ...argv]
 }
 

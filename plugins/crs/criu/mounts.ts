@@ -17,6 +17,9 @@
  *   restores them, so shm objects come back with the rank and two restores do not share them.
  * - the namespace is private (unshare --propagation private): nothing mounted there reaches the
  *   host, and criu's own mounts at restore are in the new namespace it creates.
+ * - the rank also gets its own IPC namespace (unshare --ipc): criu refuses a SysV shared memory
+ *   segment outside the dumped tree's IPC namespace ("SysVIPC shmem map ... doesn't live in IPC
+ *   ns"; UCX, hence MPICH, makes them), and dumps and restores the namespace's segments with it.
  */
 import { readlinkSync } from 'node:fs'
 
@@ -74,8 +77,13 @@ export function ownMountNs(pid: number): boolean {
   }
 }
 
-/** criu dump arguments for a tree in its own mount namespace: the host's mounts are external. */
-export const DUMP_MOUNT_ARGS = ['--external', 'mnt[]'] as const
+/**
+ * criu dump arguments for a tree in its own mount namespace: the host's mounts are external, and
+ * shm objects the rank unlinked but still maps (UCX's /dev/shm/ucx_shm_posix_*, 4 MiB each) are
+ * saved as ghost files up to 256 MiB each instead of failing the dump at criu's 1 MiB default
+ * ("Can't dump ghost file ... increase limit"). A later --ghost-limit in crs_criu_extra_args wins.
+ */
+export const DUMP_MOUNT_ARGS = ['--external', 'mnt[]', '--ghost-limit', '256M'] as const
 
 /** criu restore arguments for it: external mounts from the host, the host's / as the root. */
 export const RESTORE_MOUNT_ARGS = ['--ext-mount-map', 'auto', '--root', '/'] as const
