@@ -27,7 +27,7 @@ import { readlinkSync } from 'node:fs'
 export const SETUP_NAME = 'ompx-criu-setup'
 
 /** First words of the set-up failure the launch reports (the wrapper's last stderr line). */
-export const SETUP_FAILED = 'cannot give the rank a private /proc and /dev/shm'
+const SETUP_FAILED = 'cannot give the rank a private /proc and /dev/shm'
 
 /**
  * The set-up shell, run as `sh -c MOUNT_SETUP ompx-criu-setup INIT ARGV...` inside
@@ -36,11 +36,14 @@ export const SETUP_FAILED = 'cannot give the rank a private /proc and /dev/shm'
  *    and each other mount point (once, the one visible at that path) under it, except /proc and
  *    /dev/shm and what is below them; mounts a procfs and a tmpfs on /dev/shm there;
  * 2. pivot_root's into it, drops the old root and removes the directory;
- * 3. goes back to the working directory (same path in the new root), reopens a stdin that is not a socket (Bun's /dev/null is the host's) and execs the root
- *    shell INIT with the program's argv.
- * Mount points are listed octal-escaped (\040 for a space); `printf %b` decodes them.
+ * 3. goes back to the working directory (same path in the new root), reopens a stdin that is
+ *    not a socket (Bun's /dev/null is the host's) and execs the root shell INIT with the
+ *    program's argv.
+ * Mount points are listed octal-escaped (\040 for a space); `printf %b` decodes them. `set -f`:
+ * the list is split into words, never globbed.
  */
 export const MOUNT_SETUP = `fail() { echo "ompx: ${SETUP_FAILED}: $1 (set crs_criu_private_mounts 0 to run without)" >&2; exit 126; }
+set -f
 init=$1; shift
 here=$(pwd -P)
 path0=$PATH; PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
