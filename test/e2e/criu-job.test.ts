@@ -93,8 +93,10 @@ const restart = (d: Dumped, extra: string[] = []) =>
 
 describe.skipIf(reason !== null)('crs criu jobs', () => {
   test('C program, 4 ranks x 64 MiB on 2 nodes: checkpoint, --term, restart on the same and on other nodes', async () => {
-    const argv = [COUNTER, '--mib', '64', '--ticks', '80', '--interval-ms', '40']
-    const reference = referenceLines([COUNTER, '--mib', '64', '--ticks', '80', '--interval-ms', '0'])
+    // 160 ticks (6.4 s): under load the ranks start far apart (each sets up its own mounts) and
+    // the --term checkpoint, sent at rank 3's tick 25, must find rank 0 still running.
+    const argv = [COUNTER, '--mib', '64', '--ticks', '160', '--interval-ms', '40']
+    const reference = referenceLines([COUNTER, '--mib', '64', '--ticks', '160', '--interval-ms', '0'])
     const d = await runAndTerm(argv, 4, 'n1:2,n2:2', /^\[[^\]]+,3\]<stdout>:tick 10 /m, /^\[[^\]]+,3\]<stdout>:tick 25 /m)
     // A snapshot store may be read-only or shared: restarts must not write a byte into it (criu's
     // restore.log, restore.pid and stats-restore go to the restarting node). Root ignores mode

@@ -10,7 +10,7 @@
  */
 import { $ } from 'bun'
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { findCriu } from '../../plugins/crs/criu/binary'
@@ -95,9 +95,11 @@ describe.skipIf(!!reason)('criu library', () => {
     const tree = await launch(argv)
     const out = collect(tree.stdout)
     await out.waitFor(/^tick /, 10)
-    // Nothing but stdio reaches the program; the root holds the status channel on fd 3 too.
+    // Nothing but stdio reaches the program; the root holds the status channel on fd 3 too, and
+    // the program's stderr on fd 4, its own fd 2 being /dev/null (no "Terminated" from it).
     expect(readdirSync(`/proc/${childrenOf(tree.pid)[0]}/fd`).sort()).toEqual(['0', '1', '2'])
-    expect(readdirSync(`/proc/${tree.pid}/fd`).sort()).toEqual(['0', '1', '2', '3'])
+    expect(readdirSync(`/proc/${tree.pid}/fd`).sort()).toEqual(['0', '1', '2', '3', '4'])
+    expect(readlinkSync(`/proc/${tree.pid}/fd/2`)).toBe('/dev/null')
     const running = newDir()
     const infoRunning = await dumpTree({ criu, pid: tree.pid, dir: running, leaveRunning: true })
     expect(infoRunning).toMatchObject({ nsPid: 1, init: true, leaveRunning: true, criuVersion: criu.version })

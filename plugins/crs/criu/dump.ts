@@ -9,8 +9,9 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { type CriuBinary, findCriu } from './binary'
-import { isTreeRoot, privateDirOf, STATUS_FD, treeRootOf } from './launch'
+import { isTreeRoot, privateDirOf, PROGRAM_STDERR_FD, treeRootOf } from './launch'
 import { criuFailure } from './log'
+import { DUMP_MOUNT_ARGS, ownMountNs } from './mounts'
 import { type CriuOptions, logLevelOf, networkLock, sharedArgs } from './options'
 
 export const DUMP_LOG = 'dump.log'
@@ -39,7 +40,9 @@ export interface DumpInfo {
   init: boolean
   /** The root's private working directory (launch.ts), which restore must recreate; null if none. */
   rootDir: string | null
-  /** The root's fds 0-3, the ones restore re-attaches. */
+  /** The tree has its own mount namespace, /proc and /dev/shm (mounts.ts); absent in older dumps. */
+  mountNs?: boolean
+  /** The root's fds 0-4 (fd 4, the program's stderr, since issue #13), the ones restore re-attaches. */
   fds: RootFd[]
   /** Socket inodes passed to --ext-unix-sk. */
   externalSockets: string[]
@@ -97,10 +100,10 @@ function peerlessFromSs(inodes: string[]): Set<string> {
   return out
 }
 
-/** fds 0..STATUS_FD of `pid`, as /proc names them. */
+/** fds 0..PROGRAM_STDERR_FD of `pid` (stdio, status channel, the program's stderr), as /proc names them. */
 export function rootFds(pid: number): RootFd[] {
   const out: RootFd[] = []
-  for (let fd = 0; fd <= STATUS_FD; fd++) {
+  for (let fd = 0; fd <= PROGRAM_STDERR_FD; fd++) {
     try {
       const id = readlinkSync(`/proc/${pid}/fd/${fd}`)
       out.push({ fd, id, kind: kindOf(id) })
@@ -139,6 +142,7 @@ export async function dumpTree(req: DumpRequest): Promise<DumpInfo> {
   const init = isTreeRoot(req.pid)
   const rootDir = privateDirOf(req.pid)
   const nsPid = nsPidOf(req.pid)
+  const mountNs = ownMountNs(req.pid)
   const externalSockets = [...new Set(fds.filter((f) => f.kind === 'socket').map((f) => f.id.slice(8, -1)))]
   const peerlessBefore = level < 4 ? peerlessFromSs(externalSockets) : null
   const extraArgs = req.extraArgs ?? []
@@ -147,6 +151,7 @@ export async function dumpTree(req: DumpRequest): Promise<DumpInfo> {
   if (req.leaveRunning) args.push('--leave-running')
   else if (req.leaveStopped) args.push('--leave-stopped')
   if (externalSockets.length) args.push(`--ext-unix-sk=${externalSockets.join(',')}`)
+  if (mountNs) args.push(...DUMP_MOUNT_ARGS)
   args.push(...sharedArgs(req, lock))
   const started = performance.now()
   const p = Bun.spawn([criu.path, ...args], { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
@@ -162,6 +167,7 @@ export async function dumpTree(req: DumpRequest): Promise<DumpInfo> {
     nsPid,
     init,
     rootDir,
+    mountNs,
     fds,
     externalSockets,
     options: {

@@ -16,7 +16,8 @@ import { dumpWithFiles } from './files-capture'
 import { launchToolsProblem, privateDirOf, treeRootOf } from './launch'
 import { CRIU_PARAMS, criuParams, type CriuParams } from './params'
 import { privilegeProblem } from './privileges'
-import { CRIU_INFO_FILE, launchCriuRank, restoreCriuRank } from './rank'
+import { withHint } from './log'
+import { CRIU_INFO_FILE, keptLog, launchCriuRank, restoreCriuRank } from './rank'
 
 /** Why crs criu cannot work on this node, or null. Cached: it runs `criu check` once. */
 let verdict: { key: string; why: string | null } | undefined
@@ -58,8 +59,10 @@ async function captureRank(req: CaptureRequest, opts: CriuParams, Actionable: Ho
     writeFileSync(join(req.dir, CRIU_INFO_FILE), `${JSON.stringify(info, null, 2)}\n`)
     return { info: info as unknown as Record<string, unknown> }
   } catch (e) {
-    // CriuError messages already hold criu's own line and the log path.
-    throw new Actionable(`crs criu: checkpoint of ${where} failed: ${(e as Error).message}`)
+    // CriuError messages hold criu's own line and the log path; the rank dir goes with the
+    // failed checkpoint, so the message names a copy of the log that stays.
+    const why = keptLog(e as Error, `rank_${req.rank}.${req.node}.${Date.now()}.dump.log`)
+    throw new Actionable(`crs criu: checkpoint of ${where} failed: ${withHint(why)}`)
   }
 }
 
@@ -92,8 +95,7 @@ export default definePlugin((host) => {
       return why ? `crs criu cannot checkpoint here: ${why}` : null
     },
     launch: async (req) => {
-      usable()
-      return launchCriuRank(req)
+      return launchCriuRank(req, usable())
     },
     capture: (req) => captureRank(req, options(), Actionable),
     // criu dump without --leave-running kills the tree once its images are written.

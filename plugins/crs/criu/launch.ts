@@ -1,15 +1,18 @@
 /**
  * Start a program so that criu can dump it and restore it anywhere:
  *
- *   unshare --pid --fork --kill-child -- setsid sh -c INIT ompx-criu-init PROGRAM ARGS...
+ *   unshare --pid --fork --mount --propagation private --ipc --kill-child --
+ *     setsid sh -c MOUNT_SETUP ompx-criu-setup INIT PROGRAM ARGS...   (execs sh -c INIT ompx-criu-init PROGRAM ARGS...)
  *
  * - Own pid namespace: restored pids never collide with live ones on the target node, and the
  *   whole tree dies with its init.
  * - `setsid` inside the namespace: criu refuses a tree whose session leader is outside it
  *   ("A session leader of N(1) is outside of its pid namespace"). The root is therefore also the
  *   leader of the tree's process group: signalling -root reaches every process of the rank.
- * - No mount namespace (no --mount-proc): stdio opened outside would then be unrestorable and
- *   restore would need --root (docs/criu.md).
+ * - Own mount namespace (mounts.ts; crs_criu_private_mounts, default on): a procfs of the pid
+ *   namespace, so /proc/$$ is the rank's own process, and a tmpfs on /dev/shm that is dumped and
+ *   restored with the rank, and an IPC namespace for its SysV shared memory. Without it, the rank
+ *   sees the host's /proc and /dev/shm.
  * - --kill-child: when unshare dies (the daemon's reaper kills its group), so does the tree.
  * - The root is `sh` running INIT, not the program: pid 1 of a namespace ignores every signal it
  *   has no handler for, so a program without a SIGTERM handler could not be terminated as pid 1.
@@ -19,20 +22,26 @@
  *   exit status of a restored rank reaches the daemon.
  * - Stdio are Bun's socketpairs (Bun.spawn's "pipe" is a unix socketpair, not a pipe). Bun closes
  *   every fd it was not told to pass, so no stray fd reaches the tree.
- * - The program's stderr arrives on fd 4 and the root moves it to 2: unshare and setsid keep the
- *   fd 2 they were started with, and unshare prints "sigprocmask unblock failed" whenever its
- *   child dies of SIGKILL (every dump that ends the rank). That must not reach the rank's output;
- *   it is kept for error messages instead.
+ * - The program's stderr arrives on fd 4, which the root keeps and makes the program's fd 2: unshare
+ *   and setsid keep the fd 2 they were started with, and unshare prints "sigprocmask unblock
+ *   failed" whenever its child dies of SIGKILL (every dump that ends the rank). That must not
+ *   reach the rank's output; it is kept for error messages instead. The root's own fd 2 is
+ *   /dev/null: a shell reports a foreground program killed by SIGTERM ("Terminated") on its
+ *   stderr, which a plain rank does not print.
  */
 import type { Subprocess } from 'bun'
 import { readFileSync, readlinkSync } from 'node:fs'
 import { basename } from 'node:path'
+import { MOUNT_SETUP, MOUNT_TOOLS, SETUP_NAME } from './mounts'
 import { childrenOf, makeTree, type CriuTree } from './tree'
 
 /** The root's fd on which it reports the program's exit status. */
 export const STATUS_FD = 3
-/** Where the program's stderr arrives before the root moves it to fd 2. */
-const PROGRAM_STDERR_FD = 4
+/**
+ * The program's stderr, on the root's fd 4 (fd 2 of the program only): the root's own fd 2 is
+ * /dev/null, so its "Terminated" report of a program killed by SIGTERM goes nowhere.
+ */
+export const PROGRAM_STDERR_FD = 4
 
 /** First word of the root's set-up line on the status channel. */
 export const READY = 'ready'
@@ -41,29 +50,37 @@ export const READY = 'ready'
 export const ROOT_DIR_PREFIX = 'ompx-criu-root.'
 
 /**
- * The root shell.
+ * The root shell (`privateCwd`: for a rank that sees the host's /proc).
  * - The program must not hold the status channel, and it is closed in the program's subshell
  *   only: `"$@" 3>&-` would make dash park fd 3 on fd 10 in the root while the program runs,
  *   and the dump would then meet an fd it was not told about.
- * - The root works in a private directory while the program keeps its own: criu's parasite
- *   mounts a procfs at "proc.crtools" RELATIVE to the root's cwd (the tree's /proc is the host's,
- *   not its namespace's), so two ranks sharing a cwd could not be dumped at the same time
+ * - Without private mounts the root works in a private directory while the program keeps its
+ *   own: criu's parasite mounts a procfs at "proc.crtools" RELATIVE to the root's cwd (the tree's
+ *   /proc is the host's, not its namespace's), so two ranks sharing a cwd could not be dumped at the same time
  *   ("Can't create a directory (-17)"), nor a rank in a read-only cwd. restoreTree recreates
  *   the directory (mode 0700: criu checks it); the root removes it when it ends.
  * - "ready <dir>" on the status channel says the root is set up and about to start the program:
  *   launchUnderCriu waits for it (polling /proc alone cannot tell the `$(...)` subshells of the
  *   set-up from the program). The exit status follows on a line of its own.
  */
-export const INIT_SCRIPT = `exec 2>&${PROGRAM_STDERR_FD} ${PROGRAM_STDERR_FD}>&-
+export function initScript(privateCwd: boolean): string {
+  const cwd = privateCwd
+    ? `priv=$(mktemp -d "\${TMPDIR:-/tmp}/${ROOT_DIR_PREFIX}XXXXXX" 2>/dev/null) && cd "$priv" || priv=`
+    : 'priv= && cd /'
+  return `exec 2>/dev/null
 trap : HUP INT QUIT PIPE TERM USR1 USR2
 here=$(pwd -P)
-priv=$(mktemp -d "\${TMPDIR:-/tmp}/${ROOT_DIR_PREFIX}XXXXXX" 2>/dev/null) && cd "$priv" || priv=
+${cwd}
 echo "${READY} $priv" >&${STATUS_FD}
-(cd "$here" && exec ${STATUS_FD}>&- && exec "$@")
+(cd "$here" && exec ${STATUS_FD}>&- 2>&${PROGRAM_STDERR_FD} ${PROGRAM_STDERR_FD}>&- && exec "$@")
 s=$?
 echo "$s" >&${STATUS_FD}
 cd / && [ -n "$priv" ] && rmdir "$priv" 2>/dev/null
 exit "$s"`
+}
+
+/** The root shell of a rank without a mount namespace of its own (crs_criu_private_mounts 0). */
+export const INIT_SCRIPT = initScript(true)
 
 /** argv0 of the root shell, so that `ps` shows what it is. */
 export const INIT_NAME = 'ompx-criu-init'
@@ -72,10 +89,16 @@ function tool(name: string): string {
   return Bun.which(name) ?? Bun.which(name, { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' }) ?? name
 }
 
-/** The argv that runs `argv` under CRIU's rules (see the file comment). */
-export function criuLaunchArgv(argv: string[]): string[] {
+/**
+ * The argv that runs `argv` under CRIU's rules (see the file comment). With `privateMounts` the
+ * rank also gets its own mount namespace, /proc and /dev/shm (mounts.ts): a set-up shell mounts
+ * them and then execs the root shell.
+ */
+export function criuLaunchArgv(argv: string[], privateMounts = true): string[] {
   const shell = tool('sh')
-  return [tool('unshare'), '--pid', '--fork', '--kill-child', '--', tool('setsid'), shell, '-c', INIT_SCRIPT, INIT_NAME, ...argv]
+  if (!privateMounts) return [tool('unshare'), '--pid', '--fork', '--kill-child', '--', tool('setsid'), shell, '-c', INIT_SCRIPT, INIT_NAME, ...argv]
+  const ns = ['--pid', '--fork', '--mount', '--propagation', 'private', '--ipc', '--kill-child']
+  return [tool('unshare'), ...ns, '--', tool('setsid'), shell, '-c', MOUNT_SETUP, SETUP_NAME, initScript(false), ...argv]
 }
 
 /** Is `pid` the tree root yet: a session leader running the init shell (not still `setsid`)? */
@@ -152,6 +175,8 @@ export interface CriuLaunchSpec {
   env?: Record<string, string>
   /** Give the program a stdin the daemon writes to; otherwise /dev/null. */
   stdin?: boolean
+  /** Own mount namespace, /proc and /dev/shm (mounts.ts). Default true. */
+  privateMounts?: boolean
 }
 
 /**
@@ -159,7 +184,7 @@ export interface CriuLaunchSpec {
  * handle is what dumpTree needs (`pid`) and what the daemon pumps and waits for.
  */
 export async function launchUnderCriu(spec: CriuLaunchSpec): Promise<CriuTree> {
-  const sub: Subprocess = Bun.spawn(criuLaunchArgv(spec.argv), {
+  const sub: Subprocess = Bun.spawn(criuLaunchArgv(spec.argv, spec.privateMounts ?? true), {
     cwd: spec.cwd,
     env: spec.env,
     stdio: [spec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
@@ -208,6 +233,6 @@ export function treeRootOf(pid: number): number {
 
 /** Null when unshare, setsid and sh are here; else which are missing (util-linux, a shell). */
 export function launchToolsProblem(): string | null {
-  const missing = ['unshare', 'setsid', 'sh'].filter((t) => tool(t) === t)
-  return missing.length ? `missing ${missing.join(', ')} (util-linux) needed to start ranks in their own pid namespace` : null
+  const missing = ['unshare', 'setsid', 'sh', ...MOUNT_TOOLS].filter((t) => tool(t) === t)
+  return missing.length ? `missing ${missing.join(', ')} (util-linux, coreutils) needed to start ranks in their own namespaces` : null
 }

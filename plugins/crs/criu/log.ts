@@ -83,3 +83,19 @@ function lastLine(text: string): string | null {
     .filter(Boolean)
   return l.length ? l[l.length - 1]! : null
 }
+
+/**
+ * criu's advice names criu's own options, which users of ompx do not pass: say which ompx
+ * parameter does it. Each entry: criu's words, and what ompx users should read instead.
+ */
+const HINTS = [
+  [/[,.]? consider using --tcp-established option\.?/i, '; checkpoint established TCP connections with --mca crs_criu_tcp_established 1'],
+  [/[,.]? consider using (the )?--ext-unix-sk option( to allow restoring it)?\.?/i, '; allow unix sockets whose peer is outside the rank with --mca crs_criu_ext_unix_sk 1'],
+  [/[,.]? consider using --shell-job option\.?/i, '; allow a session outside the rank with --mca crs_criu_shell_job 1'],
+] as const satisfies readonly (readonly [RegExp, string])[]
+
+/** `message` with criu's "consider using --<option>" advice put in ompx's terms. */
+export function withHint(message: string): string {
+  for (const [criuSays, ompxSays] of HINTS) if (criuSays.test(message)) return message.replace(criuSays, ompxSays)
+  return message
+}

@@ -32,6 +32,12 @@ export const CRIU_PARAMS: ParamDef[] = [
     type: 'bool',
   },
   {
+    key: 'crs_criu_private_mounts',
+    description: 'Give each rank its own mount namespace with a /proc of its pid namespace and a tmpfs /dev/shm saved in the snapshot (0 = the host\'s /proc and /dev/shm)',
+    default: 'true',
+    type: 'bool',
+  },
+  {
     key: 'crs_criu_extra_args',
     description: 'More criu arguments for dump and restore, e.g. "--file-locks"',
     default: '',
@@ -59,6 +65,8 @@ export interface CriuParams extends CriuOptions {
   path?: string
   /** crs_criu_capture_files: which files a capture copies into the snapshot. */
   captureFiles: CaptureSpec
+  /** crs_criu_private_mounts: launch ranks with their own /proc and /dev/shm (mounts.ts). */
+  privateMounts: boolean
 }
 
 /** Read the parameters through a lookup such as HostApi.param. Throws on a bad log level, quoting or file list. */
@@ -70,6 +78,7 @@ export function criuParams(param: (key: string) => string | undefined): CriuPara
     tcpEstablished: flag(param('crs_criu_tcp_established')),
     extUnixSk: flag(param('crs_criu_ext_unix_sk')),
     shellJob: flag(param('crs_criu_shell_job')),
+    privateMounts: !/^(0|false|no|off)$/i.test(param('crs_criu_private_mounts')?.trim() ?? ''),
     extraArgs: splitWords(param('crs_criu_extra_args') ?? ''),
     logLevel: level?.trim() ? Number(level) : DEFAULT_LOG_LEVEL,
     captureFiles: parseCaptureSpec(param('crs_criu_capture_files')),

@@ -14,7 +14,7 @@ import type { DumpInfo } from './dump'
 import { rememberCwd } from './files-capture'
 import { restoreFiles, withLeadingLines } from './files-restore'
 import { launchUnderCriu } from './launch'
-import { CriuError } from './log'
+import { CriuError, withHint } from './log'
 import type { CriuParams } from './params'
 import { restoreTree } from './restore'
 import type { CriuTree } from './tree'
@@ -43,8 +43,8 @@ function treeRank(tree: CriuTree, cwd: string | undefined, notes: string[] = [])
   }
 }
 
-export async function launchCriuRank(req: RankStart): Promise<RankProcess> {
-  return treeRank(await launchUnderCriu({ argv: req.argv, cwd: req.cwd, env: req.env, stdin: req.stdin }), req.cwd)
+export async function launchCriuRank(req: RankStart, opts: CriuParams): Promise<RankProcess> {
+  return treeRank(await launchUnderCriu({ argv: req.argv, cwd: req.cwd, env: req.env, stdin: req.stdin, privateMounts: opts.privateMounts }), req.cwd)
 }
 
 /** What the capture recorded for restore: criu-info.json (staged with the images), else ompx-rank.json. */
@@ -79,21 +79,22 @@ export async function restoreCriuRank(req: RankRestore, opts: CriuParams): Promi
     return treeRank(tree, req.cwd, files.warnings)
   } catch (e) {
     const changed = files.changed.length ? ` (changed since the checkpoint: ${files.changed.join(', ')}; see crs_criu_capture_files)` : ''
-    throw new Error(`${where}: ${keptLog(e as Error, req)}${changed}`)
+    throw new Error(`${where}: ${withHint(keptLog(e as Error, `job-${req.jobid}.rank_${req.rank}.${Date.now()}.restore.log`))}${changed}`)
   }
 }
 
 /**
- * The workDir goes when the job ends on this node, which for a failed restore is at once: the
- * log the message names is copied to `<session dir>/logs/` first (the user's 0700 session
- * directory, which outlives jobs), and the message names the copy.
+ * The directory of a criu log goes right after a failure: a restore's workDir when the job ends
+ * on the node (at once for a failed restore), a dump's rank dir when the failed checkpoint is
+ * discarded. The log the message names is copied to `<session dir>/logs/<name>` first (the
+ * user's 0700 session directory, which outlives jobs), and the message names the copy.
  */
-function keptLog(e: Error, req: RankRestore): string {
+export function keptLog(e: Error, name: string): string {
   if (!(e instanceof CriuError) || !e.logPath || !existsSync(e.logPath)) return e.message
   try {
     const dir = join(sessionRoot(), 'logs')
     mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const kept = join(dir, `job-${req.jobid}.rank_${req.rank}.${Date.now()}.restore.log`)
+    const kept = join(dir, name)
     copyFileSync(e.logPath, kept)
     return e.message.split(e.logPath).join(kept)
   } catch {

@@ -7,7 +7,7 @@
  *   exit status comes from the root's status channel (launch.ts), re-attached like stdio.
  * - The restored root keeps the parent-death signal unshare gave it (SIGKILL): when this criu
  *   process dies, the tree dies too, as it did with unshare.
- * - Each socket/pipe the root had on fds 0-3 gets a fresh socketpair from Bun at criu's fd 3+k
+ * - Each socket/pipe the root had on fds 0-4 gets a fresh socketpair from Bun at criu's fd 3+k
  *   and `--inherit-fd fd[3+k]:<id>`; output then continues on the new socket from the next line.
  * - Ready = criu wrote --pidfile, which it does after every task is restored and just before it
  *   resumes them. A failure after that point (rare: ptrace errors) kills the tree; `exited` then
@@ -21,8 +21,9 @@ import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync,
 import { join, resolve } from 'node:path'
 import type { CriuBinary } from './binary'
 import { type DumpInfo, resolveCriu } from './dump'
-import { STATUS_FD } from './launch'
+import { PROGRAM_STDERR_FD, STATUS_FD } from './launch'
 import { criuFailure } from './log'
+import { RESTORE_MOUNT_ARGS } from './mounts'
 import { type CriuOptions, logLevelOf, sharedArgs } from './options'
 import { childrenOf, makeTree, type CriuTree } from './tree'
 import { stdinSink } from './stdin-sink'
@@ -101,6 +102,7 @@ export async function restoreTree(req: RestoreRequest): Promise<CriuTree> {
   rmSync(pidfile, { force: true })
   const args = ['restore', '-D', work, '-W', work, '-o', RESTORE_LOG, `-v${logLevelOf(req)}`, '--pidfile', RESTORE_PIDFILE]
   for (const [id, slot] of slotOf) args.push('--inherit-fd', `fd[${slot}]:${id}`)
+  if (info.mountNs) args.push(...RESTORE_MOUNT_ARGS)
   args.push(...sharedArgs(info.options, info.options.networkLock), ...(req.extraArgs ?? []))
   const sub = Bun.spawn([criu.path, ...args], {
     stdio: ['ignore', 'pipe', 'pipe', ...ids.map(() => 'pipe' as const)],
@@ -162,7 +164,8 @@ export async function restoreTree(req: RestoreRequest): Promise<CriuTree> {
       },
     },
     stdout: readable(1),
-    stderr: readable(2),
+    // The program's stderr: the root's fd 4 (launch.ts), or fd 2 in dumps older than issue #13.
+    stderr: readable(fdFor(PROGRAM_STDERR_FD) !== null ? PROGRAM_STDERR_FD : 2),
     stdin: stdinFd !== null ? stdinSink(stdinFd, !!req.stdin) : null,
     status,
   })

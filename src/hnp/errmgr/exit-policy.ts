@@ -19,7 +19,12 @@ export function isFailure(e: RankExit): boolean {
   return e.signal !== null || e.code !== 0
 }
 
+/**
+ * "rank 1 (pid 4242) on node n2 exited with status 3". A rank with no pid never ran (its launch
+ * or restore failed; the node daemon said why on its own line): say that, not "pid 0".
+ */
 export function describeExit(e: RankExit): string {
+  if (!(e.pid > 0)) return `rank ${e.rank} on node ${e.node} could not be started${e.signal ? '' : ` (status ${e.code})`}`
   const how = e.signal
     ? `was killed by signal ${signalNumber(e.signal)} (${e.signal})`
     : `exited with status ${e.code}`
