@@ -96,7 +96,9 @@ export function parseId(s: string | undefined): number | null {
   return Number(s)
 }
 
-const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+// Quartets with at most two '=' at the end: the alphabet and padding by one flat class (linear in
+// JSC; the quartet-grouped form took ~0.5 s per 1 MiB value) plus the length.
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/
 
 export function toB64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
@@ -104,7 +106,7 @@ export function toB64(bytes: Uint8Array): string {
 
 /** Strict standard base64 (Buffer.from alone silently skips garbage); null when malformed. */
 export function fromB64(s: string): Uint8Array | null {
-  if (!B64.test(s)) return null
+  if (s.length % 4 !== 0 || !B64.test(s)) return null
   return new Uint8Array(Buffer.from(s, 'base64'))
 }
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LineReader, MAX_VALUE, badKey, toB64 } from '../../src/app/lines'
+import { LineReader, MAX_VALUE, badKey, fromB64, toB64 } from '../../src/app/lines'
 import { parseHello, parseRankLine } from '../../src/orted/snapc/app-protocol'
 import { AppServer } from '../../src/orted/snapc/app-server'
 import { Rng, chunks, mutate } from './fuzz-rng'
@@ -75,6 +75,22 @@ describe.each(SEEDS)('seed %d', (seed) => {
       expect(parseRankLine(`PUT ${id} ${key} ${toB64(value)}`)).toEqual({ kind: 'request', req: { id, op: 'put', key, value } })
       expect(parseRankLine(`GET ${id} ${key}`)).toEqual({ kind: 'request', req: { id, op: 'get', key } })
     }
+  })
+})
+
+describe('fromB64: strict standard base64, whatever the size', () => {
+  test('accepts exactly the padded quartet forms', () => {
+    const good = ['', 'QQ==', 'QUI=', 'QUJD', 'QUJDQQ==']
+    const bad = ['Q===', 'QQ=', 'Q', 'QQ=A', '====', 'QU JD', 'QUJD\n', 'QQ==QUJD', 'QUJ-', 'QUJ_']
+    for (const s of good) expect(fromB64(s)).toEqual(new Uint8Array(Buffer.from(s, 'base64')))
+    for (const s of bad) expect(fromB64(s)).toBeNull()
+  })
+  test('a 1 MiB value round-trips, and a stray byte anywhere in it is refused', () => {
+    const rng = new Rng(7)
+    const value = rng.bytes(MAX_VALUE)
+    const text = toB64(value)
+    expect(fromB64(text)).toEqual(value)
+    for (const at of [0, 1, text.length >> 1, text.length - 3]) expect(fromB64(`${text.slice(0, at)}*${text.slice(at + 1)}`)).toBeNull()
   })
 })
 
