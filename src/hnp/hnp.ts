@@ -108,7 +108,7 @@ export class Hnp {
   async startDaemons(nodes: NodeInfo[], launcher: LauncherPlugin): Promise<void> {
     const remote = nodes.filter((n) => !isHnpHost(n) && !this.nodes.has(n.name))
     const { registry, params } = this.opts
-    for (const n of nodes) if (isHnpHost(n) && !this.nodes.has(n.name)) this.nodes.set(n.name, new InProcessNode(n.name, { nodeDirRoot: this.nodeDirRoot, registry, params }))
+    for (const n of nodes) if (isHnpHost(n) && !this.nodes.has(n.name)) this.nodes.set(n.name, new InProcessNode(n.name, { nodeDirRoot: this.nodeDirRoot, registry, params, address: this.opts.address }))
     if (remote.length === 0) return
     const registered = remote.map((n) => new Promise<DaemonLink>((resolve) => this.waiting.set(n.name, { resolve })))
     const procs = await launcher.launch({

@@ -9,7 +9,7 @@
 import { untrusted } from '../log'
 
 /** Bumped on any incompatible change; peers of different versions refuse each other in the handshake. */
-export const WIRE_PROTOCOL_VERSION = 2
+export const WIRE_PROTOCOL_VERSION = 3
 
 export const ROLES = ['orted', 'tool', 'run'] as const
 export type Role = (typeof ROLES)[number]
@@ -163,6 +163,10 @@ export type StoreSpec = FieldT<typeof storeSpec>
 /** One moved rank of a migration (MovedRank of src/hnp/snapc/migrate-types.ts). */
 const movedRank = shape({ rank: num, from: str, to: str, oldPid: num, newPid: num, bytes: num, downtimeMs: num })
 
+/** What a node's PMI server needs of the whole job (docs/pmi.md). */
+const pmiJob = shape({ mode: oneOf('fd', 'port'), processMapping: str })
+export type PmiJobWire = FieldT<typeof pmiJob>
+
 // ---- the catalog -----------------------------------------------------------------------------
 
 export const CATALOG = {
@@ -178,7 +182,7 @@ export const CATALOG = {
   'orted.exit': { jobid: str, rank: num, pid: num, node: str, code: nullable(num), signal: nullable(str) },
   'orted.error': { jobid: optional(str), message: str },
   // hnp -> daemon
-  'hnp.launch': { jobid: str, procs: arrayOf(launchSpec), size: num, universeSize: num },
+  'hnp.launch': { jobid: str, procs: arrayOf(launchSpec), size: num, universeSize: num, pmi: optional(pmiJob) },
   'hnp.signal': { jobid: str, signal: str, ranks: optional(arrayOf(num)) },
   'hnp.stdin': { jobid: str, rank: num, data: nullable(bytes) },
   'hnp.kill-job': { jobid: str },
@@ -219,6 +223,15 @@ export const CATALOG = {
     term: optional(bool),
   },
   'hnp.app': { jobid: str, rank: num, id: num, ok: bool, value: optional(bytes), text: optional(str) },
+  /**
+   * A node's share of a PMI fence (src/orted/pmi/node-fence.ts): every local rank entered fence
+   * `seq`; their puts since the last one. The HNP answers each node once all ranks are in.
+   */
+  'orted.fence': { jobid: str, seq: num, ranks: arrayOf(num), kv: arrayOf(tuple(str, str)) },
+  /** Fence `seq` is complete: every node's puts of it (ok false: the job's kv store refused them). */
+  'hnp.fence': { jobid: str, seq: num, ok: bool, kv: arrayOf(tuple(str, str)), text: optional(str) },
+  /** A rank asked its PMI server to abort the job (MPI_Abort), or left PMI without finalizing. */
+  'orted.abort': { jobid: str, rank: num, code: num, message: str },
   /** A rank's app coordinator connected to / left its daemon. */
   'orted.app-link': { jobid: str, rank: num, up: bool },
   /** File transfer for the stage sstore (node -> hnp) and restart staging (hnp -> node). */
@@ -274,10 +287,15 @@ export function validateMessage(m: unknown): string | null {
 }
 
 /** What the HNP's coordinators (snapc, app services, restart staging) send a node about one job. */
-export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'>
+export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.fence'>
 /** What a node's local coordinator reports back to them. */
-export type NodeToSnapc = MessageOf<'orted.ckpt'> | MessageOf<'orted.app'> | MessageOf<'orted.app-link'>
-export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app'] as const
-export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link'] as const
+export type NodeToSnapc =
+  | MessageOf<'orted.ckpt'>
+  | MessageOf<'orted.app'>
+  | MessageOf<'orted.app-link'>
+  | MessageOf<'orted.fence'>
+  | MessageOf<'orted.abort'>
+export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.fence'] as const
+export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.fence', 'orted.abort'] as const
 // Snapshot files travel as 'orted.file' (node -> HNP store) and 'hnp.file' (restart staging),
 // handed to a FileReceiver on arrival (src/sstore/sinks.ts), with reading held while it is behind.

@@ -11,6 +11,7 @@ import { OutputRouter, type OutputOptions, type OutputSink } from '../output/out
 import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
 import { RankMoves } from './rank-moves'
 import { forwardStdin, readsStdin } from './stdin'
+import { processMapping } from '../../runtime/process-mapping'
 
 export interface JobSpec {
   jobid: string
@@ -22,6 +23,8 @@ export interface JobSpec {
   timeoutSec?: number
   errmgrContinue: boolean
   killGraceSec: number
+  /** pmi_mode: how MPI ranks reach their node's PMI server (docs/pmi.md). */
+  pmiMode: 'fd' | 'port'
   quiet: boolean
   /** How to reach each node that has ranks. */
   nodes: Map<string, NodeHandle>
@@ -70,6 +73,13 @@ export class JobRunner {
       },
       signal: (sig, ranks) => this.signalRanks(sig, ranks),
       endAfterCheckpoint: () => this.endAfterCheckpoint(),
+      abort: (status, why) => {
+        if (this.aborting) return
+        this.failure = why
+        const others = this.runningCount()
+        this.say(`${why}; aborting the job with status ${status}${others ? ` (terminating ${ranks(others)})` : ''}`)
+        this.abort(status)
+      },
       ending: () => this.aborting !== null,
       say: (msg) => this.say(msg),
       workDir: spec.sessionDir,
@@ -99,8 +109,9 @@ export class JobRunner {
     // Restarted ranks on nodes that cannot read the global store get their images first.
     await this.coord.stageImages(this.daemons)
     const size = this.spec.procs.length
+    const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)) }
     for (const [node, specs] of byNode) {
-      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size }, specs).catch((err) => this.launchFailed(node, specs, err))
+      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs).catch((err) => this.launchFailed(node, specs, err))
     }
     this.coord.start()
     forwardStdin(this.spec.stdin, this.spec.procs, (p, data) => this.daemons.get(p.node)?.stdin(p.rank, data))

@@ -76,6 +76,7 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
         timeoutSec: job.timeoutSec,
         errmgrContinue: params.getBool('errmgr_continue'),
         killGraceSec: params.getNumber('kill_grace') ?? 5,
+    pmiMode: params.get('pmi_mode') === 'port' ? 'port' : 'fd',
         quiet: job.quiet,
         cr: spec,
         who: job.who,

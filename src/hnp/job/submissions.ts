@@ -70,6 +70,7 @@ async function runSubmitted(
     timeoutSec: m.options.timeoutSec,
     errmgrContinue: m.options.errmgrContinue,
     killGraceSec: params.getNumber('kill_grace') ?? 5,
+    pmiMode: params.get('pmi_mode') === 'port' ? 'port' : 'fd',
     quiet: false,
     addNodes: (names) => hnp.startDaemons(allocation.nodes.filter((n) => names.includes(n.name)), ctx.launcher),
     cr: coordinatorSpec({ registry, params, jobid, apps, procs, allocation, launcher: params.get('launcher') ?? '' }),

@@ -49,6 +49,8 @@ export interface RunnerPort extends JobPort {
   pid(rank: number): number
   /** kill_grace: how long a rank may take to end once told to. */
   killGraceMs: number
+  /** A rank asked to abort the job (MPI_Abort through PMI): end it with this status. */
+  abort(status: number, why: string): void
 }
 
 export class JobCoordinator {
@@ -71,6 +73,7 @@ export class JobCoordinator {
           const node = port.procs()[rank]?.node
           if (node) port.deliver(node, { t: 'hnp.app', jobid: port.jobid, rank, id, ok, value, text })
         },
+        fenceDone: (node, seq, ok, kv, text) => port.deliver(node, { t: 'hnp.fence', jobid: port.jobid, seq, ok, kv, text }),
         checkpoint: async (term) => {
           const r = await this.snapc.request({ term, stop: false, origin: 'app' })
           return `${r.seq} ${r.ref}`
@@ -102,6 +105,14 @@ export class JobCoordinator {
       case 'orted.app-link':
         if (msg.up) this.migration?.appLinked(msg.rank)
         return this.services.link(msg.rank, msg.up)
+      case 'orted.fence': {
+        // A node's fence speaks for ranks of that node only: its first rank says which node.
+        const node = this.port.procs()[msg.ranks[0] ?? -1]?.node
+        if (node) this.services.fence(node, msg)
+        return
+      }
+      case 'orted.abort':
+        return this.port.abort(msg.code, msg.message)
     }
   }
 
