@@ -146,7 +146,7 @@ export class LocalDaemon implements NodeJob {
       if (exit.error) this.events.output(rank, 'stderr', new TextEncoder().encode(`ompx: rank ${rank} on node ${this.node}: ${exit.error}\n`))
       const report = () => {
         this.alive.delete(rank)
-        this.pmi.rankGone()
+        this.pmi.rankGone(rank, exit.code === 0 && !exit.signal)
         if (this.running().length === 0) this.snapc.close()
         this.events.exit({ rank, pid: proc.pid, node: this.node, code: exit.code, signal: exit.signal })
       }

@@ -35,6 +35,8 @@ export class PmiServer {
   /** Port mode: PMI_ID -> rank, until the rank's connection uses it. */
   private ids = new Map<number, number>()
   private sessions = new Set<PmiSession>()
+  /** Ranks whose PMI connection closed after init without finalize (nor abort). */
+  private unfinalized = new Set<number>()
   private closed = false
 
   constructor(private readonly ctx: PmiServerContext) {
@@ -87,7 +89,7 @@ export class PmiServer {
       this.sessions.add(session)
       conn.onClose(() => {
         this.sessions.delete(session)
-        session.gone()
+        if (session.gone()) this.unfinalized.add(session.rank!)
       })
     } catch (err) {
       log.error(`pmi: accepting a connection failed: ${errorMessage(err)}`)
@@ -106,8 +108,16 @@ export class PmiServer {
     this.fence.done(m)
   }
 
-  /** A local rank ended: fences stop waiting for it. */
-  rankGone(): void {
+  /**
+   * A local rank ended: fences stop waiting for it. One that exited 0 after PMI init without
+   * finalizing leaves its peers waiting for it forever (as under mpiexec, the job ends); an exit
+   * that is a failure already ends the job and says how.
+   */
+  rankGone(rank: number, cleanExit: boolean): void {
+    if (cleanExit && this.unfinalized.delete(rank)) {
+      const message = `rank ${rank} exited without calling MPI_Finalize (its PMI connection closed before finalize)`
+      this.ctx.report({ t: 'orted.abort', jobid: this.ctx.jobid, rank, code: 1, message })
+    }
     this.fence.rankGone()
   }
 

@@ -72,13 +72,13 @@ export class PmiSession {
     this.conn.close()
   }
 
-  /** The connection is gone. A rank that inited and never finalized is ending badly: the job ends. */
-  gone(): void {
+  /**
+   * The connection is gone: true when the rank had inited and neither finalized nor aborted
+   * (its exit, if it says nothing worse, then ends the job: see PmiServer.leftUnfinalized).
+   */
+  gone(): boolean {
     this.ended = true
-    if (this.inited && !this.finalized && this.rank !== null && !this.aborted) {
-      const rank = this.rank
-      this.job.report({ t: 'orted.abort', jobid: this.job.jobid, rank, code: 1, message: `rank ${rank} closed its PMI connection without finalizing (it exited or crashed before MPI_Finalize)` })
-    }
+    return this.inited && !this.finalized && this.rank !== null && !this.aborted
   }
 
   private aborted = false
