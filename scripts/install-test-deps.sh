@@ -3,11 +3,14 @@
 # nothing). Called by `npm test` before the tests, so CI and a bare machine need no manual step.
 # Today: a C compiler for the C fixtures, python3 for the unmodified-script CRIU test, and a
 # working criu (scripts/install-criu.sh: .cache/criu). The ssh tests install and start their
-# private sshd themselves (scripts/setup-test-sshd.sh); mpich comes with the PMI issue.
+# private sshd themselves (scripts/setup-test-sshd.sh). The PMI tests (test/e2e/pmi-mpich.test.ts)
+# build MPI programs with MPICH's mpicc.mpich and a PMI-2 client with Slurm's libpmi2.
 set -euo pipefail
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v mpicc.mpich >/dev/null 2>&1 || need+=(mpich libmpich-dev)
+[ -e /usr/include/slurm/pmi2.h ] || need+=(libpmi2-0-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or install them" >&2

@@ -13,7 +13,8 @@ import { log } from '../../log'
 import type { MessageOf, NodeToSnapc } from '../../wire/messages'
 import { SocketConn, socketHandlers } from '../../wire/socket'
 import { NodeFence } from './node-fence'
-import { PmiSession, type PmiJob } from './pmi-session'
+import type { PmiJob } from './pmi-job'
+import { PmiSession } from './pmi-session'
 
 /** The fd a rank finds its end of the PMI socketpair on (the first after stdio). */
 export const PMI_CHILD_FD = 3

@@ -5,27 +5,14 @@
  * never a crash of the daemon; only broken framing (an endless line) closes the connection.
  */
 import { log } from '../../log'
-import type { NodeToSnapc } from '../../wire/messages'
 import type { SocketConn } from '../../wire/socket'
-import type { NodeFence } from './node-fence'
+import type { PmiJob, PmiRank } from './pmi-job'
 import { pmi2Command } from './pmi2-commands'
 import { PMI_MAXES, PmiFramer, parsePmi1, parsePmi2, pmi1, pmi2, type PmiFields } from './pmi-wire'
 
-/** What every session of a job on a node shares. */
-export interface PmiJob {
-  jobid: string
-  kvsname: string
-  size: number
-  universeSize: number
-  processMapping: string
-  appOf(rank: number): number
-  fence: NodeFence
-  report(m: NodeToSnapc): void
-}
-
 const enc = new TextEncoder()
 
-export class PmiSession {
+export class PmiSession implements PmiRank {
   private readonly framer: PmiFramer
   inited = false
   finalized = false

@@ -5,9 +5,9 @@
  * The state (puts, fences, finalize) is the PMI-1 session's: one server, two encodings.
  */
 import type { PmiFields } from './pmi-wire'
-import type { PmiSession } from './pmi-session'
+import type { PmiRank } from './pmi-job'
 
-export function pmi2Command(s: PmiSession, cmd: string, f: PmiFields): void {
+export function pmi2Command(s: PmiRank, cmd: string, f: PmiFields): void {
   // A threaded client tags its commands; every response carries the tag back.
   const thrid = f.get('thrid')
   const reply = (fields: Record<string, string | number>) => s.send(`${cmd}-response`, thrid === undefined ? fields : { ...fields, thrid })
