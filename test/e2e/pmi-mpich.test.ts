@@ -85,6 +85,22 @@ describe('ending a job', () => {
   })
 })
 
+describe('MPI libraries ompx does not serve', () => {
+  test("a program linked with Open MPI's libmpi.so.40 gets one warning line at launch; an MPICH one none", async () => {
+    const prog = join(tmp, 'ompi-prog')
+    const src = join(tmp, 'ompi-prog.c')
+    await Bun.write(src, 'int MPI_Init(int *, char ***);\nint MPI_Finalize(void);\nint main(int c, char **v) { MPI_Init(&c, &v); MPI_Finalize(); return 0; }\n')
+    // Open MPI's runtime library comes with openmpi-bin (scripts/install-peers.sh); no headers needed.
+    await $`cc -o ${prog} ${src} -l:libmpi.so.40`
+    const r = await run(['run', '--oversubscribe', '-np', '2', prog])
+    expect(lines(r.stderr).filter((l) => l.includes('warning'))).toEqual([
+      "ompx run: warning: " + prog + " is linked with Open MPI's libmpi.so.40, which needs a PMIx server; ompx serves PMI-1/PMI-2 (MPICH) only, so each rank would run as a singleton of size 1: build it with mpicc.mpich, or run it with Open MPI's mpirun",
+    ])
+    const mpich = await run(['run', '-np', '1', MPI, 'hello'])
+    expect(mpich.stderr).toBe('')
+  })
+})
+
 describe('PMI-2 (Slurm libpmi2)', () => {
   test('fullinit, put, fence, get of every rank, PMI_process_mapping, across 2 nodes', async () => {
     const hf = simHostfile(join(tmp, 'hf-pmi2'), [['n1', 2], ['n2', 1]])
