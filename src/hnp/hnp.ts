@@ -3,6 +3,7 @@
  * contact file tools find it by, the node daemons, and the table of jobs. `ompx run` embeds
  * one for a single job; `ompx hnp` keeps one up for many.
  */
+import { NameService } from './snapc/name-service'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
@@ -47,6 +48,8 @@ export class Hnp {
   private readonly nodeDirRoot = join(sessionRoot(), `nodes-${process.pid}`)
   /** Checkpoint/restart state of each running job, for checkpoint tools. */
   readonly coordinators: Coordinators = new Map()
+  /** Names published by this HNP's jobs (PMI publish_name), so two of its jobs can meet. */
+  readonly names = new NameService()
   /** Extra handlers for tool connections (ompx hnp adds submit/stop). */
   toolHandlers: ((ch: Channel) => void)[] = [serveCheckpointTools(this.coordinators), serveMigrateTools(this.coordinators)]
 

@@ -156,7 +156,7 @@ export class LocalDaemon implements NodeJob {
   }
 
   deliver(msg: SnapcToNode): void {
-    if (msg.t === 'hnp.fence') return this.pmi.deliver(msg)
+    if (msg.t === 'hnp.fence' || msg.t === 'hnp.name') return this.pmi.deliver(msg)
     if (msg.t === 'hnp.ckpt') this.followCheckpoint(msg)
     this.snapc.handle(msg)
   }

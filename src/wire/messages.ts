@@ -230,6 +230,9 @@ export const CATALOG = {
   'orted.fence': { jobid: str, seq: num, ranks: arrayOf(num), kv: arrayOf(tuple(str, str)) },
   /** Fence `seq` is complete: every node's puts of it (ok false: the job's kv store refused them). */
   'hnp.fence': { jobid: str, seq: num, ok: bool, kv: arrayOf(tuple(str, str)), text: optional(str) },
+  /** A rank's name-service request (PMI publish_name / unpublish_name / lookup_name), for its HNP. */
+  'orted.name': { jobid: str, rank: num, id: num, op: oneOf('publish', 'unpublish', 'lookup'), service: str, port: optional(str) },
+  'hnp.name': { jobid: str, rank: num, id: num, ok: bool, port: optional(str), text: optional(str) },
   /** A rank asked its PMI server to abort the job (MPI_Abort), or left PMI without finalizing. */
   'orted.abort': { jobid: str, rank: num, code: num, message: str },
   /** A rank's app coordinator connected to / left its daemon. */
@@ -287,7 +290,7 @@ export function validateMessage(m: unknown): string | null {
 }
 
 /** What the HNP's coordinators (snapc, app services, restart staging) send a node about one job. */
-export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.fence'>
+export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.fence'> | MessageOf<'hnp.name'>
 /** What a node's local coordinator reports back to them. */
 export type NodeToSnapc =
   | MessageOf<'orted.ckpt'>
@@ -295,7 +298,8 @@ export type NodeToSnapc =
   | MessageOf<'orted.app-link'>
   | MessageOf<'orted.fence'>
   | MessageOf<'orted.abort'>
-export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.fence'] as const
-export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.fence', 'orted.abort'] as const
+  | MessageOf<'orted.name'>
+export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.fence', 'hnp.name'] as const
+export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.fence', 'orted.abort', 'orted.name'] as const
 // Snapshot files travel as 'orted.file' (node -> HNP store) and 'hnp.file' (restart staging),
 // handed to a FileReceiver on arrival (src/sstore/sinks.ts), with reading held while it is behind.

@@ -111,6 +111,55 @@ describe('PMI-2 (Slurm libpmi2)', () => {
   })
 })
 
+describe('name service (publish_name / lookup_name), raw PMI clients', () => {
+  test('two jobs of one ompx hnp meet through a published name; it goes with its job', async () => {
+    const hostfile = simHostfile(join(tmp, 'hf-hnp'), [['n1', 2]])
+    const hnp = await run(['hnp', '--hostfile', hostfile, '--daemonize'])
+    expect(hnp.code).toBe(0)
+    const pid = lines(hnp.stdout)[0]!.match(/pid (\d+)/)![1]!
+    try {
+      const gate = join(tmp, 'name-gate')
+      const submit = (script: string[]) => spawnOmpx(['run', '--hnp', pid, '-np', '1', '-x', `PMI_SCRIPT=${JSON.stringify(script)}`, ...RAW], { timeoutMs: 40_000, env: { TMPDIR: tmp } })
+      const init = 'cmd=init pmi_version=1 pmi_subversion=1'
+      const server = submit([init, 'cmd=publish_name service=ocean port=tag#0$p1', `<wait>${gate}`, 'cmd=finalize'])
+      await server.waitFor(/publish_result/, 20_000)
+      const client = await submit([init, 'cmd=lookup_name service=ocean', 'cmd=publish_name service=ocean port=other', 'cmd=unpublish_name service=ocean', 'cmd=finalize']).done()
+      expect(lines(client.stdout)).toEqual([
+        '0< cmd=response_to_init pmi_version=1 pmi_subversion=1 rc=0',
+        '0< cmd=lookup_result rc=0 msg=success port=tag#0$p1',
+        expect.stringMatching(/^0< cmd=publish_result rc=-1 msg=service_ocean_is_already_published_by_job_\S+$/),
+        expect.stringMatching(/^0< cmd=unpublish_result rc=-1 msg=service_ocean_was_published_by_job_\S+_not_this_one$/),
+        '0< cmd=finalize_ack',
+      ])
+      await Bun.write(gate, '')
+      expect((await server.done()).stdout).toContain('0< cmd=publish_result rc=0 msg=success')
+      const after = await submit([init, 'cmd=lookup_name service=ocean', 'cmd=finalize']).done()
+      expect(lines(after.stdout)[1]).toBe('0< cmd=lookup_result rc=-1 msg=service_ocean_is_not_published')
+    } finally {
+      await run(['hnp', '--stop', pid])
+    }
+  })
+
+  test('PMI-2 name-publish / name-lookup within one job', async () => {
+    const body = (s: string) => `<raw>${String(s.length).padEnd(6)}${s}`
+    const r = await run(['run', '-np', '1', ...RAW], {
+      env: {
+        PMI_SCRIPT: JSON.stringify(['cmd=init pmi_version=2 pmi_subversion=0', body('cmd=name-publish;name=sky;port=p;;2;'), body('cmd=name-lookup;name=sky;'), body('cmd=name-unpublish;name=sky;'), body('cmd=name-lookup;name=sky;'), body('cmd=finalize;')]),
+      },
+    })
+    // Without "0< ", the PMI-2 length and "cmd=".
+    const got = lines(r.stdout).map((l) => l.slice(3).replace(/^\d+ +/, '').replace(/^cmd=/, ''))
+    expect(got).toEqual([
+      'response_to_init pmi_version=2 pmi_subversion=0 rc=0',
+      'name-publish-response;rc=0;',
+      'name-lookup-response;rc=0;port=p;;2;',
+      'name-unpublish-response;rc=0;',
+      'name-lookup-response;rc=-1;errmsg=service sky is not published;',
+      'finalize-response;rc=0;',
+    ])
+  })
+})
+
 describe('bad clients get an error line', () => {
   const raw = (script: string[], o: { port?: boolean; env?: Record<string, string> } = {}) =>
     run(['run', ...(o.port ? ['--mca', 'pmi_mode', 'port'] : []), '-np', '1', ...RAW], { env: { PMI_SCRIPT: JSON.stringify(script), ...o.env } })

@@ -9,6 +9,7 @@ import type { AppContext, ProcInfo } from '../../runtime/job'
 import { describeExit, FailureLedger, isFailure, signalNumber } from '../errmgr/exit-policy'
 import { OutputRouter, type OutputOptions, type OutputSink } from '../output/output-router'
 import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
+import type { NameService } from '../snapc/name-service'
 import { RankMoves } from './rank-moves'
 import { forwardStdin, readsStdin } from './stdin'
 import { processMapping } from '../../runtime/process-mapping'
@@ -23,6 +24,8 @@ export interface JobSpec {
   timeoutSec?: number
   errmgrContinue: boolean
   killGraceSec: number
+  /** The HNP's name service (PMI publish/lookup), shared by its jobs. */
+  names: NameService
   /** pmi_mode: how MPI ranks reach their node's PMI server (docs/pmi.md). */
   pmiMode: 'fd' | 'port'
   quiet: boolean
@@ -73,6 +76,7 @@ export class JobRunner {
       },
       signal: (sig, ranks) => this.signalRanks(sig, ranks),
       endAfterCheckpoint: () => this.endAfterCheckpoint(),
+      names: spec.names,
       abort: (status, why) => {
         if (this.aborting) return
         this.failure = why

@@ -6,6 +6,9 @@
 import type { NodeToSnapc } from '../../wire/messages'
 import type { NodeFence } from './node-fence'
 
+export type NameOp = 'publish' | 'unpublish' | 'lookup'
+export type NameAnswer = { ok: true; port?: string } | { ok: false; text: string }
+
 export interface PmiJob {
   jobid: string
   kvsname: string
@@ -15,6 +18,8 @@ export interface PmiJob {
   appOf(rank: number): number
   fence: NodeFence
   report(m: NodeToSnapc): void
+  /** The HNP's name service: `answer` is called once, when the HNP replies. */
+  names(rank: number, op: NameOp, service: string, port: string | undefined, answer: (a: NameAnswer) => void): void
 }
 
 /** One rank's session, as its commands see it. */
@@ -30,4 +35,6 @@ export interface PmiRank {
   /** Enter the job's next fence; `release` once every rank has. */
   barrier(release: () => void): void
   abort(exitcode: string | undefined): void
+  /** publish / unpublish / lookup through the HNP's name service. */
+  name(op: NameOp, service: string | undefined, port: string | undefined, answer: (a: NameAnswer) => void): void
 }

@@ -13,7 +13,7 @@ import { log } from '../../log'
 import type { MessageOf, NodeToSnapc } from '../../wire/messages'
 import { SocketConn, socketHandlers } from '../../wire/socket'
 import { NodeFence } from './node-fence'
-import type { PmiJob } from './pmi-job'
+import type { NameAnswer, NameOp, PmiJob } from './pmi-job'
 import { PmiSession } from './pmi-session'
 
 /** The fd a rank finds its end of the PMI socketpair on (the first after stdio). */
@@ -45,8 +45,8 @@ export class PmiServer {
   }
 
   /** What the node learned of the job at its launch (size, universe, process mapping, apps). */
-  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report'>): void {
-    this.job ??= { ...job, kvsname: `kvs_${this.ctx.jobid}`, fence: this.fence, report: this.ctx.report }
+  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report' | 'names'>): void {
+    this.job ??= { ...job, kvsname: `kvs_${this.ctx.jobid}`, fence: this.fence, report: this.ctx.report, names: (...a) => this.names(...a) }
   }
 
   /** Port mode: listen (once) on the node's address; returns `host:port` for PMI_PORT. */
@@ -105,8 +105,22 @@ export class PmiServer {
     return rank
   }
 
-  deliver(m: MessageOf<'hnp.fence'>): void {
-    this.fence.done(m)
+  deliver(m: MessageOf<'hnp.fence'> | MessageOf<'hnp.name'>): void {
+    if (m.t === 'hnp.fence') return this.fence.done(m)
+    const answer = this.nameRequests.get(m.id)
+    this.nameRequests.delete(m.id)
+    answer?.(m.ok ? { ok: true, port: m.port } : { ok: false, text: m.text ?? 'refused' })
+  }
+
+  /** Name-service requests sent to the HNP, by id, until answered. */
+  private nameRequests = new Map<number, (a: NameAnswer) => void>()
+  private nameSeq = 0
+
+  /** Ask the HNP's name service (publish_name, unpublish_name, lookup_name). */
+  private names(rank: number, op: NameOp, service: string, port: string | undefined, answer: (a: NameAnswer) => void): void {
+    const id = ++this.nameSeq
+    this.nameRequests.set(id, answer)
+    this.ctx.report({ t: 'orted.name', jobid: this.ctx.jobid, rank, id, op, service, port })
   }
 
   /**

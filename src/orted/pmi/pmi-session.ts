@@ -6,7 +6,7 @@
  */
 import { log } from '../../log'
 import type { SocketConn } from '../../wire/socket'
-import type { PmiJob, PmiRank } from './pmi-job'
+import type { NameAnswer, NameOp, PmiJob, PmiRank } from './pmi-job'
 import { pmi2Command } from './pmi2-commands'
 import { PMI_MAXES, PmiFramer, parsePmi1, parsePmi2, pmi1, pmi2, type PmiFields } from './pmi-wire'
 
@@ -116,9 +116,13 @@ export class PmiSession implements PmiRank {
         return this.abort(f.get('exitcode'))
       case 'publish_name':
       case 'unpublish_name':
-      case 'lookup_name':
-        // The name service (issue #14 item 5) slots in here: within one HNP, through the job's app services.
-        return this.send(cmd.replace('_name', '_result'), { rc: -1, msg: 'the name service is not available in this ompx' })
+      case 'lookup_name': {
+        const op = cmd.slice(0, cmd.indexOf('_')) as NameOp
+        const response = `${op}_result`
+        return this.name(op, f.get('service'), f.get('port'), (a) =>
+          a.ok ? this.send(response, { rc: 0, msg: 'success', ...(a.port !== undefined ? { port: a.port } : {}) }) : this.send(response, { rc: -1, msg: a.text }),
+        )
+      }
       default:
         return this.send('error', { rc: -1, msg: `unknown PMI command ${cmd}` })
     }
@@ -178,6 +182,14 @@ export class PmiSession implements PmiRank {
     const rank = this.rank!
     const status = Number.isInteger(code) ? code & 0xff : 1
     this.job.report({ t: 'orted.abort', jobid: this.job.jobid, rank, code: status, message: `rank ${rank} called MPI_Abort (PMI abort) with exit code ${exitcode ?? '(none)'}` })
+  }
+
+  name(op: NameOp, service: string | undefined, port: string | undefined, answer: (a: NameAnswer) => void): void {
+    if (!service) return answer({ ok: false, text: `${op} needs service=` })
+    if (op === 'publish' && !port) return answer({ ok: false, text: 'publish needs port=' })
+    this.job.names(this.rank!, op, service, op === 'publish' ? port : undefined, (a) => {
+      if (!this.ended) answer(a)
+    })
   }
 
   private startSpawn(first: string): void {

@@ -43,6 +43,12 @@ export function pmi2Command(s: PmiRank, cmd: string, f: PmiFields): void {
       const value = key === 'PMI_process_mapping' ? j.processMapping : undefined
       return value === undefined ? reply({ rc: 0, found: 'FALSE' }) : reply({ rc: 0, found: 'TRUE', value })
     }
+    case 'name-publish':
+    case 'name-unpublish':
+    case 'name-lookup': {
+      const op = cmd.slice(5) as 'publish' | 'unpublish' | 'lookup'
+      return s.name(op, f.get('name'), f.get('port'), (a) => (a.ok ? reply({ rc: 0, ...(a.port !== undefined ? { port: a.port } : {}) }) : fail(a.text)))
+    }
     case 'info-putnodeattr':
       return reply({ rc: 0 })
     case 'finalize':
