@@ -164,7 +164,12 @@ export type StoreSpec = FieldT<typeof storeSpec>
 const movedRank = shape({ rank: num, from: str, to: str, oldPid: num, newPid: num, bytes: num, downtimeMs: num })
 
 /** What a node's PMI server needs of the whole job (docs/pmi.md). */
-const pmiJob = shape({ mode: oneOf('fd', 'port'), processMapping: str })
+const pmiJob = shape({
+  mode: oneOf('fd', 'port'),
+  processMapping: str,
+  /** A spawned job: its parent's preput values (PARENT_ROOT_PORT_NAME), readable before any fence. */
+  preput: optional(arrayOf(tuple(str, str))),
+})
 export type PmiJobWire = FieldT<typeof pmiJob>
 
 // ---- the catalog -----------------------------------------------------------------------------
@@ -232,6 +237,15 @@ export const CATALOG = {
   'hnp.fence': { jobid: str, seq: num, ok: bool, kv: arrayOf(tuple(str, str)), text: optional(str) },
   /** A rank's name-service request (PMI publish_name / unpublish_name / lookup_name), for its HNP. */
   'orted.name': { jobid: str, rank: num, id: num, op: oneOf('publish', 'unpublish', 'lookup'), service: str, port: optional(str) },
+  /** A rank's MPI_Comm_spawn (PMI mcmd=spawn blocks): the child job's apps and the preput values. */
+  'orted.spawn': {
+    jobid: str,
+    rank: num,
+    id: num,
+    apps: arrayOf(shape({ np: num, argv: arrayOf(str), info: arrayOf(tuple(str, str)) })),
+    preput: arrayOf(tuple(str, str)),
+  },
+  'hnp.spawned': { jobid: str, rank: num, id: num, ok: bool, child: optional(str), text: optional(str) },
   'hnp.name': { jobid: str, rank: num, id: num, ok: bool, port: optional(str), text: optional(str) },
   /** A rank asked its PMI server to abort the job (MPI_Abort), or left PMI without finalizing. */
   'orted.abort': { jobid: str, rank: num, code: num, message: str },
@@ -290,7 +304,7 @@ export function validateMessage(m: unknown): string | null {
 }
 
 /** What the HNP's coordinators (snapc, app services, restart staging) send a node about one job. */
-export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.fence'> | MessageOf<'hnp.name'>
+export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.fence'> | MessageOf<'hnp.name'> | MessageOf<'hnp.spawned'>
 /** What a node's local coordinator reports back to them. */
 export type NodeToSnapc =
   | MessageOf<'orted.ckpt'>
@@ -299,7 +313,8 @@ export type NodeToSnapc =
   | MessageOf<'orted.fence'>
   | MessageOf<'orted.abort'>
   | MessageOf<'orted.name'>
-export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.fence', 'hnp.name'] as const
-export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.fence', 'orted.abort', 'orted.name'] as const
+  | MessageOf<'orted.spawn'>
+export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.fence', 'hnp.name', 'hnp.spawned'] as const
+export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.fence', 'orted.abort', 'orted.name', 'orted.spawn'] as const
 // Snapshot files travel as 'orted.file' (node -> HNP store) and 'hnp.file' (restart staging),
 // handed to a FileReceiver on arrival (src/sstore/sinks.ts), with reading held while it is behind.

@@ -160,6 +160,51 @@ describe('name service (publish_name / lookup_name), raw PMI clients', () => {
   })
 })
 
+describe('spawn (mcmd=spawn), raw PMI clients', () => {
+  const spawnBlock = (np: number, argv: string[], preput: [string, string][], info: [string, string][] = []) =>
+    '<raw>' +
+    [
+      'mcmd=spawn',
+      `nprocs=${np}`,
+      `execname=${argv[0]}`,
+      'totspawns=1',
+      'spawnssofar=1',
+      ...argv.slice(1).map((a, i) => `arg${i + 1}=${a}`),
+      `argcnt=${argv.length - 1}`,
+      `preput_num=${preput.length}`,
+      ...preput.flatMap(([k, v], i) => [`preput_key_${i}=${k}`, `preput_val_${i}=${v}`]),
+      `info_num=${info.length}`,
+      ...info.flatMap(([k, v], i) => [`info_key_${i}=${k}`, `info_val_${i}=${v}`]),
+      'endcmd',
+      '',
+    ].join('\n')
+  const init = 'cmd=init pmi_version=1 pmi_subversion=1'
+
+  test('2 children with PMI_SPAWNED=1 read the parent port, fence among themselves, report through the same ompx run', async () => {
+    const child = JSON.stringify([init, 'cmd=get key=PARENT_ROOT_PORT_NAME', 'cmd=put key=c value=x', 'cmd=barrier_in', 'cmd=finalize'])
+    const parent = [init, spawnBlock(2, [...RAW, child], [['PARENT_ROOT_PORT_NAME', 'tag#0$parent']], [['wdir', tmp]]), 'cmd=finalize']
+    const r = await run(['run', '--oversubscribe', '-np', '1', ...RAW], { env: { PMI_SCRIPT: JSON.stringify(parent) } })
+    expect(r.code).toBe(0)
+    const out = lines(r.stdout)
+    expect(out.filter((l) => l.includes('spawn_result'))).toEqual(['0< cmd=spawn_result rc=0 errcodes=0,0'])
+    for (const rank of [0, 1]) {
+      const mine = out.filter((l) => l.startsWith(`${rank}< `) && !l.includes('spawn_result'))
+      expect(mine).toEqual(
+        expect.arrayContaining([`${rank}< spawned=1`, `${rank}< cmd=get_result rc=0 msg=success value=tag#0$parent`, `${rank}< cmd=barrier_out`]),
+      )
+    }
+  })
+
+  test('a spawn onto a host outside the allocation is refused with the reason; a bad block too', async () => {
+    const parent = [init, spawnBlock(1, ['true'], [], [['host', 'nowhere']]), '<raw>mcmd=spawn\nnprocs=0\nexecname=true\nendcmd\n', 'cmd=finalize']
+    const r = await run(['run', '-np', '1', ...RAW], { env: { PMI_SCRIPT: JSON.stringify(parent) } })
+    expect(lines(r.stdout).filter((l) => l.includes('spawn_result'))).toEqual([
+      expect.stringMatching(/^0< cmd=spawn_result rc=-1 msg=spawn:_host_nowhere_is_not_in_the_allocation/),
+      '0< cmd=spawn_result rc=-1 msg=spawn_needs_nprocs_1..4096',
+    ])
+  })
+})
+
 describe('bad clients get an error line', () => {
   const raw = (script: string[], o: { port?: boolean; env?: Record<string, string> } = {}) =>
     run(['run', ...(o.port ? ['--mca', 'pmi_mode', 'port'] : []), '-np', '1', ...RAW], { env: { PMI_SCRIPT: JSON.stringify(script), ...o.env } })

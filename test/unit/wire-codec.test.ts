@@ -72,6 +72,8 @@ const SAMPLES: Message[] = [
   { t: 'orted.abort', jobid: '1.1', rank: 1, code: 7, message: 'rank 1 called MPI_Abort' },
   { t: 'orted.name', jobid: '1.1', rank: 0, id: 3, op: 'publish', service: 'svc', port: 'tag#0$' },
   { t: 'hnp.name', jobid: '1.1', rank: 0, id: 3, ok: false, text: 'service svc is not published' },
+  { t: 'orted.spawn', jobid: '1.1', rank: 0, id: 4, apps: [{ np: 2, argv: ['a', 'b c'], info: [['wdir', '/tmp']] }], preput: [['PARENT_ROOT_PORT_NAME', 'tag#0$']] },
+  { t: 'hnp.spawned', jobid: '1.1', rank: 0, id: 4, ok: true, child: '1.2' },
   { t: 'orted.file', jobid: '1.1', ref: 'r', seq: 0, rank: 1, path: 'a/b', offset: 0, data: new Uint8Array(3), codec: 'zstd', last: true },
   { t: 'hnp.file', jobid: '1.1', rank: 1, path: 'a', offset: 4, data: new Uint8Array(1), codec: 'raw', last: false },
   { t: 'tool.checkpoint', jobid: '1.1', term: false, stop: true, status: true },

@@ -6,6 +6,7 @@
 import type { RunRequest } from '../../args/mpirun'
 import type { LaunchSpec, NodeHandle, NodeJob, RankExit } from '../../node/contract'
 import type { AppContext, ProcInfo } from '../../runtime/job'
+import type { MessageOf } from '../../wire/messages'
 import { describeExit, FailureLedger, isFailure, signalNumber } from '../errmgr/exit-policy'
 import { OutputRouter, type OutputOptions, type OutputSink } from '../output/output-router'
 import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
@@ -28,6 +29,10 @@ export interface JobSpec {
   names: NameService
   /** pmi_mode: how MPI ranks reach their node's PMI server (docs/pmi.md). */
   pmiMode: 'fd' | 'port'
+  /** A spawned job: its parent's preput values. */
+  pmiPreput?: [string, string][]
+  /** Starts child jobs for MPI_Comm_spawn (spawn.ts); without it a spawn is refused. */
+  spawn?: Spawner
   quiet: boolean
   /** How to reach each node that has ranks. */
   nodes: Map<string, NodeHandle>
@@ -45,6 +50,18 @@ export interface JobSpec {
   /** Prefix of our messages: the command the user typed ("ompx run", "ompx restart"). */
   who?: string
 }
+
+/** A rank's MPI_Comm_spawn: the child job's apps and the parent's preput values. */
+export type SpawnRequest = Pick<MessageOf<'orted.spawn'>, 'apps' | 'preput'>
+/** A started child job: its id, and its exit status once it has ended. */
+export interface SpawnedJob {
+  jobid: string
+  done: Promise<number>
+  /** The parent is being aborted: end the child too. */
+  stop(): void
+}
+/** Starts child jobs (spawn.ts). */
+export type Spawner = (parent: { jobid: string; apps: AppContext[] }, req: SpawnRequest) => Promise<SpawnedJob>
 
 /** Exit status for a job killed by --timeout (ETIMEDOUT, as the issue and scripts expect). */
 export const TIMEOUT_STATUS = 110
@@ -65,6 +82,8 @@ export class JobRunner {
   interrupted = false
   /** Ranks migrating between nodes (rank-moves.ts). */
   private readonly moves: RankMoves
+  /** Jobs this job's ranks spawned: it ends when they have, and their failure is its own. */
+  private children: SpawnedJob[] = []
 
   constructor(private spec: JobSpec) {
     this.coord = new JobCoordinator(spec.cr, {
@@ -77,6 +96,13 @@ export class JobRunner {
       signal: (sig, ranks) => this.signalRanks(sig, ranks),
       endAfterCheckpoint: () => this.endAfterCheckpoint(),
       names: spec.names,
+      spawn: async (req) => {
+        if (!this.spec.spawn) throw new Error('MPI_Comm_spawn is not available for this job')
+        if (this.aborting) throw new Error(`job ${this.spec.jobid} is ending`)
+        const child = await this.spec.spawn({ jobid: spec.jobid, apps: spec.apps }, req)
+        this.children.push(child)
+        return child.jobid
+      },
       abort: (status, why) => {
         if (this.aborting) return
         this.failure = why
@@ -113,7 +139,7 @@ export class JobRunner {
     // Restarted ranks on nodes that cannot read the global store get their images first.
     await this.coord.stageImages(this.daemons)
     const size = this.spec.procs.length
-    const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)) }
+    const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)), ...(this.spec.pmiPreput ? { preput: this.spec.pmiPreput } : {}) }
     for (const [node, specs] of byNode) {
       this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs).catch((err) => this.launchFailed(node, specs, err))
     }
@@ -156,6 +182,7 @@ export class JobRunner {
   /** SIGINT/SIGTERM from the user: terminate gracefully; a second one kills at once. */
   interrupt(sig: NodeJS.Signals): void {
     this.interrupted = true
+    for (const c of this.children) c.stop()
     if (this.aborting) {
       this.say(`${sig} again: killing ${ranks(this.runningCount())} now`)
       this.signalAll('SIGKILL')
@@ -245,6 +272,7 @@ export class JobRunner {
   private abort(status?: number): void {
     if (this.aborting) return
     this.aborting = { status }
+    for (const c of this.children) c.stop()
     this.signalAll('SIGTERM')
     this.killTimer = setTimeout(() => this.signalAll('SIGKILL'), this.spec.killGraceSec * 1000)
     this.killTimer.unref()
@@ -258,7 +286,10 @@ export class JobRunner {
     for (const node of this.daemons.keys()) this.spec.nodes.get(node)?.detach(this.spec.jobid)
     await this.router.close()
     const status = this.aborting?.status ?? this.ledger.status()
-    this.done(status)
+    // Spawned jobs are part of this one (MPI connects them): wait for them; the first that
+    // failed decides the status when this job itself succeeded.
+    const childStatus = (await Promise.all(this.children.map((c) => c.done))).find((s) => s !== 0) ?? 0
+    this.done(status || childStatus)
   }
 
   private runningCount(): number {

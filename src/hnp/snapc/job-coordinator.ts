@@ -11,7 +11,7 @@ import type { ProcInfo } from '../../runtime/job'
 import type { FileReceiver } from '../../sstore/file-receiver'
 import { sendFiles } from '../../sstore/file-sender'
 import type { SeqMeta } from '../../sstore/types'
-import type { SnapcToNode, NodeToSnapc } from '../../wire/messages'
+import type { MessageOf, SnapcToNode, NodeToSnapc } from '../../wire/messages'
 import { resolvePreferences } from '../mapping/migrate-targets'
 import { AppServices, migrationOutcomeText } from './app-services'
 import type { MovesPort } from '../job/rank-moves'
@@ -54,6 +54,8 @@ export interface RunnerPort extends JobPort {
   abort(status: number, why: string): void
   /** The HNP's name service (MPI_Publish_name and friends), shared by its jobs. */
   names: NameService
+  /** MPI_Comm_spawn: start a child job; resolves with its jobid, rejects with why not. */
+  spawn(req: Pick<MessageOf<'orted.spawn'>, 'apps' | 'preput'>): Promise<string>
 }
 
 export class JobCoordinator {
@@ -116,6 +118,18 @@ export class JobCoordinator {
       }
       case 'orted.abort':
         return this.port.abort(msg.code, msg.message)
+      case 'orted.spawn': {
+        const { rank, id } = msg
+        const answer = (m: { ok: boolean; child?: string; text?: string }) => {
+          const node = this.port.procs()[rank]?.node
+          if (node) this.port.deliver(node, { t: 'hnp.spawned', jobid: this.port.jobid, rank, id, ...m })
+        }
+        this.port.spawn({ apps: msg.apps, preput: msg.preput }).then(
+          (child) => answer({ ok: true, child }),
+          (err) => answer({ ok: false, text: errorMessage(err) }),
+        )
+        return
+      }
       case 'orted.name': {
         const node = this.port.procs()[msg.rank]?.node
         const a = this.port.names.request(this.port.jobid, msg.op, msg.service, msg.port)

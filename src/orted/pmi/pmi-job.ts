@@ -8,6 +8,11 @@ import type { NodeFence } from './node-fence'
 
 export type NameOp = 'publish' | 'unpublish' | 'lookup'
 export type NameAnswer = { ok: true; port?: string } | { ok: false; text: string }
+/** What the `mcmd=spawn` blocks of one MPI_Comm_spawn(_multiple) ask for. */
+export interface SpawnBlocks {
+  apps: { np: number; argv: string[]; info: [string, string][] }[]
+  preput: [string, string][]
+}
 
 export interface PmiJob {
   jobid: string
@@ -20,6 +25,8 @@ export interface PmiJob {
   report(m: NodeToSnapc): void
   /** The HNP's name service: `answer` is called once, when the HNP replies. */
   names(rank: number, op: NameOp, service: string, port: string | undefined, answer: (a: NameAnswer) => void): void
+  /** Start a child job; `answer` gets its jobid (as `port`) or why not. */
+  spawn(rank: number, req: SpawnBlocks, answer: (a: NameAnswer) => void): void
 }
 
 /** One rank's session, as its commands see it. */

@@ -13,7 +13,7 @@ import { log } from '../../log'
 import type { MessageOf, NodeToSnapc } from '../../wire/messages'
 import { SocketConn, socketHandlers } from '../../wire/socket'
 import { NodeFence } from './node-fence'
-import type { NameAnswer, NameOp, PmiJob } from './pmi-job'
+import type { NameAnswer, NameOp, PmiJob, SpawnBlocks } from './pmi-job'
 import { PmiSession } from './pmi-session'
 
 /** The fd a rank finds its end of the PMI socketpair on (the first after stdio). */
@@ -45,8 +45,10 @@ export class PmiServer {
   }
 
   /** What the node learned of the job at its launch (size, universe, process mapping, apps). */
-  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report' | 'names'>): void {
-    this.job ??= { ...job, kvsname: `kvs_${this.ctx.jobid}`, fence: this.fence, report: this.ctx.report, names: (...a) => this.names(...a) }
+  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report' | 'names' | 'spawn'>, preput: [string, string][] = []): void {
+    if (this.job) return
+    for (const [k, v] of preput) this.fence.cache.set(k, v)
+    this.job = { ...job, kvsname: `kvs_${this.ctx.jobid}`, fence: this.fence, report: this.ctx.report, names: (...a) => this.names(...a), spawn: (...a) => this.spawn(...a) }
   }
 
   /** Port mode: listen (once) on the node's address; returns `host:port` for PMI_PORT. */
@@ -105,8 +107,13 @@ export class PmiServer {
     return rank
   }
 
-  deliver(m: MessageOf<'hnp.fence'> | MessageOf<'hnp.name'>): void {
+  deliver(m: MessageOf<'hnp.fence'> | MessageOf<'hnp.name'> | MessageOf<'hnp.spawned'>): void {
     if (m.t === 'hnp.fence') return this.fence.done(m)
+    if (m.t === 'hnp.spawned') {
+      const spawned = this.spawnRequests.get(m.id)
+      this.spawnRequests.delete(m.id)
+      return spawned?.(m.ok ? { ok: true, port: m.child } : { ok: false, text: m.text ?? 'refused' })
+    }
     const answer = this.nameRequests.get(m.id)
     this.nameRequests.delete(m.id)
     answer?.(m.ok ? { ok: true, port: m.port } : { ok: false, text: m.text ?? 'refused' })
@@ -115,6 +122,15 @@ export class PmiServer {
   /** Name-service requests sent to the HNP, by id, until answered. */
   private nameRequests = new Map<number, (a: NameAnswer) => void>()
   private nameSeq = 0
+
+  private spawnRequests = new Map<number, (a: NameAnswer) => void>()
+
+  /** Ask the HNP to start a child job (MPI_Comm_spawn); answers with the child's jobid. */
+  private spawn(rank: number, req: SpawnBlocks, answer: (a: NameAnswer) => void): void {
+    const id = ++this.nameSeq
+    this.spawnRequests.set(id, answer)
+    this.ctx.report({ t: 'orted.spawn', jobid: this.ctx.jobid, rank, id, ...req })
+  }
 
   /** Ask the HNP's name service (publish_name, unpublish_name, lookup_name). */
   private names(rank: number, op: NameOp, service: string, port: string | undefined, answer: (a: NameAnswer) => void): void {

@@ -6,7 +6,8 @@
  */
 import { log } from '../../log'
 import type { SocketConn } from '../../wire/socket'
-import type { NameAnswer, NameOp, PmiJob, PmiRank } from './pmi-job'
+import type { NameAnswer, NameOp, PmiJob, PmiRank, SpawnBlocks } from './pmi-job'
+import { spawnBlock } from './spawn-block'
 import { pmi2Command } from './pmi2-commands'
 import { PMI_MAXES, PmiFramer, parsePmi1, parsePmi2, pmi1, pmi2, type PmiFields } from './pmi-wire'
 
@@ -18,6 +19,8 @@ export class PmiSession implements PmiRank {
   finalized = false
   /** Lines of a multi-line `mcmd=spawn` block, until `endcmd`. */
   private spawnBlock: string[] | null = null
+  /** The blocks of one MPI_Comm_spawn_multiple read so far (one block per command). */
+  private spawns: SpawnBlocks = { apps: [], preput: [] }
   private ended = false
 
   constructor(
@@ -82,7 +85,7 @@ export class PmiSession implements PmiRank {
     if (cmd === 'init') return this.init(f)
     if (cmd === 'initack') return this.initack(f)
     if (this.rank === null) return this.send('error', { rc: -1, msg: `${cmd} before initack: this connection has not said which rank it is` })
-    if (cmd === 'spawn') return this.startSpawn(text(f))
+    if (cmd === 'spawn') return this.startSpawn()
     const j = this.job
     switch (cmd) {
       case 'get_maxes':
@@ -192,20 +195,36 @@ export class PmiSession implements PmiRank {
     })
   }
 
-  private startSpawn(first: string): void {
-    this.spawnBlock = [first]
+  private startSpawn(): void {
+    this.spawnBlock = []
   }
 
-  /** Lines of `mcmd=spawn` up to `endcmd`; spawn (issue #14 item 4) slots in where it is answered. */
+  /**
+   * Lines of a `mcmd=spawn` block up to `endcmd` (MPI_Comm_spawn_multiple sends one block per
+   * command and expects one answer after the last): then the HNP starts the child job.
+   */
   private spawnLine(line: string): void {
-    this.spawnBlock!.push(line)
-    if (line.trim() !== 'endcmd' && this.spawnBlock!.length < 4096) return
+    if (line.trim() !== 'endcmd') {
+      this.spawnBlock!.push(line)
+      if (this.spawnBlock!.length <= 4096) return
+    }
+    const block = spawnBlock(this.spawnBlock!)
     this.spawnBlock = null
-    this.send('spawn_result', { rc: -1, msg: 'MPI_Comm_spawn is not available in this ompx' })
+    if ('why' in block) {
+      this.spawns = { apps: [], preput: [] }
+      return this.send('spawn_result', { rc: -1, msg: block.why })
+    }
+    this.spawns.apps.push(block.app)
+    this.spawns.preput = block.preput
+    if (block.sofar < block.total) return
+    const req = this.spawns
+    this.spawns = { apps: [], preput: [] }
+    const procs = req.apps.reduce((n, a) => n + a.np, 0)
+    this.job.spawn(this.rank!, req, (a) => {
+      if (this.ended) return
+      if (!a.ok) return this.send('spawn_result', { rc: -1, msg: a.text })
+      this.send('spawn_result', { rc: 0, errcodes: Array(procs).fill(0).join(',') })
+    })
   }
-}
-
-function text(f: PmiFields): string {
-  return [...f].map(([k, v]) => `${k}=${v}`).join(' ')
 }
 
