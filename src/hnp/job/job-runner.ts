@@ -6,11 +6,11 @@
 import type { RunRequest } from '../../args/mpirun'
 import type { LaunchSpec, NodeHandle, NodeJob, RankExit } from '../../node/contract'
 import type { AppContext, ProcInfo } from '../../runtime/job'
-import type { MessageOf } from '../../wire/messages'
 import { describeExit, FailureLedger, isFailure, signalNumber } from '../errmgr/exit-policy'
 import { OutputRouter, type OutputOptions, type OutputSink } from '../output/output-router'
 import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
 import type { NameService } from '../snapc/name-service'
+import type { SpawnedJob, Spawner } from './spawn-types'
 import { RankMoves } from './rank-moves'
 import { forwardStdin, readsStdin } from './stdin'
 import { processMapping } from '../../runtime/process-mapping'
@@ -50,18 +50,6 @@ export interface JobSpec {
   /** Prefix of our messages: the command the user typed ("ompx run", "ompx restart"). */
   who?: string
 }
-
-/** A rank's MPI_Comm_spawn: the child job's apps and the parent's preput values. */
-export type SpawnRequest = Pick<MessageOf<'orted.spawn'>, 'apps' | 'preput'>
-/** A started child job: its id, and its exit status once it has ended. */
-export interface SpawnedJob {
-  jobid: string
-  done: Promise<number>
-  /** The parent is being aborted: end the child too. */
-  stop(): void
-}
-/** Starts child jobs (spawn.ts). */
-export type Spawner = (parent: { jobid: string; apps: AppContext[] }, req: SpawnRequest) => Promise<SpawnedJob>
 
 /** Exit status for a job killed by --timeout (ETIMEDOUT, as the issue and scripts expect). */
 export const TIMEOUT_STATUS = 110

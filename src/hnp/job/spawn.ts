@@ -16,7 +16,7 @@ import { preflightApp } from '../launch/preflight'
 import { mapJob } from '../mapping/map-job'
 import type { OutputSink } from '../output/output-router'
 import { coordinatorSpec } from '../snapc/plan'
-import type { Spawner } from './job-runner'
+import type { Spawner } from './spawn-types'
 import { startJob } from './lifecycle'
 
 
