@@ -6,7 +6,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 
-export interface MpiLibrary {
+interface MpiLibrary {
   soname: string
   /** The MPI it belongs to. */
   mpi: 'MPICH' | 'Open MPI'
@@ -23,7 +23,7 @@ const KNOWN: MpiLibrary[] = [
 /** The first 4 MiB hold the dynamic string table of any program we would launch. */
 const HEAD_BYTES = 4 * 1024 * 1024
 
-export function mpiLibraryOf(path: string): MpiLibrary | null {
+function mpiLibraryOf(path: string): MpiLibrary | null {
   let head: Buffer
   try {
     const fd = openSync(path, 'r')

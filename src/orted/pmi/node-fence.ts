@@ -9,11 +9,18 @@
  */
 import type { MessageOf, NodeToSnapc } from '../../wire/messages'
 
+/**
+ * Most bytes of puts a node holds before its next fence (the default of snapc_kv_max_bytes): a
+ * rank putting without end is refused here, before the HNP's own limit could say so.
+ */
+const MAX_PENDING_BYTES = 64 * 1024 * 1024
+
 export class NodeFence {
   /** What every rank of this node, and the job's fences, made visible: served to gets. */
   readonly cache = new Map<string, string>()
   /** Puts of local ranks not yet sent up. */
   private pending: [string, string][] = []
+  private pendingBytes = 0
   /** Per fence seq, the local ranks that entered it and the callbacks that release them. */
   private waiting = new Map<number, Map<number, () => void>>()
   /** How many fences each rank entered (its next fence's seq). */
@@ -26,9 +33,14 @@ export class NodeFence {
     private readonly report: (m: NodeToSnapc) => void,
   ) {}
 
-  put(key: string, value: string): void {
+  /** Keep a local rank's put until the next fence; why not, when the node holds too much. */
+  put(key: string, value: string): string | null {
+    const bytes = key.length + value.length
+    if (this.pendingBytes + bytes > MAX_PENDING_BYTES) return `more than ${MAX_PENDING_BYTES} bytes of puts before a fence`
+    this.pendingBytes += bytes
     this.cache.set(key, value)
     this.pending.push([key, value])
+    return null
   }
 
   /** `rank` entered its next fence; `release` is called when the whole job has. */
@@ -55,6 +67,7 @@ export class NodeFence {
     this.sent.add(seq)
     const kv = this.pending
     this.pending = []
+    this.pendingBytes = 0
     this.report({ t: 'orted.fence', jobid: this.jobid, seq, ranks: [...list.keys()], kv })
   }
 

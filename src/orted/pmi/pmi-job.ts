@@ -37,7 +37,8 @@ export interface PmiRank {
   send(cmd: string, fields?: Record<string, string | number>): void
   /** Why a put is refused, or null. */
   putError(kvsname: string | undefined, key: string | undefined, value: string | undefined): string | null
-  put(key: string, value: string): void
+  /** Why the node refused it, or null. */
+  put(key: string, value: string): string | null
   get(key: string): string | undefined
   /** Enter the job's next fence; `release` once every rank has. */
   barrier(release: () => void): void

@@ -99,8 +99,8 @@ export class PmiSession implements PmiRank {
       case 'put': {
         const why = this.putError(f.get('kvsname'), f.get('key'), f.get('value'))
         if (why) return this.send('put_result', { rc: -1, msg: why })
-        this.put(f.get('key')!, f.get('value')!)
-        return this.send('put_result', { rc: 0, msg: 'success' })
+        const refused = this.put(f.get('key')!, f.get('value')!)
+        return this.send('put_result', refused ? { rc: -1, msg: refused } : { rc: 0, msg: 'success' })
       }
       case 'get': {
         const key = f.get('key')
@@ -166,8 +166,8 @@ export class PmiSession implements PmiRank {
     return null
   }
 
-  put(key: string, value: string): void {
-    this.job.fence.put(key, value)
+  put(key: string, value: string): string | null {
+    return this.job.fence.put(key, value)
   }
 
   get(key: string): string | undefined {

@@ -8,14 +8,14 @@
 /** Limits we announce in `get_maxes` (Hydra's figures; MPICH's simple client holds lines of 1024). */
 export const PMI_MAXES = { kvsname: 256, key: 64, value: 1024 } as const
 /** Longest PMI-1 line we accept (a put of the longest key and value fits with room to spare). */
-export const MAX_PMI1_LINE = 4096
+const MAX_PMI1_LINE = 4096
 /** Longest PMI-2 message body we accept. */
-export const MAX_PMI2_MESSAGE = 8192
+const MAX_PMI2_MESSAGE = 8192
 
 export type PmiFields = Map<string, string>
 
 /** A parsed PMI-1 line, or why it is not one. `cmd` (or `mcmd`) is the command's name. */
-export type Pmi1Line = { ok: true; cmd: string; fields: PmiFields } | { ok: false; why: string }
+type Pmi1Line = { ok: true; cmd: string; fields: PmiFields } | { ok: false; why: string }
 
 export function parsePmi1(line: string): Pmi1Line {
   const fields: PmiFields = new Map()
@@ -40,7 +40,7 @@ export function pmi1(cmd: string, fields: Record<string, string | number> = {}):
 }
 
 /** An error text as one PMI value: Hydra's style (`key_x_not_found`), no spaces. */
-export function word(text: string): string {
+function word(text: string): string {
   return text.replace(/[\s=;]+/g, '_')
 }
 

@@ -25,8 +25,8 @@ export function pmi2Command(s: PmiRank, cmd: string, f: PmiFields): void {
     case 'kvs-put': {
       const why = s.putError(undefined, f.get('key'), f.get('value'))
       if (why) return fail(why)
-      s.put(f.get('key')!, f.get('value')!)
-      return reply({ rc: 0 })
+      const refused = s.put(f.get('key')!, f.get('value')!)
+      return refused ? fail(refused) : reply({ rc: 0 })
     }
     case 'kvs-fence':
       if (s.finalized) return fail('kvs-fence after finalize')

@@ -9,7 +9,7 @@ import type { SpawnBlocks } from './pmi-job'
 /** Most ranks one spawn command may ask for. */
 const MAX_SPAWN_PROCS = 4096
 
-export type ParsedBlock = { app: SpawnBlocks['apps'][number]; preput: [string, string][]; sofar: number; total: number } | { why: string }
+type ParsedBlock = { app: SpawnBlocks['apps'][number]; preput: [string, string][]; sofar: number; total: number } | { why: string }
 
 export function spawnBlock(lines: string[]): ParsedBlock {
   const f = new Map<string, string>()
