@@ -22,6 +22,8 @@ export class PmiSession implements PmiRank {
   /** The blocks of one MPI_Comm_spawn_multiple read so far (one block per command). */
   private spawns: SpawnBlocks = { apps: [], preput: [] }
   private ended = false
+  /** The rank sent `abort`: its end is the abort's, not a missing finalize. */
+  private aborted = false
 
   constructor(
     private readonly conn: SocketConn,
@@ -64,14 +66,12 @@ export class PmiSession implements PmiRank {
 
   /**
    * The connection is gone: true when the rank had inited and neither finalized nor aborted
-   * (its exit, if it says nothing worse, then ends the job: see PmiServer.leftUnfinalized).
+   * (its exit, if it says nothing worse, then ends the job: see PmiServer.rankGone).
    */
   gone(): boolean {
     this.ended = true
     return this.inited && !this.finalized && this.rank !== null && !this.aborted
   }
-
-  private aborted = false
 
   private onMessage(text: string): void {
     if (this.spawnBlock) return this.spawnLine(text)
