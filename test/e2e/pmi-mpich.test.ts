@@ -195,6 +195,24 @@ describe('spawn (mcmd=spawn), raw PMI clients', () => {
     }
   })
 
+  test('ompx ps shows the parent and the child job while both run', async () => {
+    const gate = join(tmp, 'spawn-gate')
+    const child = JSON.stringify([init, `<wait>${gate}`, 'cmd=finalize'])
+    const parent = [init, spawnBlock(1, [...RAW, child], []), `<wait>${gate}`, 'cmd=finalize']
+    const p = spawnOmpx(['run', '-np', '1', ...RAW], { timeoutMs: 40_000, env: { TMPDIR: tmp, PMI_SCRIPT: JSON.stringify(parent) } })
+    try {
+      await p.waitFor(/spawn_result rc=0/, 20_000)
+      const ps = await run(['ps', '--json', String(p.pid)])
+      expect(ps.code).toBe(0)
+      const jobs = JSON.parse(ps.stdout).jobs as { jobid: string; procs: unknown[] }[]
+      expect(jobs.map((j) => j.procs.length)).toEqual([1, 1])
+      expect(new Set(jobs.map((j) => j.jobid)).size).toBe(2)
+    } finally {
+      await Bun.write(gate, '')
+    }
+    expect((await p.done()).code).toBe(0)
+  })
+
   test('a spawn onto a host outside the allocation is refused with the reason; a bad block too', async () => {
     const parent = [init, spawnBlock(1, ['true'], [], [['host', 'nowhere']]), '<raw>mcmd=spawn\nnprocs=0\nexecname=true\nendcmd\n', 'cmd=finalize']
     const r = await run(['run', '-np', '1', ...RAW], { env: { PMI_SCRIPT: JSON.stringify(parent) } })
