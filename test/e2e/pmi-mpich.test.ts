@@ -111,7 +111,7 @@ describe('PMI-2 (Slurm libpmi2)', () => {
   })
 })
 
-describe('name service (publish_name / lookup_name), raw PMI clients', () => {
+describe('name service (publish_name / lookup_name)', () => {
   test('two jobs of one ompx hnp meet through a published name; it goes with its job', async () => {
     const hostfile = simHostfile(join(tmp, 'hf-hnp'), [['n1', 2]])
     const hnp = await run(['hnp', '--hostfile', hostfile, '--daemonize'])
@@ -135,6 +135,26 @@ describe('name service (publish_name / lookup_name), raw PMI clients', () => {
       expect((await server.done()).stdout).toContain('0< cmd=publish_result rc=0 msg=success')
       const after = await submit([init, 'cmd=lookup_name service=ocean', 'cmd=finalize']).done()
       expect(lines(after.stdout)[1]).toBe('0< cmd=lookup_result rc=-1 msg=service_ocean_is_not_published')
+    } finally {
+      await run(['hnp', '--stop', pid])
+    }
+  })
+
+  test('MPI level: MPI_Publish_name in one job of an ompx hnp, MPI_Lookup_name in another', async () => {
+    const hostfile = simHostfile(join(tmp, 'hf-hnp-mpi'), [['n1', 2]])
+    const hnp = await run(['hnp', '--hostfile', hostfile, '--daemonize'])
+    expect(hnp.code).toBe(0)
+    const pid = lines(hnp.stdout)[0]!.match(/pid (\d+)/)![1]!
+    try {
+      const gate = join(tmp, 'mpi-name-gate')
+      const server = spawnOmpx(['run', '--hnp', pid, '-np', '1', MPI, 'publish', 'tag#0$port-of-ocean', gate], { timeoutMs: 40_000, env: { TMPDIR: tmp } })
+      await server.waitFor(/^published$/, 20_000)
+      const client = await run(['run', '--hnp', pid, '-np', '1', MPI, 'lookup'])
+      expect(lines(client.stdout)).toEqual(['lookup ok tag#0$port-of-ocean'])
+      await Bun.write(gate, '')
+      expect((await server.done()).code).toBe(0)
+      const after = await run(['run', '--hnp', pid, '-np', '1', MPI, 'lookup'])
+      expect(lines(after.stdout)).toEqual(['lookup failed -'])
     } finally {
       await run(['hnp', '--stop', pid])
     }
