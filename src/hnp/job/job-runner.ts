@@ -91,9 +91,9 @@ export class JobRunner {
         this.children.push(child)
         return child.jobid
       },
+      // The program asked for the end (MPI_Abort): not a failure to recover from (no `failure`).
       abort: (status, why) => {
         if (this.aborting) return
-        this.failure = why
         const others = this.runningCount()
         this.say(`${why}; aborting the job with status ${status}${others ? ` (terminating ${ranks(others)})` : ''}`)
         this.abort(status)
