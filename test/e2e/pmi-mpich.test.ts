@@ -17,6 +17,8 @@ guardLeftovers()
 setDefaultTimeout(60_000)
 const tmp = mkdtempSync(join(tmpdir(), 'ompx-pmi-'))
 const MPI = join(tmp, 'mpi-prog')
+/** The same source built a second time: the second program of the MPMD test. */
+const MPI2 = join(tmp, 'mpi-prog-2')
 const PMI2 = join(tmp, 'pmi2-client')
 const RAW = ['bun', join(FIXTURES, 'pmi-raw.ts')]
 const run = (args: string[], o: RunOpts = {}) => ompx(args, { timeoutMs: 45_000, ...o, env: { TMPDIR: tmp, ...o.env } })
@@ -24,6 +26,7 @@ const run = (args: string[], o: RunOpts = {}) => ompx(args, { timeoutMs: 45_000,
 beforeAll(async () => {
   if (!Bun.which('mpicc.mpich')) throw new Error('mpicc.mpich not found: run scripts/install-test-deps.sh (Debian packages mpich libmpich-dev)')
   await $`mpicc.mpich -O2 -o ${MPI} ${join(FIXTURES, 'mpi-prog.c')}`
+  await $`mpicc.mpich -O0 -o ${MPI2} ${join(FIXTURES, 'mpi-prog.c')}`
   await $`cc -O2 -o ${PMI2} ${join(FIXTURES, 'pmi2-client.c')} -lpmi2`.catch(() => {
     throw new Error('cannot build the PMI-2 client with -lpmi2: run scripts/install-test-deps.sh (Debian package libpmi2-0-dev)')
   })
@@ -58,7 +61,7 @@ describe('MPICH programs', () => {
   })
 
   test('MPMD: two programs, MPI_APPNUM (and PMI_APPNUM) per app context', async () => {
-    const r = await run(['run', '--oversubscribe', '-np', '2', MPI, 'appnum', 'first', ':', '-np', '2', MPI, 'appnum', 'second'])
+    const r = await run(['run', '--oversubscribe', '-np', '2', MPI, 'appnum', 'first', ':', '-np', '2', MPI2, 'appnum', 'second'])
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     expect(sorted(r.stdout, 'appnum')).toEqual(['appnum 0 first 0', 'appnum 1 first 0', 'appnum 2 second 1', 'appnum 3 second 1'])
