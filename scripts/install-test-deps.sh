@@ -12,7 +12,7 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v mpicc.mpich >/dev/null 2>&1 || need+=(mpich libmpich-dev)
 [ -e /usr/include/slurm/pmi2.h ] || need+=(libpmi2-0-dev)
 # Open MPI's libmpi.so.40: the launch warning for programs whose MPI needs PMIx.
-ldconfig -p 2>/dev/null | grep -q 'libmpi.so.40 ' || need+=(openmpi-bin)
+compgen -G '/usr/lib/*/libmpi.so.40' >/dev/null || need+=(openmpi-bin)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or install them" >&2
