@@ -3,6 +3,7 @@
 # Debian's packages, when they are missing:
 #
 #   mpich libmpich-dev   mpicc, mpiexec.hydra  (MPICH: PMI-wire compatibility tests, launch bench)
+#   libpmi2-0-dev        Slurm's PMI-2 client   (the PMI-2 test's client)
 #   openmpi-bin          mpirun / orterun      (Open MPI: launch bench)
 #   time                 /usr/bin/time         (GNU time: peak RSS via wait4 in scripts/bench)
 #
@@ -22,7 +23,7 @@
 set -u -o pipefail
 
 # INSTALL_PEERS_PACKAGES overrides the list (used to test this script itself).
-read -ra PACKAGES <<<"${INSTALL_PEERS_PACKAGES:-mpich libmpich-dev openmpi-bin time}"
+read -ra PACKAGES <<<"${INSTALL_PEERS_PACKAGES:-mpich libmpich-dev libpmi2-0-dev openmpi-bin time}"
 strict=0
 [[ "${1:-}" == "--strict" ]] && strict=1
 

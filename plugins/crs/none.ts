@@ -13,6 +13,7 @@ export default definePlugin((host) => ({
   priority: 50,
   description: 'No checkpoint/restart: jobs run normally but cannot be checkpointed',
   needsApp: false,
+  passesPmiFd: true,
   notCheckpointable: () => WHY,
   launch: async (req) => host.spawnRank(req),
   capture: () => Promise.reject(new host.ActionableError(WHY)),

@@ -12,6 +12,7 @@ export default definePlugin((host) => ({
   priority: 10,
   description: 'Application-level checkpoint: the app writes its state (ompx/app SDK or ompx shim)',
   needsApp: true,
+  passesPmiFd: true,
   notCheckpointable: () => null,
   launch: async (req) => host.spawnRank(req),
   async capture(req) {

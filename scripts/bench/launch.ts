@@ -2,10 +2,11 @@
  * Launch benchmark: wall time and peak RSS (VmHWM, and the private part, RssAnon) of starting N
  * ranks of `true`, for ompx and the peer launchers side by side (Open MPI's mpirun, MPICH's
  * mpiexec.hydra), in one run, on localhost. Then 4 simulated nodes x 16 ranks (127.0.1.1-4), with
- * the peak RSS of every node daemon as well.
+ * the peak RSS of every node daemon as well. Then an MPICH program doing MPI_Init+MPI_Finalize
+ * (16, 64 ranks, 4x16) under ompx and mpiexec.hydra (launch-mpich.ts).
  *
  *   bun scripts/bench/launch.ts [--runs 5] [--np 1,16,64,256] [--bin dist/ompx] [--no-multi]
- *                               [--timeout 30] [--warmup 1] [--json] [--mpirun-stock]
+ *                               [--no-mpich] [--timeout 30] [--warmup 1] [--json] [--mpirun-stock]
  *
  * Peers missing (scripts/install-peers.sh installs them) show "n/a". Every launch is bounded by
  * --timeout seconds and everything it started is killed afterwards (see lib.ts). Method and the
@@ -14,6 +15,7 @@
 import { existsSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { resolve } from 'node:path'
+import { mpichCases } from './launch-mpich'
 import { type DaemonMatch, GNU_TIME, firstLine, fmtMb, fmtMs, markdownTable, measure, median, type RunResult, scratchFile, which } from './lib'
 
 const argv = process.argv.slice(2)
@@ -29,6 +31,7 @@ const warmup = Number(opt('warmup', '1'))
 const json = argv.includes('--json')
 const mpirunStock = argv.includes('--mpirun-stock')
 const multi = !argv.includes('--no-multi')
+const mpich = !argv.includes('--no-mpich')
 // A launcher that hangs keeps hanging: two timeouts end its cell instead of costing 5 x timeout.
 const MAX_TIMEOUTS_PER_CELL = 2
 
@@ -98,12 +101,20 @@ interface MultiCase {
   label: string
   run: Record<string, { argv: string[]; env?: Record<string, string>; daemon: DaemonMatch } | null | undefined>
 }
+/** The simulated nodes as each launcher names them (written to the scratch dir once). */
+const simNodes = (() => {
+  let made: { np: number; hosts: string; hostfile: string; agent: string } | undefined
+  return () =>
+    (made ??= {
+      np: NODES * PER_NODE,
+      hosts: Array.from({ length: NODES }, (_, i) => `127.0.1.${i + 1}:${PER_NODE}`).join(','),
+      hostfile: scratchFile('hostfile', Array.from({ length: NODES }, (_, i) => `n${i + 1} slots=${PER_NODE} launcher=local\n`).join('')),
+      agent: scratchFile('local-rsh', LOCAL_RSH, 0o755),
+    })
+})()
 function multiNodeCases(): MultiCase[] {
   if (!multi) return []
-  const np = NODES * PER_NODE
-  const hosts = Array.from({ length: NODES }, (_, i) => `127.0.1.${i + 1}:${PER_NODE}`).join(',')
-  const hostfile = scratchFile('hostfile', Array.from({ length: NODES }, (_, i) => `n${i + 1} slots=${PER_NODE} launcher=local\n`).join(''))
-  const agent = scratchFile('local-rsh', LOCAL_RSH, 0o755)
+  const { np, hosts, hostfile, agent } = simNodes()
   const by = (key: string) => launchers.find((l) => l.key === key && l.path)
   const ompx = by('ompx')
   const mpirun = by('mpirun')
@@ -198,6 +209,17 @@ for (const np of nps) await runCells(String(np), Object.fromEntries(present.map(
 // The multi-node cells run after the single-node ones.
 const multiCases = multiNodeCases()
 for (const c of multiCases) await runCells(c.label, c.run)
+// MPICH: MPI_Init + MPI_Finalize, ompx against hydra.
+const mpiCases = mpich ? mpichCases({ bin, ...simNodes() }) : []
+const mpiDaemon: Record<string, DaemonMatch> = { ompx: (comm, args) => comm === 'ompx' && args()[1] === 'orted', hydra: (comm) => comm === 'hydra_pmi_proxy' }
+if (Array.isArray(mpiCases)) {
+  for (const c of mpiCases) {
+    // Daemons are counted on the simulated nodes only (one node: ompx has none, hydra one proxy).
+    const d = (k: string) => (c.label.endsWith('x16') ? mpiDaemon[k] : undefined)
+    const jobs = { ompx: { argv: c.ompx, daemon: d('ompx') }, hydra: c.hydra && present.some((l) => l.key === 'hydra') ? { argv: c.hydra, daemon: d('hydra') } : null }
+    await runCells(c.label, jobs)
+  }
+}
 
 for (const cell of cells.values()) {
   const good = cell.runs.filter((r) => r.ok)
@@ -223,7 +245,8 @@ for (const cell of cells.values()) {
   if (cell.status !== 'fail') cell.status = 'ok'
 }
 
-const notes: string[] = [`harness overhead (spawn + GNU time of a bare \`true\`): ${fmtMs(harnessMs)}, included in every wall time`]
+const notes: string[] = typeof mpiCases === 'string' ? [mpiCases] : []
+notes.push(`harness overhead (spawn + GNU time of a bare \`true\`): ${fmtMs(harnessMs)}, included in every wall time`)
 if (present.some((l) => l.key === 'mpirun') && !mpirunStock)
   notes.push('mpirun: OMPI_MCA_odls_base_max_threads=1 (stock Open MPI 4.1 hangs at N >= 32 here; --mpirun-stock to see)')
 for (const l of launchers) if (!l.path) notes.push(`${l.key}: n/a, ${l.missing}`)
@@ -285,6 +308,12 @@ if (json) {
     console.log()
     console.log(markdownTable(mh, mrows))
     console.log('\ndaemon RSS / private: per run the max over its daemons of each one\'s peak VmHWM / peak RssAnon; median over runs.')
+  }
+  if (Array.isArray(mpiCases) && mpiCases.length) {
+    const rows = mpiCases.map((c) => [c.label.slice(4), ...(['ompx', 'hydra'] as const).flatMap((k) => (['wall', 'rss', 'daemons', 'drss'] as const).map((w) => show(cells.get(`${c.label}/${k}`)!, w)))])
+    console.log(`\nMPICH program calling only MPI_Init + MPI_Finalize (mpicc.mpich), median of ${runs} runs`)
+    console.log()
+    console.log(markdownTable(['ranks', 'ompx wall', 'ompx RSS', 'ompx daemons', 'ompx daemon RSS', 'hydra wall', 'hydra RSS', 'hydra daemons', 'hydra daemon RSS'], rows))
   }
   if (notes.length) console.log('\n' + notes.map((n) => `- ${n}`).join('\n'))
 }

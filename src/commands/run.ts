@@ -16,6 +16,7 @@ import { runLocalJob } from '../hnp/job/run-job'
 import { checkOutputFilename, type OutputOptions } from '../hnp/output/output-router'
 import { mapJob } from '../hnp/mapping/map-job'
 import { preflightApp } from '../hnp/launch/preflight'
+import type { AppContext } from '../runtime/job'
 import { createRuntime } from './_context'
 import { submitJob } from '../tools/submit-client'
 import { applyCommon } from './_command'
@@ -69,7 +70,7 @@ export default defineCommand({
       if (opts.host || opts.hostfile) throw new ActionableError('--hnp runs on the HNP\'s own nodes; drop -H/--hostfile')
       if (cr.intervalSec || cr.recovery) throw new ActionableError('--ckpt-interval and --enable-recovery apply to jobs ompx run starts itself; start the ompx hnp with them instead of --hnp')
       if (opts.stdin !== undefined && opts.stdin !== 'none') throw new ActionableError('stdin is not forwarded to jobs submitted with --hnp; use --stdin none')
-      for (const app of req.apps) preflightApp(app, process.env)
+      preflightApps(req.apps)
       const options = { mapBy, oversubscribe, timeoutSec: req.timeoutSec, errmgrContinue: params.getBool('errmgr_continue'), displayMap: Boolean(opts['display-map']) }
       process.exit(await submitJob(registry, opts.hnp, req, options, output))
     }
@@ -77,7 +78,7 @@ export default defineCommand({
     const { allocation, launcher } = buildJobAllocation(registry, params, opts)
     const stdinRank = req.stdin.kind === 'rank' ? req.stdin.rank : undefined
     const procs = mapJob(registry, params, allocation, req.apps, { mapBy, oversubscribe, stdinRank })
-    for (const app of req.apps) preflightApp(app, process.env)
+    preflightApps(req.apps)
     const status = await runLocalJob({
       registry,
       params,
@@ -95,3 +96,14 @@ export default defineCommand({
     process.exit(status)
   },
 })
+
+/** Every app context can start; a program whose MPI would find no PMI here gets one warning line. */
+function preflightApps(apps: AppContext[]): void {
+  const warned = new Set<string>()
+  for (const app of apps) {
+    const { warning } = preflightApp(app, process.env)
+    if (warning && !warned.has(warning)) process.stderr.write(`ompx run: ${warning}
+`)
+    if (warning) warned.add(warning)
+  }
+}

@@ -4,6 +4,7 @@ import type { Registry } from '../plugins/registry'
 import { VERSION } from '../version'
 import { criuSection } from './criu'
 import { crsSection } from './crs'
+import { mpiSection } from './mpi'
 import { toolsSection } from './tools'
 import type { DoctorReport } from './types'
 
@@ -13,6 +14,6 @@ export function doctorReport(registry: Registry, opts: { criuPath?: string } = {
     ompx: VERSION,
     platform: `${platform()}-${process.arch}`,
     kernel: release(),
-    sections: [crsSection(registry, criu), criu, toolsSection()],
+    sections: [crsSection(registry, criu), criu, mpiSection(), toolsSection()],
   }
 }

@@ -3,6 +3,7 @@
  * contact file tools find it by, the node daemons, and the table of jobs. `ompx run` embeds
  * one for a single job; `ompx hnp` keeps one up for many.
  */
+import { NameService } from './snapc/name-service'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
@@ -51,6 +52,8 @@ export class Hnp {
   readonly coordinators: Coordinators = new Map()
   /** A node daemon caught the checkpoint signal (snapc_checkpoint_on_signal). */
   onCheckpointSignal?: (from: string) => void
+  /** Names published by this HNP's jobs (PMI publish_name), so two of its jobs can meet. */
+  readonly names = new NameService()
   /** Extra handlers for tool connections (ompx hnp adds submit/stop). */
   toolHandlers: ((ch: Channel) => void)[] = [serveCheckpointTools(this.coordinators), serveMigrateTools(this.coordinators)]
 
@@ -113,7 +116,7 @@ export class Hnp {
   async startDaemons(nodes: NodeInfo[], launcher: LauncherPlugin): Promise<void> {
     const remote = nodes.filter((n) => !isHnpHost(n) && !this.nodes.has(n.name))
     const { registry, params } = this.opts
-    for (const n of nodes) if (isHnpHost(n) && !this.nodes.has(n.name)) this.nodes.set(n.name, new InProcessNode(n.name, { nodeDirRoot: this.nodeDirRoot, registry, params }))
+    for (const n of nodes) if (isHnpHost(n) && !this.nodes.has(n.name)) this.nodes.set(n.name, new InProcessNode(n.name, { nodeDirRoot: this.nodeDirRoot, registry, params, address: this.opts.address }))
     if (remote.length === 0) return
     const registered = remote.map((n) => new Promise<DaemonLink>((resolve) => this.waiting.set(n.name, { resolve })))
     const procs = await launcher.launch({

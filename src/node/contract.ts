@@ -8,13 +8,15 @@
 import type { ProcInfo } from '../runtime/job'
 import type { FileReceiver } from '../sstore/file-receiver'
 import type { SnapshotSink } from '../sstore/types'
-import type { NodeToSnapc, SnapcToNode } from '../wire/messages'
+import type { NodeToSnapc, PmiJobWire, SnapcToNode } from '../wire/messages'
 
 /** Who the rank is in its job: what the node turns into OMPI_COMM_WORLD_* / OMPX_* variables. */
 export interface JobIdentity {
   jobid: string
   size: number
   universeSize: number
+  /** What the node's PMI server serves the job's MPI ranks (mode, PMI_process_mapping). */
+  pmi?: PmiJobWire
 }
 
 /** One rank to start. The node writes its environment (see src/orted/rank-env.ts). */

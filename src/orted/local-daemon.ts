@@ -14,10 +14,11 @@ import { receiverSink } from '../sstore/sinks'
 import type { OutputTail, SnapshotSink } from '../sstore/types'
 import type { MessageOf, SnapcToNode } from '../wire/messages'
 import { OutputTails } from './output-tails'
-import { rankEnv } from './rank-env'
+import { rankEnv, type PmiLink } from './rank-env'
 import { rankEnd } from './rank-end'
 import { Reaper } from './reaper'
 import { LocalSnapc, type SnapshotTarget } from './snapc/local-snapc'
+import { PMI_CHILD_FD, PmiServer } from './pmi/pmi-server'
 
 /** What a node needs to run a job's ranks and coordinate its checkpoints. */
 export interface JobNodeContext {
@@ -28,6 +29,8 @@ export interface JobNodeContext {
   sessionDir: string
   registry: Registry
   params: Params
+  /** This node's address: where a PMI server in port mode listens. */
+  address: string
   /** Where captured files go when the store is not direct (the HNP's receiver for that seq). */
   snapshotSink(target: SnapshotTarget): SnapshotSink
 }
@@ -54,6 +57,10 @@ export class LocalDaemon implements NodeJob {
   private tails = new OutputTails()
   /** Per rank: resolves once its process exited and its output is drained (rank-end.ts). */
   private drained = new Map<number, Promise<unknown>>()
+  /** The job's PMI server on this node (MPI programs find their peers through it). */
+  private readonly pmi: PmiServer
+  /** The MPMD app context of each rank started here (PMI's appnum). */
+  private appOf = new Map<number, number>()
 
   constructor(
     readonly node: string,
@@ -67,6 +74,7 @@ export class LocalDaemon implements NodeJob {
       pidOf: (rank) => (this.alive.has(rank) ? this.procs.get(rank)?.proc.pid : undefined),
       outputTail: (rank) => this.outputTail(rank),
     })
+    this.pmi = new PmiServer({ jobid: ctx.jobid, node, address: ctx.address, report: (m) => this.events.report?.(m), localRanks: () => this.running() })
   }
 
   /**
@@ -85,6 +93,11 @@ export class LocalDaemon implements NodeJob {
   async launch(job: JobIdentity, specs: LaunchSpec[]): Promise<void> {
     // Before the first await: a signal that arrives from now on is for these ranks too.
     for (const s of specs) this.starting.set(s.proc.rank, [])
+    for (const s of specs) this.appOf.set(s.proc.rank, s.proc.app)
+    if (job.pmi) {
+      const { size, universeSize } = job
+      this.pmi.setJob({ jobid: job.jobid, size, universeSize, processMapping: job.pmi.processMapping, appOf: (r) => this.appOf.get(r) ?? 0 }, job.pmi.preput ?? [])
+    }
     const listening = this.snapc.start()
     const started = await Promise.allSettled(
       specs.map(async (spec) => {
@@ -107,11 +120,24 @@ export class LocalDaemon implements NodeJob {
   private async start(job: JobIdentity, spec: LaunchSpec): Promise<RankProcess> {
     const rank = spec.proc.rank
     const coordinator = await this.snapc.rankLink(rank, spec.restart)
-    const env = rankEnv(process.env, spec, job, { sessionDir: this.ctx.sessionDir, coordinator })
-    const req = { jobid: job.jobid, rank, node: this.node, argv: spec.argv, cwd: spec.cwd, env, stdin: spec.stdin }
     const crs = this.crsOf(spec)
-    if (coordinator.restartDir === undefined) return crs.launch(req)
-    return crs.restore({ ...req, imageDir: coordinator.restartDir, workDir: this.snapc.localRestartDir(rank) })
+    const pmi = await this.pmiLink(job, rank, crs)
+    const env = rankEnv(process.env, spec, job, { sessionDir: this.ctx.sessionDir, coordinator, pmi })
+    const req = { jobid: job.jobid, rank, node: this.node, argv: spec.argv, cwd: spec.cwd, env, stdin: spec.stdin, pmiFd: pmi && 'fd' in pmi }
+    const proc = coordinator.restartDir === undefined ? await crs.launch(req) : await crs.restore({ ...req, imageDir: coordinator.restartDir, workDir: this.snapc.localRestartDir(rank) })
+    if (proc.pmiFd !== undefined) await this.pmi.adoptFd(rank, proc.pmiFd)
+    return proc
+  }
+
+  /**
+   * How the rank reaches the PMI server: fd mode (the default) when its CRS passes the
+   * socketpair, else port mode (asked for with pmi_mode=port, or a CRS such as criu whose
+   * launcher owns the rank's fds).
+   */
+  private async pmiLink(job: JobIdentity, rank: number, crs: CrsPlugin): Promise<PmiLink | undefined> {
+    if (!job.pmi) return undefined
+    if (job.pmi.mode === 'fd' && crs.passesPmiFd) return { fd: PMI_CHILD_FD }
+    return { port: await this.pmi.listen(), id: this.pmi.issueId(rank) }
   }
 
   private crsOf(spec: LaunchSpec): CrsPlugin {
@@ -142,6 +168,7 @@ export class LocalDaemon implements NodeJob {
       if (exit.error) this.events.output(rank, 'stderr', new TextEncoder().encode(`ompx: rank ${rank} on node ${this.node}: ${exit.error}\n`))
       const report = () => {
         this.alive.delete(rank)
+        this.pmi.rankGone(rank, exit.code === 0 && !exit.signal)
         if (this.running().length === 0) this.snapc.close()
         this.events.exit({ rank, pid: proc.pid, node: this.node, code: exit.code, signal: exit.signal })
       }
@@ -151,6 +178,7 @@ export class LocalDaemon implements NodeJob {
   }
 
   deliver(msg: SnapcToNode): void {
+    if (msg.t === 'hnp.fence' || msg.t === 'hnp.name' || msg.t === 'hnp.spawned') return this.pmi.deliver(msg)
     if (msg.t === 'hnp.ckpt') this.followCheckpoint(msg)
     this.snapc.handle(msg)
   }
@@ -167,6 +195,7 @@ export class LocalDaemon implements NodeJob {
   /** The job is over on this node: stop listening, drop tokens, staged images and restore dirs. */
   close(): void {
     this.snapc.close()
+    this.pmi.close()
   }
 
   /**

@@ -96,6 +96,7 @@ export class Orted {
         sessionDir: this.sessionDir(jobid),
         registry: this.opts.registry,
         params: this.opts.params,
+        address: this.opts.address,
         snapshotSink: ({ ref, seq, rank }) => channelSink(ch, (c) => ({ t: 'orted.file', jobid, ref, seq, rank, ...c })),
       },
     )
@@ -117,7 +118,7 @@ export class Orted {
       crs: p.crs,
     }))
     try {
-      await daemon.launch({ jobid, size: m.size, universeSize: m.universeSize }, specs)
+      await daemon.launch({ jobid, size: m.size, universeSize: m.universeSize, pmi: m.pmi }, specs)
     } catch (err) {
       // The HNP checked the program, but this node may differ (a remote host without it).
       this.channel.send({ t: 'orted.error', jobid, message: `node ${this.opts.node}: ${errorMessage(err)}` })

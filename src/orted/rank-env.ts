@@ -2,7 +2,7 @@
  * The one writer of a rank's environment, on the rank's node: the node's own environment, the
  * app context's -x variables, the job's identity (OMPI_COMM_WORLD_*, OMPX_*) as the HNP sent it,
  * and what only the node knows: the job's session directory here and the local coordinator's
- * socket, token and restart directory.
+ * socket, token and restart directory, and how to reach the node's PMI server (docs/pmi.md).
  */
 import type { JobIdentity, LaunchSpec } from '../node/contract'
 
@@ -15,6 +15,9 @@ export interface CoordinatorLink {
   /** The restart is a migration: the rank moved here while its job ran on. */
   migrated?: boolean
 }
+
+/** How a rank reaches its node's PMI server: the fd it inherits, or a port and an id. */
+export type PmiLink = { fd: number } | { port: string; id: number }
 
 /** Variables of our own that must never leak into ranks (they describe this process, not the rank). */
 const STRIP = ['OMPX_LOG_LEVEL_INTERNAL']
@@ -42,7 +45,7 @@ export function rankEnv(
   base: Record<string, string | undefined>,
   spec: LaunchSpec,
   job: JobIdentity,
-  node: { sessionDir: string; coordinator: CoordinatorLink },
+  node: { sessionDir: string; coordinator: CoordinatorLink; pmi?: PmiLink },
 ): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(base)) if (v !== undefined && !STRIP.includes(k)) env[k] = v
@@ -66,6 +69,12 @@ export function rankEnv(
     OMPX_COORD_SOCK: node.coordinator.socket,
     OMPX_COORD_TOKEN: node.coordinator.token,
   })
+  if (node.pmi) {
+    // What MPICH's PMI client reads (and Hydra sets); PMI_APPNUM is the rank's MPMD app context.
+    Object.assign(env, { PMI_RANK: rank, PMI_SIZE: String(job.size), PMI_APPNUM: String(proc.app) })
+    if ('fd' in node.pmi) env.PMI_FD = String(node.pmi.fd)
+    else Object.assign(env, { PMI_PORT: node.pmi.port, PMI_ID: String(node.pmi.id) })
+  }
   const restart = node.coordinator.restartDir
   if (restart !== undefined) Object.assign(env, { OMPX_RESTART: '1', OMPX_RESTART_DIR: restart })
   if (node.coordinator.migrated) env.OMPX_MIGRATED = '1'

@@ -127,6 +127,12 @@ export const CORE_PARAMS: ParamDef[] = [
     description: "Most bytes (keys plus values) a job's kv store may hold; a put past it fails (the store is saved with every checkpoint)",
   },
   {
+    key: 'pmi_mode',
+    values: ['fd', 'port'],
+    default: 'fd',
+    description: "How MPI ranks reach their node's PMI server: fd (PMI_FD, an inherited socketpair) or port (PMI_PORT and PMI_ID, TCP on the node's address)",
+  },
+  {
     key: 'plugin_path',
     default: '',
     description: 'Extra plugin directories, colon-separated (searched after --plugin-dir and OMPX_PLUGIN_PATH)',

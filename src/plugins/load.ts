@@ -166,6 +166,7 @@ export async function runFactory(factory: PluginFactory, params: Params, file: s
 function withDefaults(p: AnyPlugin, host: HostApi): AnyPlugin {
   if (p.kind !== 'crs') return p
   const hooks = p as Partial<CrsPlugin> & AnyPlugin
+  if (!hooks.launch && !hooks.restore) hooks.passesPmiFd ??= true
   hooks.launch ??= async (req) => host.spawnRank(req)
   hooks.restore ??= async (req) => host.spawnRank(req)
   hooks.captureEndsRankOnTerm ??= false

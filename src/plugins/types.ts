@@ -165,6 +165,12 @@ export interface CrsPlugin extends PluginBase<'crs'> {
    * a rank without one makes the job not checkpointable. False for transparent CRSs (criu).
    */
   needsApp: boolean
+  /**
+   * True when launch and restore start the rank with host.spawnRank, or otherwise give it fd 3
+   * as asked by `SpawnRequest.pmiFd` (the PMI socketpair). Else the node serves PMI to its ranks
+   * in port mode (docs/pmi.md).
+   */
+  passesPmiFd?: boolean
   /** Start a rank. Rejects (ActionableError or Error) with the reason it cannot start here. */
   launch(req: RankStart): Promise<RankProcess>
   /** Capture one rank into `req.dir`. Throws (ActionableError or Error) with the reason on failure. */

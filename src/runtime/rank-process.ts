@@ -12,6 +12,11 @@ export interface SpawnRequest {
   cwd: string
   env: Record<string, string>
   stdin: boolean
+  /**
+   * Give the rank fd 3: one end of a socketpair whose other end is RankProcess.pmiFd (the
+   * node's PMI server talks to the rank on it, PMI_FD=3).
+   */
+  pmiFd?: boolean
 }
 
 export interface RankProcessExit {
@@ -31,6 +36,8 @@ export interface RankProcess {
   readonly stderr: ReadableStream<Uint8Array>
   readonly stdin: Pick<FileSink, 'write' | 'flush' | 'end'> | null
   readonly exited: Promise<RankProcessExit>
+  /** Our end of the rank's PMI socketpair, when SpawnRequest.pmiFd asked for one. */
+  readonly pmiFd?: number
   /**
    * Job control (TERM, KILL, INT, STOP, CONT) reaches everything the rank forked; user signals
    * (USR1/USR2) reach the program alone, as a shell delivers them.
@@ -61,9 +68,8 @@ export function spawnRank(spec: SpawnRequest): RankProcess {
   const sub = Bun.spawn(spec.argv, {
     cwd: spec.cwd,
     env: spec.env,
-    stdin: spec.stdin ? 'pipe' : 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
+    // Bun's "pipe" is a unix socketpair: as a 4th entry it is the rank's fd 3, both ways.
+    stdio: [spec.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(spec.pmiFd ? (['pipe'] as const) : [])],
     detached: true,
   })
   const stdin = typeof sub.stdin === 'object' && sub.stdin ? (sub.stdin as FileSink) : null
@@ -73,6 +79,7 @@ export function spawnRank(spec: SpawnRequest): RankProcess {
     stdout: sub.stdout,
     stderr: sub.stderr,
     stdin,
+    pmiFd: spec.pmiFd ? (sub.stdio[3] as unknown as number) : undefined,
     exited: sub.exited.then(() => {
       const signal = (sub.signalCode as NodeJS.Signals | null) ?? null
       return { code: signal ? null : sub.exitCode, signal }

@@ -165,6 +165,15 @@ export type StoreSpec = FieldT<typeof storeSpec>
 /** One moved rank of a migration (MovedRank of src/hnp/snapc/migrate-types.ts). */
 const movedRank = shape({ rank: num, from: str, to: str, oldPid: num, newPid: num, bytes: num, downtimeMs: num })
 
+/** What a node's PMI server needs of the whole job (docs/pmi.md). */
+const pmiJob = shape({
+  mode: oneOf('fd', 'port'),
+  processMapping: str,
+  /** A spawned job: its parent's preput values (PARENT_ROOT_PORT_NAME), readable before any fence. */
+  preput: optional(arrayOf(tuple(str, str))),
+})
+export type PmiJobWire = FieldT<typeof pmiJob>
+
 // ---- the catalog -----------------------------------------------------------------------------
 
 export const CATALOG = {
@@ -182,7 +191,7 @@ export const CATALOG = {
   // the daemon caught snapc_checkpoint_on_signal (Slurm's time-limit warning reaches the steps)
   'orted.ckpt-signal': { node: str, signal: str },
   // hnp -> daemon
-  'hnp.launch': { jobid: str, procs: arrayOf(launchSpec), size: num, universeSize: num },
+  'hnp.launch': { jobid: str, procs: arrayOf(launchSpec), size: num, universeSize: num, pmi: optional(pmiJob) },
   'hnp.signal': { jobid: str, signal: str, ranks: optional(arrayOf(num)) },
   'hnp.stdin': { jobid: str, rank: num, data: nullable(bytes) },
   /** The HNP took `bytes` more of the job's output from this node: it may send as much more (src/orted/output-forwarder.ts). */
@@ -225,6 +234,27 @@ export const CATALOG = {
     term: optional(bool),
   },
   'hnp.app': { jobid: str, rank: num, id: num, ok: bool, value: optional(bytes), text: optional(str) },
+  /**
+   * A node's share of a PMI fence (src/orted/pmi/node-fence.ts): every local rank entered fence
+   * `seq`; their puts since the last one. The HNP answers each node once all ranks are in.
+   */
+  'orted.fence': { jobid: str, seq: num, ranks: arrayOf(num), kv: arrayOf(tuple(str, str)) },
+  /** Fence `seq` is complete: every node's puts of it (ok false: the job's kv store refused them). */
+  'hnp.fence': { jobid: str, seq: num, ok: bool, kv: arrayOf(tuple(str, str)), text: optional(str) },
+  /** A rank's name-service request (PMI publish_name / unpublish_name / lookup_name), for its HNP. */
+  'orted.name': { jobid: str, rank: num, id: num, op: oneOf('publish', 'unpublish', 'lookup'), service: str, port: optional(str) },
+  /** A rank's MPI_Comm_spawn (PMI mcmd=spawn blocks): the child job's apps and the preput values. */
+  'orted.spawn': {
+    jobid: str,
+    rank: num,
+    id: num,
+    apps: arrayOf(shape({ np: num, argv: arrayOf(str), info: arrayOf(tuple(str, str)) })),
+    preput: arrayOf(tuple(str, str)),
+  },
+  'hnp.spawned': { jobid: str, rank: num, id: num, ok: bool, child: optional(str), text: optional(str) },
+  'hnp.name': { jobid: str, rank: num, id: num, ok: bool, port: optional(str), text: optional(str) },
+  /** A rank asked its PMI server to abort the job (MPI_Abort), or left PMI without finalizing. */
+  'orted.abort': { jobid: str, rank: num, code: num, message: str },
   /** A rank's app coordinator connected to / left its daemon. */
   'orted.app-link': { jobid: str, rank: num, up: bool },
   /** File transfer for the stage sstore (node -> hnp) and restart staging (hnp -> node). */
@@ -280,10 +310,17 @@ export function validateMessage(m: unknown): string | null {
 }
 
 /** What the HNP's coordinators (snapc, app services, restart staging) send a node about one job. */
-export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'>
+export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.fence'> | MessageOf<'hnp.name'> | MessageOf<'hnp.spawned'>
 /** What a node's local coordinator reports back to them. */
-export type NodeToSnapc = MessageOf<'orted.ckpt'> | MessageOf<'orted.app'> | MessageOf<'orted.app-link'>
-export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app'] as const
-export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link'] as const
+export type NodeToSnapc =
+  | MessageOf<'orted.ckpt'>
+  | MessageOf<'orted.app'>
+  | MessageOf<'orted.app-link'>
+  | MessageOf<'orted.fence'>
+  | MessageOf<'orted.abort'>
+  | MessageOf<'orted.name'>
+  | MessageOf<'orted.spawn'>
+export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.fence', 'hnp.name', 'hnp.spawned'] as const
+export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.fence', 'orted.abort', 'orted.name', 'orted.spawn'] as const
 // Snapshot files travel as 'orted.file' (node -> HNP store) and 'hnp.file' (restart staging),
 // handed to a FileReceiver on arrival (src/sstore/sinks.ts), with reading held while it is behind.

@@ -36,6 +36,7 @@ async function start(size: number): Promise<void> {
     reply: (rank, id, ok, value, text) => server.reply(rank, id, ok, value, text),
     checkpoint: async () => '0 ref',
     checkpointRunning: () => false,
+    fenceDone: () => {},
     migrate: (prefs, requester) => (asked.push({ prefs, requester }), answer()),
   })
   server = await AppServer.listen({

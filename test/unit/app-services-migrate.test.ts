@@ -82,6 +82,7 @@ function hnp(size = 4, migrate?: AppServicesPort['migrate']) {
     reply: (rank, id, ok, _value, text) => void replies.push({ rank, id, ok, text }),
     checkpoint: async () => '0 ref',
     checkpointRunning: () => false,
+    fenceDone: () => {},
     migrate:
       migrate ??
       ((prefs, requester) => {

@@ -17,6 +17,7 @@ function services(kvMax?: number, kv?: Record<string, string>) {
     reply: (rank, id, ok, value, text) => void replies.push({ rank, id, ok, value, text }),
     checkpoint: async () => '0 ref',
     checkpointRunning: () => false,
+    fenceDone: () => {},
     migrate: async () => '{}',
   }
   const s = new AppServices(port, kv, kvMax)

@@ -146,6 +146,7 @@ export function newGlobal(registry: Registry, root: string, o: Partial<SnapshotP
     reply: () => {},
     checkpoint: () => Promise.reject(new Error('not in this test')),
     checkpointRunning: () => h.gs.inProgress,
+    fenceDone: () => {},
     migrate: () => Promise.reject(new Error('not in this test')),
   })
   h.plan = {

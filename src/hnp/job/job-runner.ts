@@ -9,8 +9,11 @@ import type { AppContext, ProcInfo } from '../../runtime/job'
 import { describeExit, FailureLedger, isFailure, signalNumber } from '../errmgr/exit-policy'
 import { OutputRouter, type OutputOptions, type OutputSink } from '../output/output-router'
 import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
+import type { NameService } from '../snapc/name-service'
+import type { SpawnedJob, Spawner } from './spawn-types'
 import { RankMoves } from './rank-moves'
 import { forwardStdin, readsStdin } from './stdin'
+import { processMapping } from '../../runtime/process-mapping'
 
 export interface JobSpec {
   jobid: string
@@ -22,6 +25,14 @@ export interface JobSpec {
   timeoutSec?: number
   errmgrContinue: boolean
   killGraceSec: number
+  /** The HNP's name service (PMI publish/lookup), shared by its jobs. */
+  names: NameService
+  /** pmi_mode: how MPI ranks reach their node's PMI server (docs/pmi.md). */
+  pmiMode: 'fd' | 'port'
+  /** A spawned job: its parent's preput values. */
+  pmiPreput?: [string, string][]
+  /** Starts child jobs for MPI_Comm_spawn (spawn.ts); without it a spawn is refused. */
+  spawn?: Spawner
   quiet: boolean
   /** How to reach each node that has ranks. */
   nodes: Map<string, NodeHandle>
@@ -59,6 +70,8 @@ export class JobRunner {
   interrupted = false
   /** Ranks migrating between nodes (rank-moves.ts). */
   private readonly moves: RankMoves
+  /** Jobs this job's ranks spawned: it ends when they have, and their failure is its own. */
+  private children: SpawnedJob[] = []
 
   constructor(private spec: JobSpec) {
     this.coord = new JobCoordinator(spec.cr, {
@@ -70,6 +83,21 @@ export class JobRunner {
       },
       signal: (sig, ranks) => this.signalRanks(sig, ranks),
       endAfterCheckpoint: (status) => this.endAfterCheckpoint(status),
+      names: spec.names,
+      spawn: async (req) => {
+        if (!this.spec.spawn) throw new Error('MPI_Comm_spawn is not available for this job')
+        if (this.aborting) throw new Error(`job ${this.spec.jobid} is ending`)
+        const child = await this.spec.spawn({ jobid: spec.jobid, apps: spec.apps }, req)
+        this.children.push(child)
+        return child.jobid
+      },
+      // The program asked for the end (MPI_Abort): not a failure to recover from (no `failure`).
+      abort: (status, why) => {
+        if (this.aborting) return
+        const others = this.runningCount()
+        this.say(`${why}; aborting the job with status ${status}${others ? ` (terminating ${ranks(others)})` : ''}`)
+        this.abort(status)
+      },
       ending: () => this.aborting !== null,
       say: (msg) => this.say(msg),
       workDir: spec.sessionDir,
@@ -104,8 +132,9 @@ export class JobRunner {
       for (const stream of ['stdout', 'stderr'] as const) if (tail?.[stream]) void this.router.data(proc.rank, stream, Buffer.from(tail[stream], 'base64'))
     }
     const size = this.spec.procs.length
+    const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)), ...(this.spec.pmiPreput ? { preput: this.spec.pmiPreput } : {}) }
     for (const [node, specs] of byNode) {
-      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size }, specs).catch((err) => this.launchFailed(node, specs, err))
+      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs).catch((err) => this.launchFailed(node, specs, err))
     }
     this.coord.start()
     forwardStdin(this.spec.stdin, this.spec.procs, (p, data) => this.daemons.get(p.node)?.stdin(p.rank, data))
@@ -146,6 +175,7 @@ export class JobRunner {
   /** SIGINT/SIGTERM from the user: terminate gracefully; a second one kills at once. */
   interrupt(sig: NodeJS.Signals): void {
     this.interrupted = true
+    for (const c of this.children) c.stop()
     if (this.aborting) {
       this.say(`${sig} again: killing ${ranks(this.runningCount())} now`)
       this.signalAll('SIGKILL')
@@ -236,6 +266,7 @@ export class JobRunner {
   private abort(status?: number): void {
     if (this.aborting) return
     this.aborting = { status }
+    for (const c of this.children) c.stop()
     this.signalAll('SIGTERM')
     this.killTimer = setTimeout(() => this.signalAll('SIGKILL'), this.spec.killGraceSec * 1000)
     this.killTimer.unref()
@@ -249,7 +280,10 @@ export class JobRunner {
     for (const node of this.daemons.keys()) this.spec.nodes.get(node)?.detach(this.spec.jobid)
     await this.router.close()
     const status = this.aborting?.status ?? this.ledger.status()
-    this.done(status)
+    // Spawned jobs are part of this one (MPI connects them): wait for them; the first that
+    // failed decides the status when this job itself succeeded.
+    const childStatus = (await Promise.all(this.children.map((c) => c.done))).find((s) => s !== 0) ?? 0
+    this.done(status || childStatus)
   }
 
   private runningCount(): number {

@@ -9,7 +9,7 @@ import type { Hnp } from '../hnp'
 import { JobRunner, type JobSpec } from './job-runner'
 
 /** What the caller decides about a job; the lifecycle supplies the rest of the JobSpec. */
-export type JobInput = Omit<JobSpec, 'sessionDir' | 'nodes' | 'onLaunched' | 'onRankExit' | 'onMoved'>
+export type JobInput = Omit<JobSpec, 'sessionDir' | 'nodes' | 'names' | 'onLaunched' | 'onRankExit' | 'onMoved'>
 
 export interface StartedJob {
   runner: JobRunner
@@ -24,6 +24,7 @@ export function startJob(hnp: Hnp, input: JobInput): StartedJob {
     ...input,
     sessionDir,
     nodes: hnp.nodes,
+    names: hnp.names,
     onLaunched: (rank, pid) => hnp.jobs.launched(jobid, rank, pid),
     onRankExit: (e) => hnp.jobs.exited(jobid, e),
     onMoved: (rank, node) => {
@@ -36,6 +37,7 @@ export function startJob(hnp: Hnp, input: JobInput): StartedJob {
   hnp.publish()
   const done = runner.run().finally(() => {
     hnp.coordinators.delete(jobid)
+    hnp.names.jobEnded(jobid)
     hnp.jobs.remove(jobid)
     hnp.publish()
     removeJobDir(sessionDir)

@@ -16,6 +16,8 @@ import { hnpAddress } from '../allocation/allocate'
 import type { JobRunner } from './job-runner'
 import type { OutputOptions } from '../output/output-router'
 import { startJob } from './lifecycle'
+import { spawner } from './spawn'
+import { OutputRouter } from '../output/output-router'
 import { installJobSignals } from './signals'
 import { coordinatorSpec } from '../snapc/plan'
 import type { RestartImages } from '../snapc/job-coordinator'
@@ -71,6 +73,9 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
     await hnp.startDaemons(allocation.nodes.filter((n) => job.procs.some((p) => p.node === n.name)), job.launcher)
     process.off('SIGINT', early).off('SIGTERM', early)
 
+    const killGraceSec = params.getNumber('kill_grace') ?? 5
+    const pmiMode = params.get('pmi_mode') === 'port' ? 'port' : 'fd'
+    const spawn = spawner({ hnp, registry, params, allocation, launcher: job.launcher, killGraceSec, pmiMode, router: (jobid) => new OutputRouter({ ...job.output, jobid }) })
     let { procs, restart, ref } = job
     for (let restarts = 0; ; restarts++) {
       const spec = coordinatorSpec({ registry, params, jobid, apps: job.apps, procs, allocation, launcher: job.launcher.name, ref, restart, intervalSec: job.cr.intervalSec, globalDir: job.globalDir })
@@ -83,7 +88,9 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
         stdin: restarts === 0 ? job.stdin : { kind: 'none' },
         timeoutSec: job.timeoutSec,
         errmgrContinue: params.getBool('errmgr_continue'),
-        killGraceSec: params.getNumber('kill_grace') ?? 5,
+        killGraceSec,
+        pmiMode,
+        spawn,
         quiet: job.quiet,
         cr: spec,
         who: job.who,

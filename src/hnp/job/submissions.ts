@@ -15,6 +15,7 @@ import { ForwardSink } from '../output/forward-sink'
 import type { Hnp } from '../hnp'
 import type { JobRunner } from './job-runner'
 import { startJob } from './lifecycle'
+import { spawner } from './spawn'
 import { mapJob } from '../mapping/map-job'
 import { preflightApp } from '../launch/preflight'
 import { coordinatorSpec } from '../snapc/plan'
@@ -58,6 +59,8 @@ async function runSubmitted(
   const procs = mapJob(registry, params, allocation, apps, { mapBy: m.options.mapBy, oversubscribe: m.options.oversubscribe })
   for (const app of apps) preflightApp(app, app.env)
   const jobid = hnp.newJobId()
+  const killGraceSec = params.getNumber('kill_grace') ?? 5
+  const pmiMode = params.get('pmi_mode') === 'port' ? 'port' : 'fd'
   ch.send({ t: 'hnp.submitted', jobid, ranks: procs.length })
   if (m.options.displayMap) ch.send({ t: 'hnp.notice', jobid, text: renderMap(jobid, allocation, apps, procs) })
   const { runner, done } = startJob(hnp, {
@@ -69,7 +72,10 @@ async function runSubmitted(
     stdin: { kind: 'none' },
     timeoutSec: m.options.timeoutSec,
     errmgrContinue: m.options.errmgrContinue,
-    killGraceSec: params.getNumber('kill_grace') ?? 5,
+    killGraceSec,
+    pmiMode,
+    // A child's output goes to the client that submitted its parent, under the parent's jobid.
+    spawn: spawner({ ...ctx, killGraceSec, pmiMode, router: () => new ForwardSink(ch, jobid) }),
     quiet: false,
     addNodes: (names) => hnp.startDaemons(allocation.nodes.filter((n) => names.includes(n.name)), ctx.launcher),
     cr: coordinatorSpec({ registry, params, jobid, apps, procs, allocation, launcher: params.get('launcher') ?? '' }),

@@ -117,7 +117,7 @@ class RemoteJobDaemon implements NodeJob {
   async launch(job: JobIdentity, specs: LaunchSpec[]): Promise<void> {
     for (const s of specs) this.alive.add(s.proc.rank)
     const procs = specs.map((s) => ({ ...s.proc, argv: s.argv, cwd: s.cwd, appEnv: s.appEnv, stdin: s.stdin, restart: s.restart, crs: s.crs }))
-    this.channel.send({ t: 'hnp.launch', jobid: this.jobid, size: job.size, universeSize: job.universeSize, procs })
+    this.channel.send({ t: 'hnp.launch', jobid: this.jobid, size: job.size, universeSize: job.universeSize, pmi: job.pmi, procs })
   }
 
   deliver(msg: SnapcToNode): void {

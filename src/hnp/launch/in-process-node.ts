@@ -16,17 +16,18 @@ export class InProcessNode implements NodeHandle {
 
   constructor(
     readonly node: string,
-    private ctx: { nodeDirRoot: string; registry: Registry; params: Params },
+    private ctx: { nodeDirRoot: string; registry: Registry; params: Params; address: string },
   ) {}
 
   attach(jobid: string, events: NodeJobEvents, sessionDir: string): NodeJob {
-    const { nodeDirRoot, registry, params } = this.ctx
+    const { nodeDirRoot, registry, params, address } = this.ctx
     const d = new LocalDaemon(this.node, events, {
       jobid,
       nodeDir: join(nodeDirRoot, this.node),
       sessionDir,
       registry,
       params,
+      address,
       snapshotSink: (target) => {
         const rx = events.snapshotReceiver?.(target)
         if (!rx) throw new Error(`no checkpoint of ${target.ref} seq ${target.seq} expects files of rank ${target.rank}`)

@@ -1,13 +1,15 @@
 /**
  * Checks made before any rank starts, so a typo fails in one line instead of N rank errors:
- * the working directory exists, the program can be found and executed.
+ * the working directory exists, the program can be found and executed. Returns the program's
+ * path, or a one-line warning beside it (a program whose MPI finds no PMI it speaks here).
  */
 import { accessSync, constants, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { ActionableError } from '../../errors'
 import type { AppContext } from '../../runtime/job'
+import { foreignMpiWarning } from '../../runtime/mpi-library'
 
-export function preflightApp(app: AppContext, env: Record<string, string | undefined>): void {
+export function preflightApp(app: AppContext, env: Record<string, string | undefined>): { path: string; warning: string | null } {
   let st
   try {
     st = statSync(app.cwd)
@@ -28,4 +30,5 @@ export function preflightApp(app: AppContext, env: Record<string, string | undef
     const what = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not an executable file'
     throw new ActionableError(`program "${prog}" ${what} (looked in ${app.cwd})`)
   }
+  return { path: found, warning: foreignMpiWarning(prog, found) }
 }

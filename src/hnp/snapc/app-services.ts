@@ -2,7 +2,9 @@
  * What the runtime offers ranks through their app coordinators, job-wide: the INIT and FIN
  * barriers (a job is checkpointable between them), a key-value store with blocking get, named
  * barriers, and app-initiated checkpoint and migration requests. Requests arrive from the
- * daemons as `orted.app`; answers go back as `hnp.app` to the rank's daemon.
+ * daemons as `orted.app`; answers go back as `hnp.app` to the rank's daemon. The PMI servers of
+ * the nodes use the same store and barriers node by node: `orted.fence` carries a node's ranks
+ * and puts, `hnp.fence` the whole fence's puts back (src/orted/pmi/node-fence.ts).
  *
  * The kv store lives in the HNP's memory and is saved with every checkpoint, so it is bounded:
  * a value at most KV_VALUE_MAX bytes (as the app protocol says), and keys plus values of the
@@ -27,6 +29,18 @@ export interface AppServicesPort {
    * the answer's text (migrationOutcomeText), rejects with a one-line reason.
    */
   migrate(prefs: MigratePreference[], requester: number): Promise<string>
+  /** PMI fence `seq` is complete (or refused): tell `node`, with every node's puts of it. */
+  fenceDone(node: string, seq: number, ok: boolean, kv: [string, string][], text?: string): void
+}
+
+/** PMI keys live in the job's kv store beside the SDK's, under their own prefix. */
+const PMI_KEY_PREFIX = 'pmi:'
+
+/** One PMI fence being joined: the nodes in so far, how many ranks they speak for, their puts. */
+interface Fence {
+  nodes: Set<string>
+  ranks: Set<number>
+  kv: [string, string][]
 }
 
 /** What requestMigrate() resolves with: the result as JSON (the SDK's parseOutcome reads it). */
@@ -56,6 +70,7 @@ export class AppServices {
   private barriers = new Map<string, Pending[]>()
   private initWaiters: Pending[] = []
   private finWaiters: Pending[] = []
+  private fences = new Map<number, Fence>()
   /** Per rank, how often its app coordinator went away: an answer for an older connection is dropped. */
   private epochs = new Map<number, number>()
 
@@ -183,6 +198,30 @@ export class AppServices {
       (text) => answer(true, text),
       (err) => answer(false, errorMessage(err) || 'the migration failed'),
     )
+  }
+
+  /**
+   * A node's share of PMI fence `seq`. Once the nodes together speak for every rank, the puts
+   * enter the job's kv store (its limits apply: a refused fence is answered ok=false, and the
+   * node aborts the job) and every node gets all of them.
+   */
+  fence(node: string, m: { seq: number; ranks: number[]; kv: [string, string][] }): void {
+    const f = this.fences.get(m.seq) ?? { nodes: new Set<string>(), ranks: new Set<number>(), kv: [] }
+    this.fences.set(m.seq, f)
+    f.nodes.add(node)
+    for (const r of m.ranks) f.ranks.add(r)
+    for (const e of m.kv) f.kv.push(e)
+    if (f.ranks.size < this.port.size) return
+    this.fences.delete(m.seq)
+    let refused: string | null = null
+    for (const [k, v] of f.kv) {
+      const key = PMI_KEY_PREFIX + k
+      const value = Buffer.from(v)
+      refused = this.overLimit(key, value)
+      if (refused) break
+      this.store(key, value)
+    }
+    for (const n of f.nodes) this.port.fenceDone(n, m.seq, refused === null, refused === null ? f.kv : [], refused ?? undefined)
   }
 
   /** A checkpoint ended: ranks that finalized meanwhile get their FIN_ACK now. */

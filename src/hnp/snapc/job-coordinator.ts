@@ -11,12 +11,13 @@ import type { ProcInfo } from '../../runtime/job'
 import type { FileReceiver } from '../../sstore/file-receiver'
 import { sendFiles } from '../../sstore/file-sender'
 import type { OutputTail, SeqMeta } from '../../sstore/types'
-import type { SnapcToNode, NodeToSnapc } from '../../wire/messages'
+import type { MessageOf, SnapcToNode, NodeToSnapc } from '../../wire/messages'
 import { resolvePreferences } from '../mapping/migrate-targets'
 import { AppServices, migrationOutcomeText } from './app-services'
 import type { MovesPort } from '../job/rank-moves'
 import type { MigrationProgress, MigrationRequest, MigrationResult, MigrationView } from './migrate-types'
 import { MigrationRound } from './migration'
+import type { NameService } from './name-service'
 import { GlobalSnapc, type JobPort, type SnapshotPlan } from './global-snapc'
 
 /** A job started from a snapshot: which seq, and where each rank's image is in the global store. */
@@ -49,6 +50,12 @@ export interface RunnerPort extends JobPort {
   pid(rank: number): number
   /** kill_grace: how long a rank may take to end once told to. */
   killGraceMs: number
+  /** A rank asked to abort the job (MPI_Abort through PMI): end it with this status. */
+  abort(status: number, why: string): void
+  /** The HNP's name service (MPI_Publish_name and friends), shared by its jobs. */
+  names: NameService
+  /** MPI_Comm_spawn: start a child job; resolves with its jobid, rejects with why not. */
+  spawn(req: Pick<MessageOf<'orted.spawn'>, 'apps' | 'preput'>): Promise<string>
 }
 
 export class JobCoordinator {
@@ -71,6 +78,7 @@ export class JobCoordinator {
           const node = port.procs()[rank]?.node
           if (node) port.deliver(node, { t: 'hnp.app', jobid: port.jobid, rank, id, ok, value, text })
         },
+        fenceDone: (node, seq, ok, kv, text) => port.deliver(node, { t: 'hnp.fence', jobid: port.jobid, seq, ok, kv, text }),
         checkpoint: async (term) => {
           const r = await this.snapc.request({ term, stop: false, origin: 'app' })
           return `${r.seq} ${r.ref}`
@@ -102,6 +110,32 @@ export class JobCoordinator {
       case 'orted.app-link':
         if (msg.up) this.migration?.appLinked(msg.rank)
         return this.services.link(msg.rank, msg.up)
+      case 'orted.fence': {
+        // A node's fence speaks for ranks of that node only: its first rank says which node.
+        const node = this.port.procs()[msg.ranks[0] ?? -1]?.node
+        if (node) this.services.fence(node, msg)
+        return
+      }
+      case 'orted.abort':
+        return this.port.abort(msg.code, msg.message)
+      case 'orted.spawn': {
+        const { rank, id } = msg
+        const answer = (m: { ok: boolean; child?: string; text?: string }) => {
+          const node = this.port.procs()[rank]?.node
+          if (node) this.port.deliver(node, { t: 'hnp.spawned', jobid: this.port.jobid, rank, id, ...m })
+        }
+        this.port.spawn({ apps: msg.apps, preput: msg.preput }).then(
+          (child) => answer({ ok: true, child }),
+          (err) => answer({ ok: false, text: errorMessage(err) }),
+        )
+        return
+      }
+      case 'orted.name': {
+        const node = this.port.procs()[msg.rank]?.node
+        const a = this.port.names.request(this.port.jobid, msg.op, msg.service, msg.port)
+        if (node) this.port.deliver(node, { t: 'hnp.name', jobid: this.port.jobid, rank: msg.rank, id: msg.id, ...(a.ok ? { ok: true, port: a.port } : { ok: false, text: a.text }) })
+        return
+      }
     }
   }
 

@@ -1,0 +1,55 @@
+/**
+ * The PMI grammar and PMI_process_mapping, message by message (the e2e tests in
+ * test/e2e/pmi-mpich.test.ts run them against MPICH's and Slurm's clients).
+ */
+import { describe, expect, test } from 'bun:test'
+import { processMapping } from '../../src/runtime/process-mapping'
+import { PmiFramer, parsePmi1, parsePmi2, pmi1, pmi2 } from '../../src/orted/pmi/pmi-wire'
+
+describe('PMI_process_mapping', () => {
+  test('blocks by node (2 nodes x 2) and one node', () => {
+    expect(processMapping(['a', 'a', 'b', 'b'])).toBe('(vector,(0,2,2))')
+    expect(processMapping(['a', 'a', 'a'])).toBe('(vector,(0,1,3))')
+  })
+  test('round robin over 2 nodes repeats the block; uneven counts make new blocks', () => {
+    expect(processMapping(['a', 'b', 'a', 'b', 'a'])).toBe('(vector,(0,2,1),(0,2,1),(0,1,1))')
+    expect(processMapping(['a', 'a', 'b'])).toBe('(vector,(0,1,2),(1,1,1))')
+  })
+})
+
+describe('PMI-1 lines', () => {
+  test('cmd and fields; mcmd names a multi-line command', () => {
+    const p = parsePmi1('cmd=put kvsname=kvs_1 key=k value=v')
+    expect(p.ok && p.cmd).toBe('put')
+    expect(p.ok && Object.fromEntries(p.fields)).toEqual({ cmd: 'put', kvsname: 'kvs_1', key: 'k', value: 'v' })
+    const s = parsePmi1('mcmd=spawn')
+    expect(s.ok && s.cmd).toBe('spawn')
+  })
+  test('not key=value, no cmd, a repeated key: why, never a throw', () => {
+    expect(parsePmi1('hello')).toEqual({ ok: false, why: '"hello" is not key=value' })
+    expect(parsePmi1('key=v')).toEqual({ ok: false, why: 'no cmd=' })
+    expect(parsePmi1('cmd=a cmd=b')).toEqual({ ok: false, why: 'cmd appears twice' })
+  })
+  test('answers never carry a space inside a value', () => {
+    expect(pmi1('get_result', { rc: -1, msg: 'key x not found' })).toBe('cmd=get_result rc=-1 msg=key_x_not_found\n')
+  })
+})
+
+describe('PMI-2 messages', () => {
+  test('round trip with ;; inside a value', () => {
+    const wire = pmi2('kvs-put', { key: 'k', value: 'a;b' })
+    expect(wire).toBe('29    cmd=kvs-put;key=k;value=a;;b;')
+    const p = parsePmi2(wire.slice(6))
+    expect(p.ok && Object.fromEntries(p.fields)).toEqual({ cmd: 'kvs-put', key: 'k', value: 'a;b' })
+  })
+  test('the framer switches from lines to length-prefixed messages', () => {
+    const got: string[] = []
+    const f = new PmiFramer((m) => {
+      got.push(m)
+      if (m.startsWith('cmd=init')) f.version = 2
+    })
+    expect(f.push(new TextEncoder().encode('cmd=init pmi_version=2\n18    cmd=fullinit;rc=0;'))).toBeNull()
+    expect(got).toEqual(['cmd=init pmi_version=2', 'cmd=fullinit;rc=0;'])
+    expect(f.push(new TextEncoder().encode('zz    '))).toBe('a PMI-2 message without a valid 6-character length')
+  })
+})
