@@ -18,6 +18,7 @@ import { serve } from '../wire/server'
 import { VERSION } from '../version'
 import { DaemonLink } from './launch/daemon-link'
 import { JobTable } from './job/job-table'
+import { NameService } from './dpm/name-service'
 import { serveMigrateTools } from './snapc/migrate-service'
 import { serveCheckpointTools, type Coordinators } from './snapc/tool-service'
 import type { NodeHandle } from '../node/contract'
@@ -37,6 +38,8 @@ export class Hnp {
   readonly secret = newSecret()
   readonly started = Date.now()
   readonly jobs = new JobTable()
+  /** Service names published by this HNP's jobs (MPI_Publish_name; src/hnp/dpm). */
+  readonly names = new NameService()
   readonly nodes = new Map<string, NodeHandle>()
   uri = ''
   private close: () => void = () => {}

@@ -81,7 +81,7 @@ export class LocalDaemon implements NodeJob {
     for (const s of specs) this.appOf.set(s.proc.rank, s.proc.app)
     if (job.pmi) {
       const { size, universeSize } = job
-      this.pmi.setJob({ jobid: job.jobid, size, universeSize, processMapping: job.pmi.processMapping, appOf: (r) => this.appOf.get(r) ?? 0 })
+      this.pmi.setJob({ jobid: job.jobid, size, universeSize, processMapping: job.pmi.processMapping, appOf: (r) => this.appOf.get(r) ?? 0 }, job.pmi.preput)
     }
     const listening = this.snapc.start()
     const started = await Promise.allSettled(
@@ -156,7 +156,7 @@ export class LocalDaemon implements NodeJob {
   }
 
   deliver(msg: SnapcToNode): void {
-    if (msg.t === 'hnp.fence') return this.pmi.deliver(msg)
+    if (msg.t === 'hnp.fence' || msg.t === 'hnp.dpm') return this.pmi.deliver(msg)
     if (msg.t === 'hnp.ckpt') this.followCheckpoint(msg)
     this.snapc.handle(msg)
   }

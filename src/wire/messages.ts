@@ -127,6 +127,8 @@ const jobSummary = shape({
   state: str,
   started: num,
   procs: arrayOf(shape({ rank: num, node: str, pid: nullable(num), state: str, startedAt: nullable(num) })),
+  /** A job spawned by another (MPI_Comm_spawn): the spawning job. */
+  parent: optional(str),
 })
 export type JobSummary = FieldT<typeof jobSummary>
 
@@ -164,8 +166,17 @@ export type StoreSpec = FieldT<typeof storeSpec>
 const movedRank = shape({ rank: num, from: str, to: str, oldPid: num, newPid: num, bytes: num, downtimeMs: num })
 
 /** What a node's PMI server needs of the whole job (docs/pmi.md). */
-const pmiJob = shape({ mode: oneOf('fd', 'port'), processMapping: str })
+const pmiJob = shape({
+  mode: oneOf('fd', 'port'),
+  processMapping: str,
+  /** A spawned job: what its parent put in its kv space before the launch (PARENT_ROOT_PORT_NAME). */
+  preput: optional(arrayOf(tuple(str, str))),
+})
 export type PmiJobWire = FieldT<typeof pmiJob>
+
+/** One app of a spawn request (PMI-1 `mcmd=spawn` block): its size, argv and MPI_Info pairs. */
+const spawnApp = shape({ np: num, argv: arrayOf(str), info: arrayOf(tuple(str, str)) })
+export type SpawnAppWire = FieldT<typeof spawnApp>
 
 // ---- the catalog -----------------------------------------------------------------------------
 
@@ -232,6 +243,21 @@ export const CATALOG = {
   'hnp.fence': { jobid: str, seq: num, ok: bool, kv: arrayOf(tuple(str, str)), text: optional(str) },
   /** A rank asked its PMI server to abort the job (MPI_Abort), or left PMI without finalizing. */
   'orted.abort': { jobid: str, rank: num, code: num, message: str },
+  /**
+   * A rank's PMI asks the HNP's dpm (src/hnp/dpm): publish/unpublish/lookup a service name, or
+   * spawn a child job (one entry per app of MPI_Comm_spawn_multiple). Answered by `hnp.dpm`.
+   */
+  'orted.dpm': {
+    jobid: str,
+    rank: num,
+    id: num,
+    op: oneOf('publish', 'unpublish', 'lookup', 'spawn'),
+    service: optional(str),
+    port: optional(str),
+    spawn: optional(shape({ apps: arrayOf(spawnApp), preput: arrayOf(tuple(str, str)) })),
+  },
+  /** The answer to `orted.dpm` `id`: ok, the port looked up or the child's jobid (value), or why not (text). */
+  'hnp.dpm': { jobid: str, rank: num, id: num, ok: bool, value: optional(str), text: optional(str) },
   /** A rank's app coordinator connected to / left its daemon. */
   'orted.app-link': { jobid: str, rank: num, up: bool },
   /** File transfer for the stage sstore (node -> hnp) and restart staging (hnp -> node). */
@@ -287,7 +313,7 @@ export function validateMessage(m: unknown): string | null {
 }
 
 /** What the HNP's coordinators (snapc, app services, restart staging) send a node about one job. */
-export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.fence'>
+export type SnapcToNode = MessageOf<'hnp.ckpt'> | MessageOf<'hnp.app'> | MessageOf<'hnp.fence'> | MessageOf<'hnp.dpm'>
 /** What a node's local coordinator reports back to them. */
 export type NodeToSnapc =
   | MessageOf<'orted.ckpt'>
@@ -295,7 +321,8 @@ export type NodeToSnapc =
   | MessageOf<'orted.app-link'>
   | MessageOf<'orted.fence'>
   | MessageOf<'orted.abort'>
-export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.fence'] as const
-export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.fence', 'orted.abort'] as const
+  | MessageOf<'orted.dpm'>
+export const SNAPC_TO_NODE = ['hnp.ckpt', 'hnp.app', 'hnp.fence', 'hnp.dpm'] as const
+export const NODE_TO_SNAPC = ['orted.ckpt', 'orted.app', 'orted.app-link', 'orted.fence', 'orted.abort', 'orted.dpm'] as const
 // Snapshot files travel as 'orted.file' (node -> HNP store) and 'hnp.file' (restart staging),
 // handed to a FileReceiver on arrival (src/sstore/sinks.ts), with reading held while it is behind.

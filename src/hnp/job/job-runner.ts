@@ -12,6 +12,10 @@ import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
 import { RankMoves } from './rank-moves'
 import { forwardStdin, readsStdin } from './stdin'
 import { processMapping } from '../../runtime/process-mapping'
+import type { MessageOf } from '../../wire/messages'
+
+/** The HNP's answer to a rank's dpm request (name service, spawn), sent back to its node. */
+export type DpmReply = Pick<MessageOf<'hnp.dpm'>, 'ok' | 'value' | 'text'>
 
 export interface JobSpec {
   jobid: string
@@ -41,6 +45,10 @@ export interface JobSpec {
   cr: CoordinatorSpec
   /** Prefix of our messages: the command the user typed ("ompx run", "ompx restart"). */
   who?: string
+  /** A rank's PMI asked for the name service or a spawn (src/hnp/dpm); `answer` goes to its node. */
+  dpm?(msg: MessageOf<'orted.dpm'>, answer: (r: DpmReply) => void): void
+  /** A spawned job: its parent's preput values, in every node's PMI kv space from the start. */
+  pmiPreput?: [string, string][]
 }
 
 /** Exit status for a job killed by --timeout (ETIMEDOUT, as the issue and scripts expect). */
@@ -109,7 +117,7 @@ export class JobRunner {
     // Restarted ranks on nodes that cannot read the global store get their images first.
     await this.coord.stageImages(this.daemons)
     const size = this.spec.procs.length
-    const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)) }
+    const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)), preput: this.spec.pmiPreput }
     for (const [node, specs] of byNode) {
       this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs).catch((err) => this.launchFailed(node, specs, err))
     }
@@ -140,13 +148,29 @@ export class JobRunner {
           this.moves.launched(rank, name, pid)
           this.spec.onLaunched?.(rank, pid)
         },
-        report: (msg) => this.coord.report(msg),
+        report: (msg) => (msg.t === 'orted.dpm' ? this.dpm(name, msg) : this.coord.report(msg)),
         snapshotReceiver: (target) => this.coord.snapshotReceiver(target),
       },
       this.spec.sessionDir,
     )
     this.daemons.set(name, daemon)
     return daemon
+  }
+
+  /** A rank's dpm request: to the HNP's dpm, the answer back to the rank's node. */
+  private dpm(node: string, m: MessageOf<'orted.dpm'>): void {
+    const answer = (r: DpmReply) => this.daemons.get(node)?.deliver({ t: 'hnp.dpm', jobid: this.spec.jobid, rank: m.rank, id: m.id, ...r })
+    if (!this.spec.dpm) return answer({ ok: false, text: 'this job has no name service or spawn (not an ompx run or ompx hnp job)' })
+    this.spec.dpm({ ...m, jobid: this.spec.jobid }, answer)
+  }
+
+  /** End the job for a reason outside it (a job of its family failed): as a failing rank would. */
+  abortJob(status: number, why: string): void {
+    if (this.aborting) return
+    this.failure = why
+    const others = this.runningCount()
+    this.say(`${why}; aborting job ${this.spec.jobid} with status ${status}${others ? ` (terminating ${ranks(others)})` : ''}`)
+    this.abort(status)
   }
 
   /** SIGINT/SIGTERM from the user: terminate gracefully; a second one kills at once. */
@@ -264,7 +288,7 @@ export class JobRunner {
   }
 
   /** An ompx message, queued behind rank stderr so it reads in order. */
-  private say(msg: string): void {
+  say(msg: string): void {
     if (this.spec.quiet && !msg.includes('rank')) return
     this.router.message(`${this.spec.who ?? 'ompx run'}: ${msg}\n`)
   }

@@ -81,6 +81,7 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
         cr: spec,
         who: job.who,
         addNodes: (names) => hnp.startDaemons(allocation.nodes.filter((n) => names.includes(n.name)), job.launcher),
+        spawn: { registry, params, allocation, launcher: job.launcher },
       })
       current = started.runner
       const status = await started.done

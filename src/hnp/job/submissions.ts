@@ -74,6 +74,8 @@ async function runSubmitted(
     quiet: false,
     addNodes: (names) => hnp.startDaemons(allocation.nodes.filter((n) => names.includes(n.name)), ctx.launcher),
     cr: coordinatorSpec({ registry, params, jobid, apps, procs, allocation, launcher: params.get('launcher') ?? '' }),
+    // Spawned children run in this HNP too; their output goes to the same client.
+    spawn: { registry, params, allocation, launcher: ctx.launcher, router: (child) => new ForwardSink(ch, child) },
   })
   mine.set(jobid, runner)
   const status = await done

@@ -4,6 +4,7 @@
  * PMI-1 session and the PMI-2 commands depend on these shapes, not on each other.
  */
 import type { NodeToSnapc } from '../../wire/messages'
+import type { DpmClient } from './dpm-client'
 import type { NodeFence } from './node-fence'
 
 export interface PmiJob {
@@ -15,6 +16,8 @@ export interface PmiJob {
   appOf(rank: number): number
   fence: NodeFence
   report(m: NodeToSnapc): void
+  /** Requests only the HNP answers: the name service and spawn (dpm-client.ts). */
+  dpm: DpmClient
 }
 
 /** One rank's session, as its commands see it. */

@@ -12,6 +12,7 @@ import { errorMessage } from '../../errors'
 import { log } from '../../log'
 import type { MessageOf, NodeToSnapc } from '../../wire/messages'
 import { SocketConn, socketHandlers } from '../../wire/socket'
+import { DpmClient } from './dpm-client'
 import { NodeFence } from './node-fence'
 import type { PmiJob } from './pmi-job'
 import { PmiSession } from './pmi-session'
@@ -31,6 +32,7 @@ export interface PmiServerContext {
 
 export class PmiServer {
   private readonly fence: NodeFence
+  private readonly dpm: DpmClient
   private job?: PmiJob
   private listener?: TCPSocketListener<SocketConn | undefined>
   /** Port mode: PMI_ID -> rank, until the rank's connection uses it. */
@@ -42,11 +44,17 @@ export class PmiServer {
 
   constructor(private readonly ctx: PmiServerContext) {
     this.fence = new NodeFence(ctx.jobid, ctx.localRanks, ctx.report)
+    this.dpm = new DpmClient(ctx.jobid, ctx.report)
   }
 
-  /** What the node learned of the job at its launch (size, universe, process mapping, apps). */
-  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report'>): void {
-    this.job ??= { ...job, kvsname: `kvs_${this.ctx.jobid}`, fence: this.fence, report: this.ctx.report }
+  /**
+   * What the node learned of the job at its launch (size, universe, process mapping, apps), and
+   * for a spawned job its parent's preput values, served to gets from the start.
+   */
+  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report' | 'dpm'>, preput: [string, string][] = []): void {
+    if (this.job) return
+    for (const [k, v] of preput) this.fence.cache.set(k, v)
+    this.job = { ...job, kvsname: `kvs_${this.ctx.jobid}`, fence: this.fence, report: this.ctx.report, dpm: this.dpm }
   }
 
   /** Port mode: listen (once) on the node's address; returns `host:port` for PMI_PORT. */
@@ -105,7 +113,8 @@ export class PmiServer {
     return rank
   }
 
-  deliver(m: MessageOf<'hnp.fence'>): void {
+  deliver(m: MessageOf<'hnp.fence'> | MessageOf<'hnp.dpm'>): void {
+    if (m.t === 'hnp.dpm') return this.dpm.answer(m)
     this.fence.done(m)
   }
 

@@ -8,6 +8,8 @@ import { log } from '../../log'
 import type { SocketConn } from '../../wire/socket'
 import type { PmiJob, PmiRank } from './pmi-job'
 import { pmi2Command } from './pmi2-commands'
+import { isPmi1NameCommand, pmi1NameCommand, pmi1Spawn } from './pmi-dpm'
+import { SpawnBlock } from './spawn-block'
 import { PMI_MAXES, PmiFramer, parsePmi1, parsePmi2, pmi1, pmi2, type PmiFields } from './pmi-wire'
 
 const enc = new TextEncoder()
@@ -16,8 +18,8 @@ export class PmiSession implements PmiRank {
   private readonly framer: PmiFramer
   inited = false
   finalized = false
-  /** Lines of a multi-line `mcmd=spawn` block, until `endcmd`. */
-  private spawnBlock: string[] | null = null
+  /** A multi-line `mcmd=spawn` request being read, until its last `endcmd`. */
+  private spawnBlock: SpawnBlock | null = null
   private ended = false
 
   constructor(
@@ -117,8 +119,9 @@ export class PmiSession implements PmiRank {
       case 'publish_name':
       case 'unpublish_name':
       case 'lookup_name':
-        // The name service (issue #14 item 5) slots in here: within one HNP, through the job's app services.
-        return this.send(cmd.replace('_name', '_result'), { rc: -1, msg: 'the name service is not available in this ompx' })
+        // The HNP's name service (pmi-dpm.ts, src/hnp/dpm).
+        if (isPmi1NameCommand(cmd)) return pmi1NameCommand(this, cmd, f)
+        return
       default:
         return this.send('error', { rc: -1, msg: `unknown PMI command ${cmd}` })
     }
@@ -181,15 +184,16 @@ export class PmiSession implements PmiRank {
   }
 
   private startSpawn(first: string): void {
-    this.spawnBlock = [first]
+    this.spawnBlock = new SpawnBlock()
+    this.spawnLine(first)
   }
 
-  /** Lines of `mcmd=spawn` up to `endcmd`; spawn (issue #14 item 4) slots in where it is answered. */
+  /** Lines of `mcmd=spawn` up to its last `endcmd`; the whole request then goes to the HNP (pmi-dpm.ts). */
   private spawnLine(line: string): void {
-    this.spawnBlock!.push(line)
-    if (line.trim() !== 'endcmd' && this.spawnBlock!.length < 4096) return
+    const parsed = this.spawnBlock!.line(line)
+    if (!parsed) return
     this.spawnBlock = null
-    this.send('spawn_result', { rc: -1, msg: 'MPI_Comm_spawn is not available in this ompx' })
+    pmi1Spawn(this, parsed)
   }
 }
 

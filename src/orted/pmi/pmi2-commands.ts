@@ -6,6 +6,7 @@
  */
 import type { PmiFields } from './pmi-wire'
 import type { PmiRank } from './pmi-job'
+import { isPmi2NameCommand, pmi2NameCommand } from './pmi-dpm'
 
 export function pmi2Command(s: PmiRank, cmd: string, f: PmiFields): void {
   // A threaded client tags its commands; every response carries the tag back.
@@ -51,6 +52,8 @@ export function pmi2Command(s: PmiRank, cmd: string, f: PmiFields): void {
     case 'abort':
       return s.abort(f.get('exitcode') ?? '1')
     default:
+      // name-publish / name-unpublish / name-lookup: the HNP's name service (pmi-dpm.ts).
+      if (isPmi2NameCommand(cmd)) return pmi2NameCommand(s, cmd, f, reply)
       return s.send('error', { rc: -1, errmsg: `unknown PMI-2 command ${cmd}` })
   }
 }

@@ -119,7 +119,7 @@ export class LocalSnapc {
   }
 
   handle(msg: SnapcToNode): void {
-    if (msg.t === 'hnp.fence') return // the PMI server's (src/orted/pmi)
+    if (msg.t === 'hnp.fence' || msg.t === 'hnp.dpm') return // the PMI server's (src/orted/pmi)
     if (msg.t === 'hnp.app') this.server?.reply(msg.rank, msg.id, msg.ok, msg.value, msg.text)
     else this.checkpoint(msg)
   }
