@@ -117,7 +117,7 @@ export class JobRunner {
     // Restarted ranks on nodes that cannot read the global store get their images first.
     await this.coord.stageImages(this.daemons)
     const size = this.spec.procs.length
-    const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)), preput: this.spec.pmiPreput }
+    const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)), ...(this.spec.pmiPreput ? { preput: this.spec.pmiPreput } : {}) }
     for (const [node, specs] of byNode) {
       this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs).catch((err) => this.launchFailed(node, specs, err))
     }

@@ -51,9 +51,9 @@ export class PmiServer {
    * What the node learned of the job at its launch (size, universe, process mapping, apps), and
    * for a spawned job its parent's preput values, served to gets from the start.
    */
-  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report' | 'dpm'>, preput: [string, string][] = []): void {
+  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report' | 'dpm'>, preput?: [string, string][] | null): void {
     if (this.job) return
-    for (const [k, v] of preput) this.fence.cache.set(k, v)
+    for (const [k, v] of preput ?? []) this.fence.cache.set(k, v)
     this.job = { ...job, kvsname: `kvs_${this.ctx.jobid}`, fence: this.fence, report: this.ctx.report, dpm: this.dpm }
   }
 
