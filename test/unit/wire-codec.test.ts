@@ -70,6 +70,8 @@ const SAMPLES: Message[] = [
   { t: 'orted.fence', jobid: '1.1', seq: 0, ranks: [0, 1], kv: [['card-0', 'x y']] },
   { t: 'hnp.fence', jobid: '1.1', seq: 0, ok: true, kv: [['card-0', 'x'], ['card-1', 'y']] },
   { t: 'orted.abort', jobid: '1.1', rank: 1, code: 7, message: 'rank 1 called MPI_Abort' },
+  { t: 'orted.dpm', jobid: '1.1', rank: 0, id: 1, op: 'spawn', spawn: { apps: [{ np: 2, argv: ['./child', 'a b'], info: [['host', 'n2']] }], preput: [['PARENT_ROOT_PORT_NAME', 'tag#0$']] } },
+  { t: 'hnp.dpm', jobid: '1.1', rank: 0, id: 1, ok: true, value: '1.2' },
   { t: 'orted.file', jobid: '1.1', ref: 'r', seq: 0, rank: 1, path: 'a/b', offset: 0, data: new Uint8Array(3), codec: 'zstd', last: true },
   { t: 'hnp.file', jobid: '1.1', rank: 1, path: 'a', offset: 4, data: new Uint8Array(1), codec: 'raw', last: false },
   { t: 'tool.checkpoint', jobid: '1.1', term: false, stop: true, status: true },
