@@ -40,7 +40,8 @@ export function renderPs(reply: MessageOf<'hnp.ps'>, now = Date.now()): string {
   const out = [`HNP ${hnp.pid} at ${hnp.uri}, up ${formatUptime(now - hnp.started)}, nodes: ${hnp.nodes.join(', ') || '(none)'}`]
   if (jobs.length === 0) out.push('', 'no jobs')
   for (const job of jobs) {
-    out.push('', `Job ${job.jobid}  ${job.state}  up ${formatUptime(now - job.started)}  ${job.app}`)
+    const spawned = job.parent === undefined ? '' : `  (spawned by job ${job.parent})`
+    out.push('', `Job ${job.jobid}  ${job.state}  up ${formatUptime(now - job.started)}  ${job.app}${spawned}`)
     const rows = job.procs.map((p) => [
       String(p.rank),
       p.node,

@@ -3,7 +3,6 @@
  * contact file tools find it by, the node daemons, and the table of jobs. `ompx run` embeds
  * one for a single job; `ompx hnp` keeps one up for many.
  */
-import { NameService } from './snapc/name-service'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
@@ -19,6 +18,7 @@ import { serve } from '../wire/server'
 import { VERSION } from '../version'
 import { DaemonLink } from './launch/daemon-link'
 import { JobTable } from './job/job-table'
+import { NameService } from './dpm/name-service'
 import { serveMigrateTools } from './snapc/migrate-service'
 import { serveCheckpointTools, type Coordinators } from './snapc/tool-service'
 import type { NodeHandle } from '../node/contract'
@@ -40,6 +40,8 @@ export class Hnp {
   readonly secret = newSecret()
   readonly started = Date.now()
   readonly jobs = new JobTable()
+  /** Service names published by this HNP's jobs (MPI_Publish_name; src/hnp/dpm). */
+  readonly names = new NameService()
   readonly nodes = new Map<string, NodeHandle>()
   uri = ''
   private close: () => void = () => {}
@@ -52,8 +54,6 @@ export class Hnp {
   readonly coordinators: Coordinators = new Map()
   /** A node daemon caught the checkpoint signal (snapc_checkpoint_on_signal). */
   onCheckpointSignal?: (from: string) => void
-  /** Names published by this HNP's jobs (PMI publish_name), so two of its jobs can meet. */
-  readonly names = new NameService()
   /** Extra handlers for tool connections (ompx hnp adds submit/stop). */
   toolHandlers: ((ch: Channel) => void)[] = [serveCheckpointTools(this.coordinators), serveMigrateTools(this.coordinators)]
 

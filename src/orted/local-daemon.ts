@@ -96,7 +96,7 @@ export class LocalDaemon implements NodeJob {
     for (const s of specs) this.appOf.set(s.proc.rank, s.proc.app)
     if (job.pmi) {
       const { size, universeSize } = job
-      this.pmi.setJob({ jobid: job.jobid, size, universeSize, processMapping: job.pmi.processMapping, appOf: (r) => this.appOf.get(r) ?? 0 }, job.pmi.preput ?? [])
+      this.pmi.setJob({ jobid: job.jobid, size, universeSize, processMapping: job.pmi.processMapping, appOf: (r) => this.appOf.get(r) ?? 0 }, job.pmi.preput)
     }
     const listening = this.snapc.start()
     const started = await Promise.allSettled(

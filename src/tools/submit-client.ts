@@ -19,18 +19,27 @@ export async function submitJob(
   const { channel } = await connectHnp(registry, ref, 'run')
   let jobid = ''
   let router = new OutputRouter({ ...output, jobid: '?' })
+  // Jobs the submitted one spawns (MPI_Comm_spawn) send their output here too, each its own lines.
+  const spawned = new Map<string, OutputRouter>()
+  const routerOf = (id: string) => {
+    if (id === jobid) return router
+    let r = spawned.get(id)
+    if (!r) spawned.set(id, (r = new OutputRouter({ ...output, jobid: id })))
+    return r
+  }
   let interrupted = 0
   return new Promise<number>((resolve, reject) => {
     channel.on('hnp.submitted', (m) => {
       jobid = m.jobid
       router = new OutputRouter({ ...output, jobid })
     })
-    channel.on('orted.output', (m) => router.data(m.rank, m.stream, m.data))
-    channel.on('hnp.notice', (m) => (m.text.startsWith(' ===') ? process.stdout.write(m.text) : router.message(m.text)))
+    channel.on('orted.output', (m) => routerOf(m.jobid).data(m.rank, m.stream, m.data))
+    channel.on('hnp.notice', (m) => (m.text.startsWith(' ===') ? process.stdout.write(m.text) : routerOf(m.jobid).message(m.text)))
     channel.on('error', (m) => reject(new ActionableError(m.message)))
     let finished = false
     channel.on('hnp.job-exit', async (m) => {
       finished = true
+      await Promise.all([...spawned.values()].map((r) => r.close()))
       await router.close()
       resolve(m.status)
       channel.close()

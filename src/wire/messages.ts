@@ -127,6 +127,8 @@ const jobSummary = shape({
   state: str,
   started: num,
   procs: arrayOf(shape({ rank: num, node: str, pid: nullable(num), state: str, startedAt: nullable(num) })),
+  /** A job spawned by another (MPI_Comm_spawn): the spawning job. */
+  parent: optional(str),
 })
 export type JobSummary = FieldT<typeof jobSummary>
 
@@ -173,6 +175,10 @@ const pmiJob = shape({
   preput: optional(arrayOf(tuple(str, str))),
 })
 export type PmiJobWire = FieldT<typeof pmiJob>
+
+/** One app of a spawn request (PMI-1 `mcmd=spawn` block): its size, argv and MPI_Info pairs. */
+const spawnApp = shape({ np: num, argv: arrayOf(str), info: arrayOf(tuple(str, str)) })
+export type SpawnAppWire = FieldT<typeof spawnApp>
 
 // ---- the catalog -----------------------------------------------------------------------------
 
@@ -241,18 +247,14 @@ export const CATALOG = {
   'orted.fence': { jobid: str, seq: num, ranks: arrayOf(num), kv: arrayOf(tuple(str, str)) },
   /** Fence `seq` is complete: every node's puts of it (ok false: the job's kv store refused them). */
   'hnp.fence': { jobid: str, seq: num, ok: bool, kv: arrayOf(tuple(str, str)), text: optional(str) },
-  /** A rank's name-service request (PMI publish_name / unpublish_name / lookup_name), for its HNP. */
+  /** A rank's name-service request (PMI publish_name / unpublish_name / lookup_name), for the HNP's dpm (src/hnp/dpm). */
   'orted.name': { jobid: str, rank: num, id: num, op: oneOf('publish', 'unpublish', 'lookup'), service: str, port: optional(str) },
-  /** A rank's MPI_Comm_spawn (PMI mcmd=spawn blocks): the child job's apps and the preput values. */
-  'orted.spawn': {
-    jobid: str,
-    rank: num,
-    id: num,
-    apps: arrayOf(shape({ np: num, argv: arrayOf(str), info: arrayOf(tuple(str, str)) })),
-    preput: arrayOf(tuple(str, str)),
-  },
-  'hnp.spawned': { jobid: str, rank: num, id: num, ok: bool, child: optional(str), text: optional(str) },
+  /** The answer to `orted.name` `id`: ok (with the port of a lookup), or why not. */
   'hnp.name': { jobid: str, rank: num, id: num, ok: bool, port: optional(str), text: optional(str) },
+  /** A rank's MPI_Comm_spawn(_multiple) (PMI-1 `mcmd=spawn` blocks): one entry per app, the preput values. */
+  'orted.spawn': { jobid: str, rank: num, id: num, apps: arrayOf(spawnApp), preput: arrayOf(tuple(str, str)) },
+  /** The answer to `orted.spawn` `id`, once the child job has started: its jobid (`child`), or why not. */
+  'hnp.spawned': { jobid: str, rank: num, id: num, ok: bool, child: optional(str), text: optional(str) },
   /** A rank asked its PMI server to abort the job (MPI_Abort), or left PMI without finalizing. */
   'orted.abort': { jobid: str, rank: num, code: num, message: str },
   /** A rank's app coordinator connected to / left its daemon. */

@@ -30,8 +30,21 @@ describe('PMI-1 lines', () => {
     expect(parsePmi1('key=v')).toEqual({ ok: false, why: 'no cmd=' })
     expect(parsePmi1('cmd=a cmd=b')).toEqual({ ok: false, why: 'cmd appears twice' })
   })
-  test('answers never carry a space inside a value', () => {
-    expect(pmi1('get_result', { rc: -1, msg: 'key x not found' })).toBe('cmd=get_result rc=-1 msg=key_x_not_found\n')
+  test('values go intact (=, ; and the rest), as MPICH reads a value up to a space or newline', () => {
+    expect(pmi1('get_result', { rc: 0, msg: 'success', value: 'tag#0$description#a=b;c$' })).toBe('cmd=get_result rc=0 msg=success value=tag#0$description#a=b;c$\n')
+    expect(pmi1('lookup_result', { rc: 0, msg: 'success', port: 'k=v;;x' })).toBe('cmd=lookup_result rc=0 msg=success port=k=v;;x\n')
+    // Our own texts are one word, as Hydra's (key_x_not_found); = and ; stay.
+    expect(pmi1('get_result', { rc: -1, msg: 'key x\tnot  found: a=b;' })).toBe('cmd=get_result rc=-1 msg=key_x_not_found:_a=b;\n')
+  })
+  test('a value with a space or a newline cannot be carried: the answer is rc=-1 saying so', () => {
+    const refused = 'cmd=get_result rc=-1 msg=the_value_holds_a_space_or_a_newline,_which_a_PMI-1_line_cannot_carry\n'
+    expect(pmi1('get_result', { rc: 0, msg: 'success', value: 'a b' })).toBe(refused)
+    expect(pmi1('get_result', { rc: 0, msg: 'success', value: 'a\nb' })).toBe(refused)
+    // A line MPICH's parser takes: every value ends at the next space.
+    for (const line of [refused, pmi1('get_result', { rc: 0, value: 'x=y;z' })]) {
+      const p = parsePmi1(line.trimEnd())
+      expect(p.ok).toBe(true)
+    }
   })
 })
 

@@ -9,11 +9,15 @@ import type { AppContext, ProcInfo } from '../../runtime/job'
 import { describeExit, FailureLedger, isFailure, signalNumber } from '../errmgr/exit-policy'
 import { OutputRouter, type OutputOptions, type OutputSink } from '../output/output-router'
 import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
-import type { NameService } from '../snapc/name-service'
-import type { SpawnedJob, Spawner } from './spawn-types'
 import { RankMoves } from './rank-moves'
 import { forwardStdin, readsStdin } from './stdin'
 import { processMapping } from '../../runtime/process-mapping'
+import type { MessageOf } from '../../wire/messages'
+
+/** A rank's request to the HNP's dpm (src/hnp/dpm): the name service, or a spawn. */
+export type DpmRequest = MessageOf<'orted.name'> | MessageOf<'orted.spawn'>
+/** The dpm's answer, sent back to the rank's node: the port looked up or the child's jobid (value), or why not. */
+export type DpmReply = { ok: boolean; value?: string; text?: string }
 
 export interface JobSpec {
   jobid: string
@@ -25,14 +29,8 @@ export interface JobSpec {
   timeoutSec?: number
   errmgrContinue: boolean
   killGraceSec: number
-  /** The HNP's name service (PMI publish/lookup), shared by its jobs. */
-  names: NameService
   /** pmi_mode: how MPI ranks reach their node's PMI server (docs/pmi.md). */
   pmiMode: 'fd' | 'port'
-  /** A spawned job: its parent's preput values. */
-  pmiPreput?: [string, string][]
-  /** Starts child jobs for MPI_Comm_spawn (spawn.ts); without it a spawn is refused. */
-  spawn?: Spawner
   quiet: boolean
   /** How to reach each node that has ranks. */
   nodes: Map<string, NodeHandle>
@@ -49,6 +47,10 @@ export interface JobSpec {
   cr: CoordinatorSpec
   /** Prefix of our messages: the command the user typed ("ompx run", "ompx restart"). */
   who?: string
+  /** A rank's PMI asked for the name service or a spawn (src/hnp/dpm); `answer` goes to its node. */
+  dpm(msg: DpmRequest, answer: (r: DpmReply) => void): void
+  /** A spawned job: its parent's preput values, in every node's PMI kv space from the start. */
+  pmiPreput?: [string, string][]
 }
 
 /** Exit status for a job killed by --timeout (ETIMEDOUT, as the issue and scripts expect). */
@@ -70,8 +72,6 @@ export class JobRunner {
   interrupted = false
   /** Ranks migrating between nodes (rank-moves.ts). */
   private readonly moves: RankMoves
-  /** Jobs this job's ranks spawned: it ends when they have, and their failure is its own. */
-  private children: SpawnedJob[] = []
 
   constructor(private spec: JobSpec) {
     this.coord = new JobCoordinator(spec.cr, {
@@ -83,14 +83,6 @@ export class JobRunner {
       },
       signal: (sig, ranks) => this.signalRanks(sig, ranks),
       endAfterCheckpoint: (status) => this.endAfterCheckpoint(status),
-      names: spec.names,
-      spawn: async (req) => {
-        if (!this.spec.spawn) throw new Error('MPI_Comm_spawn is not available for this job')
-        if (this.aborting) throw new Error(`job ${this.spec.jobid} is ending`)
-        const child = await this.spec.spawn({ jobid: spec.jobid, apps: spec.apps }, req)
-        this.children.push(child)
-        return child.jobid
-      },
       // The program asked for the end (MPI_Abort): not a failure to recover from (no `failure`).
       abort: (status, why) => {
         if (this.aborting) return
@@ -163,7 +155,7 @@ export class JobRunner {
           this.moves.launched(rank, name, pid)
           this.spec.onLaunched?.(rank, pid)
         },
-        report: (msg) => this.coord.report(msg),
+        report: (msg) => (msg.t === 'orted.name' || msg.t === 'orted.spawn' ? this.dpm(name, msg) : this.coord.report(msg)),
         snapshotReceiver: (target) => this.coord.snapshotReceiver(target),
       },
       this.spec.sessionDir,
@@ -172,10 +164,28 @@ export class JobRunner {
     return daemon
   }
 
+  /** A rank's dpm request: to the HNP's dpm, the answer back to the rank's node. */
+  private dpm(node: string, m: DpmRequest): void {
+    const { jobid } = this.spec
+    const answer = ({ ok, value, text }: DpmReply) =>
+      this.daemons.get(node)?.deliver(
+        m.t === 'orted.name' ? { t: 'hnp.name', jobid, rank: m.rank, id: m.id, ok, port: value, text } : { t: 'hnp.spawned', jobid, rank: m.rank, id: m.id, ok, child: value, text },
+      )
+    this.spec.dpm({ ...m, jobid }, answer)
+  }
+
+  /** End the job for a reason outside it (a job of its family failed): as a failing rank would. */
+  abortJob(status: number, why: string): void {
+    if (this.aborting) return
+    this.failure = why
+    const others = this.runningCount()
+    this.say(`${why}; aborting job ${this.spec.jobid} with status ${status}${others ? ` (terminating ${ranks(others)})` : ''}`)
+    this.abort(status)
+  }
+
   /** SIGINT/SIGTERM from the user: terminate gracefully; a second one kills at once. */
   interrupt(sig: NodeJS.Signals): void {
     this.interrupted = true
-    for (const c of this.children) c.stop()
     if (this.aborting) {
       this.say(`${sig} again: killing ${ranks(this.runningCount())} now`)
       this.signalAll('SIGKILL')
@@ -266,7 +276,6 @@ export class JobRunner {
   private abort(status?: number): void {
     if (this.aborting) return
     this.aborting = { status }
-    for (const c of this.children) c.stop()
     this.signalAll('SIGTERM')
     this.killTimer = setTimeout(() => this.signalAll('SIGKILL'), this.spec.killGraceSec * 1000)
     this.killTimer.unref()
@@ -280,10 +289,7 @@ export class JobRunner {
     for (const node of this.daemons.keys()) this.spec.nodes.get(node)?.detach(this.spec.jobid)
     await this.router.close()
     const status = this.aborting?.status ?? this.ledger.status()
-    // Spawned jobs are part of this one (MPI connects them): wait for them; the first that
-    // failed decides the status when this job itself succeeded.
-    const childStatus = (await Promise.all(this.children.map((c) => c.done))).find((s) => s !== 0) ?? 0
-    this.done(status || childStatus)
+    this.done(status)
   }
 
   private runningCount(): number {
@@ -293,7 +299,7 @@ export class JobRunner {
   }
 
   /** An ompx message, queued behind rank stderr so it reads in order. */
-  private say(msg: string): void {
+  say(msg: string): void {
     if (this.spec.quiet && !msg.includes('rank')) return
     this.router.message(`${this.spec.who ?? 'ompx run'}: ${msg}\n`)
   }

@@ -21,13 +21,16 @@ export interface JobRow {
   started: number
   procs: ProcRow[]
   status?: number
+  /** A job spawned by another (MPI_Comm_spawn): the spawning job. */
+  parent?: string
 }
 
 export class JobTable {
   private jobs = new Map<string, JobRow>()
 
-  add(jobid: string, apps: AppContext[], procs: ProcInfo[]): JobRow {
+  add(jobid: string, apps: AppContext[], procs: ProcInfo[], parent?: string): JobRow {
     const row: JobRow = {
+      ...(parent === undefined ? {} : { parent }),
       jobid,
       app: apps.map((a) => a.argv.join(' ')).join(' : '),
       state: 'running',

@@ -13,11 +13,8 @@ import type { CrSettings } from '../../args/cr-options'
 import { renderMap } from '../mapping/display-map'
 import { Hnp } from '../hnp'
 import { hnpAddress } from '../allocation/allocate'
-import type { JobRunner } from './job-runner'
 import type { OutputOptions } from '../output/output-router'
-import { startJob } from './lifecycle'
-import { spawner } from './spawn'
-import { OutputRouter } from '../output/output-router'
+import { startJob, type StartedJob } from './lifecycle'
 import { installJobSignals } from './signals'
 import { coordinatorSpec } from '../snapc/plan'
 import type { RestartImages } from '../snapc/job-coordinator'
@@ -52,15 +49,16 @@ export interface LocalJob {
 export async function runLocalJob(job: LocalJob): Promise<number> {
   const { registry, params, allocation } = job
   const hnp = await Hnp.start({ registry, params, address: hnpAddress(params, allocation.nodes), tolerateNodeLoss: job.cr.recovery !== undefined })
-  let current: JobRunner | undefined
+  let current: StartedJob | undefined
   let interrupted = false
   const who = job.who ?? 'ompx run'
   const onSignal = checkpointSignal(params) ? new SignalCheckpoint(hnp.coordinators, params, (m) => process.stderr.write(`${who}: ${m}\n`)) : undefined
   hnp.onCheckpointSignal = onSignal && ((from) => onSignal.trigger(from))
   installJobSignals(
     {
-      interrupt: (sig) => (current ? current.interrupt(sig) : void (interrupted = true)),
-      signalAll: (sig) => current?.signalAll(sig),
+      // The job and the jobs it spawned (MPI_Comm_spawn) hear the user's signals alike.
+      interrupt: (sig) => (current ? current.family.interrupt(sig) : void (interrupted = true)),
+      signalAll: (sig) => current?.family.signalAll(sig),
     },
     onSignal && { signal: onSignal.signal, take: () => onSignal.trigger(who) },
   )
@@ -73,9 +71,6 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
     await hnp.startDaemons(allocation.nodes.filter((n) => job.procs.some((p) => p.node === n.name)), job.launcher)
     process.off('SIGINT', early).off('SIGTERM', early)
 
-    const killGraceSec = params.getNumber('kill_grace') ?? 5
-    const pmiMode = params.get('pmi_mode') === 'port' ? 'port' : 'fd'
-    const spawn = spawner({ hnp, registry, params, allocation, launcher: job.launcher, killGraceSec, pmiMode, router: (jobid) => new OutputRouter({ ...job.output, jobid }) })
     let { procs, restart, ref } = job
     for (let restarts = 0; ; restarts++) {
       const spec = coordinatorSpec({ registry, params, jobid, apps: job.apps, procs, allocation, launcher: job.launcher.name, ref, restart, intervalSec: job.cr.intervalSec, globalDir: job.globalDir })
@@ -88,18 +83,18 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
         stdin: restarts === 0 ? job.stdin : { kind: 'none' },
         timeoutSec: job.timeoutSec,
         errmgrContinue: params.getBool('errmgr_continue'),
-        killGraceSec,
-        pmiMode,
-        spawn,
+        killGraceSec: params.getNumber('kill_grace') ?? 5,
+        pmiMode: params.get('pmi_mode') === 'port' ? 'port' : 'fd',
         quiet: job.quiet,
         cr: spec,
         who: job.who,
         addNodes: (names) => hnp.startDaemons(allocation.nodes.filter((n) => names.includes(n.name)), job.launcher),
+        spawn: { registry, params, allocation, launcher: job.launcher },
       })
-      current = started.runner
+      current = started
       const status = await started.done
-      const failure = current.failure
-      if (!job.cr.recovery || !failure || interrupted || current.interrupted) return status
+      const { failure } = started.runner
+      if (!job.cr.recovery || !failure || interrupted || started.runner.interrupted) return status
       const next = await recoveryPlan({
         failure,
         restarts,

@@ -13,9 +13,8 @@ import type { MessageOf } from '../../wire/messages'
 import { renderMap } from '../mapping/display-map'
 import { ForwardSink } from '../output/forward-sink'
 import type { Hnp } from '../hnp'
-import type { JobRunner } from './job-runner'
+import type { JobFamily } from '../dpm/family'
 import { startJob } from './lifecycle'
-import { spawner } from './spawn'
 import { mapJob } from '../mapping/map-job'
 import { preflightApp } from '../launch/preflight'
 import { coordinatorSpec } from '../snapc/plan'
@@ -31,19 +30,20 @@ export interface SubmitContext {
 
 export function serveSubmissions(ctx: SubmitContext): void {
   ctx.hnp.toolHandlers.push((ch) => {
-    const mine = new Map<string, JobRunner>()
+    /** This client's jobs, each with the jobs it spawned: the client's signals go to all of them. */
+    const mine = new Map<string, JobFamily>()
     ch.on('tool.submit', (m) => {
       runSubmitted(ctx, ch, m, mine).catch((err) => ch.send({ t: 'error', message: errorMessage(err) }))
     })
     ch.on('tool.signal', (m) => {
-      const runner = mine.get(m.jobid)
+      const family = mine.get(m.jobid)
       const sig = m.signal as NodeJS.Signals
-      if (!runner) return
-      if (sig === 'SIGINT' || sig === 'SIGTERM' || sig === 'SIGHUP') runner.interrupt(sig)
-      else runner.signalAll(sig)
+      if (!family) return
+      if (sig === 'SIGINT' || sig === 'SIGTERM' || sig === 'SIGHUP') family.interrupt(sig)
+      else family.signalAll(sig)
     })
     ch.onClose(() => {
-      for (const runner of mine.values()) runner.interrupt('SIGHUP')
+      for (const family of mine.values()) family.interrupt('SIGHUP')
     })
   })
 }
@@ -52,18 +52,16 @@ async function runSubmitted(
   ctx: SubmitContext,
   ch: Channel,
   m: MessageOf<'tool.submit'>,
-  mine: Map<string, JobRunner>,
+  mine: Map<string, JobFamily>,
 ): Promise<void> {
   const { hnp, registry, params, allocation } = ctx
   const apps: AppContext[] = m.apps.map((a, index) => ({ index, np: a.np, argv: a.argv, env: a.env, cwd: a.cwd }))
   const procs = mapJob(registry, params, allocation, apps, { mapBy: m.options.mapBy, oversubscribe: m.options.oversubscribe })
   for (const app of apps) preflightApp(app, app.env)
   const jobid = hnp.newJobId()
-  const killGraceSec = params.getNumber('kill_grace') ?? 5
-  const pmiMode = params.get('pmi_mode') === 'port' ? 'port' : 'fd'
   ch.send({ t: 'hnp.submitted', jobid, ranks: procs.length })
   if (m.options.displayMap) ch.send({ t: 'hnp.notice', jobid, text: renderMap(jobid, allocation, apps, procs) })
-  const { runner, done } = startJob(hnp, {
+  const { family, done } = startJob(hnp, {
     jobid,
     apps,
     procs,
@@ -72,15 +70,15 @@ async function runSubmitted(
     stdin: { kind: 'none' },
     timeoutSec: m.options.timeoutSec,
     errmgrContinue: m.options.errmgrContinue,
-    killGraceSec,
-    pmiMode,
-    // A child's output goes to the client that submitted its parent, under the parent's jobid.
-    spawn: spawner({ ...ctx, killGraceSec, pmiMode, router: () => new ForwardSink(ch, jobid) }),
+    killGraceSec: params.getNumber('kill_grace') ?? 5,
+    pmiMode: params.get('pmi_mode') === 'port' ? 'port' : 'fd',
     quiet: false,
     addNodes: (names) => hnp.startDaemons(allocation.nodes.filter((n) => names.includes(n.name)), ctx.launcher),
     cr: coordinatorSpec({ registry, params, jobid, apps, procs, allocation, launcher: params.get('launcher') ?? '' }),
+    // Spawned children run in this HNP too; their output goes to the same client.
+    spawn: { registry, params, allocation, launcher: ctx.launcher, router: (child) => new ForwardSink(ch, child) },
   })
-  mine.set(jobid, runner)
+  mine.set(jobid, family)
   const status = await done
   mine.delete(jobid)
   ch.send({ t: 'hnp.job-exit', jobid, status })

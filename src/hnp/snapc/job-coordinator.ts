@@ -17,7 +17,6 @@ import { AppServices, migrationOutcomeText } from './app-services'
 import type { MovesPort } from '../job/rank-moves'
 import type { MigrationProgress, MigrationRequest, MigrationResult, MigrationView } from './migrate-types'
 import { MigrationRound } from './migration'
-import type { NameService } from './name-service'
 import { GlobalSnapc, type JobPort, type SnapshotPlan } from './global-snapc'
 
 /** A job started from a snapshot: which seq, and where each rank's image is in the global store. */
@@ -52,10 +51,6 @@ export interface RunnerPort extends JobPort {
   killGraceMs: number
   /** A rank asked to abort the job (MPI_Abort through PMI): end it with this status. */
   abort(status: number, why: string): void
-  /** The HNP's name service (MPI_Publish_name and friends), shared by its jobs. */
-  names: NameService
-  /** MPI_Comm_spawn: start a child job; resolves with its jobid, rejects with why not. */
-  spawn(req: Pick<MessageOf<'orted.spawn'>, 'apps' | 'preput'>): Promise<string>
 }
 
 export class JobCoordinator {
@@ -118,24 +113,6 @@ export class JobCoordinator {
       }
       case 'orted.abort':
         return this.port.abort(msg.code, msg.message)
-      case 'orted.spawn': {
-        const { rank, id } = msg
-        const answer = (m: { ok: boolean; child?: string; text?: string }) => {
-          const node = this.port.procs()[rank]?.node
-          if (node) this.port.deliver(node, { t: 'hnp.spawned', jobid: this.port.jobid, rank, id, ...m })
-        }
-        this.port.spawn({ apps: msg.apps, preput: msg.preput }).then(
-          (child) => answer({ ok: true, child }),
-          (err) => answer({ ok: false, text: errorMessage(err) }),
-        )
-        return
-      }
-      case 'orted.name': {
-        const node = this.port.procs()[msg.rank]?.node
-        const a = this.port.names.request(this.port.jobid, msg.op, msg.service, msg.port)
-        if (node) this.port.deliver(node, { t: 'hnp.name', jobid: this.port.jobid, rank: msg.rank, id: msg.id, ...(a.ok ? { ok: true, port: a.port } : { ok: false, text: a.text }) })
-        return
-      }
     }
   }
 

@@ -4,15 +4,8 @@
  * PMI-1 session and the PMI-2 commands depend on these shapes, not on each other.
  */
 import type { NodeToSnapc } from '../../wire/messages'
+import type { DpmClient } from './dpm-client'
 import type { NodeFence } from './node-fence'
-
-export type NameOp = 'publish' | 'unpublish' | 'lookup'
-export type NameAnswer = { ok: true; port?: string } | { ok: false; text: string }
-/** What the `mcmd=spawn` blocks of one MPI_Comm_spawn(_multiple) ask for. */
-export interface SpawnBlocks {
-  apps: { np: number; argv: string[]; info: [string, string][] }[]
-  preput: [string, string][]
-}
 
 export interface PmiJob {
   jobid: string
@@ -23,10 +16,8 @@ export interface PmiJob {
   appOf(rank: number): number
   fence: NodeFence
   report(m: NodeToSnapc): void
-  /** The HNP's name service: `answer` is called once, when the HNP replies. */
-  names(rank: number, op: NameOp, service: string, port: string | undefined, answer: (a: NameAnswer) => void): void
-  /** Start a child job; `answer` gets its jobid (as `port`) or why not. */
-  spawn(rank: number, req: SpawnBlocks, answer: (a: NameAnswer) => void): void
+  /** Requests only the HNP answers: the name service and spawn (dpm-client.ts). */
+  dpm: DpmClient
 }
 
 /** One rank's session, as its commands see it. */
@@ -43,6 +34,4 @@ export interface PmiRank {
   /** Enter the job's next fence; `release` once every rank has. */
   barrier(release: () => void): void
   abort(exitcode: string | undefined): void
-  /** publish / unpublish / lookup through the HNP's name service. */
-  name(op: NameOp, service: string | undefined, port: string | undefined, answer: (a: NameAnswer) => void): void
 }

@@ -12,8 +12,9 @@ import { errorMessage } from '../../errors'
 import { log } from '../../log'
 import type { MessageOf, NodeToSnapc } from '../../wire/messages'
 import { SocketConn, socketHandlers } from '../../wire/socket'
+import { DpmClient } from './dpm-client'
 import { NodeFence } from './node-fence'
-import type { NameAnswer, NameOp, PmiJob, SpawnBlocks } from './pmi-job'
+import type { PmiJob } from './pmi-job'
 import { PmiSession } from './pmi-session'
 
 /** The fd a rank finds its end of the PMI socketpair on (the first after stdio). */
@@ -31,6 +32,7 @@ export interface PmiServerContext {
 
 export class PmiServer {
   private readonly fence: NodeFence
+  private readonly dpm: DpmClient
   private job?: PmiJob
   private listener?: TCPSocketListener<SocketConn | undefined>
   /** Port mode: PMI_ID -> rank, until the rank's connection uses it. */
@@ -42,13 +44,17 @@ export class PmiServer {
 
   constructor(private readonly ctx: PmiServerContext) {
     this.fence = new NodeFence(ctx.jobid, ctx.localRanks, ctx.report)
+    this.dpm = new DpmClient(ctx.jobid, ctx.report)
   }
 
-  /** What the node learned of the job at its launch (size, universe, process mapping, apps). */
-  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report' | 'names' | 'spawn'>, preput: [string, string][] = []): void {
+  /**
+   * What the node learned of the job at its launch (size, universe, process mapping, apps), and
+   * for a spawned job its parent's preput values, served to gets from the start.
+   */
+  setJob(job: Omit<PmiJob, 'kvsname' | 'fence' | 'report' | 'dpm'>, preput?: [string, string][] | null): void {
     if (this.job) return
-    for (const [k, v] of preput) this.fence.cache.set(k, v)
-    this.job = { ...job, kvsname: `kvs_${this.ctx.jobid}`, fence: this.fence, report: this.ctx.report, names: (...a) => this.names(...a), spawn: (...a) => this.spawn(...a) }
+    for (const [k, v] of preput ?? []) this.fence.cache.set(k, v)
+    this.job = { ...job, kvsname: `kvs_${this.ctx.jobid}`, fence: this.fence, report: this.ctx.report, dpm: this.dpm }
   }
 
   /** Port mode: listen (once) on the node's address; returns `host:port` for PMI_PORT. */
@@ -109,34 +115,7 @@ export class PmiServer {
 
   deliver(m: MessageOf<'hnp.fence'> | MessageOf<'hnp.name'> | MessageOf<'hnp.spawned'>): void {
     if (m.t === 'hnp.fence') return this.fence.done(m)
-    if (m.t === 'hnp.spawned') {
-      const spawned = this.spawnRequests.get(m.id)
-      this.spawnRequests.delete(m.id)
-      return spawned?.(m.ok ? { ok: true, port: m.child } : { ok: false, text: m.text ?? 'refused' })
-    }
-    const answer = this.nameRequests.get(m.id)
-    this.nameRequests.delete(m.id)
-    answer?.(m.ok ? { ok: true, port: m.port } : { ok: false, text: m.text ?? 'refused' })
-  }
-
-  /** Name-service requests sent to the HNP, by id, until answered. */
-  private nameRequests = new Map<number, (a: NameAnswer) => void>()
-  private nameSeq = 0
-
-  private spawnRequests = new Map<number, (a: NameAnswer) => void>()
-
-  /** Ask the HNP to start a child job (MPI_Comm_spawn); answers with the child's jobid. */
-  private spawn(rank: number, req: SpawnBlocks, answer: (a: NameAnswer) => void): void {
-    const id = ++this.nameSeq
-    this.spawnRequests.set(id, answer)
-    this.ctx.report({ t: 'orted.spawn', jobid: this.ctx.jobid, rank, id, ...req })
-  }
-
-  /** Ask the HNP's name service (publish_name, unpublish_name, lookup_name). */
-  private names(rank: number, op: NameOp, service: string, port: string | undefined, answer: (a: NameAnswer) => void): void {
-    const id = ++this.nameSeq
-    this.nameRequests.set(id, answer)
-    this.ctx.report({ t: 'orted.name', jobid: this.ctx.jobid, rank, id, op, service, port })
+    this.dpm.answer(m)
   }
 
   /**

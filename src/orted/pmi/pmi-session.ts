@@ -6,9 +6,10 @@
  */
 import { log } from '../../log'
 import type { SocketConn } from '../../wire/socket'
-import type { NameAnswer, NameOp, PmiJob, PmiRank, SpawnBlocks } from './pmi-job'
-import { spawnBlock } from './spawn-block'
+import type { PmiJob, PmiRank } from './pmi-job'
 import { pmi2Command } from './pmi2-commands'
+import { pmi1NameCommand, pmi1Spawn } from './pmi-dpm'
+import { SpawnBlock } from './spawn-block'
 import { PMI_MAXES, PmiFramer, parsePmi1, parsePmi2, pmi1, pmi2, type PmiFields } from './pmi-wire'
 
 const enc = new TextEncoder()
@@ -17,10 +18,8 @@ export class PmiSession implements PmiRank {
   private readonly framer: PmiFramer
   inited = false
   finalized = false
-  /** Lines of a multi-line `mcmd=spawn` block, until `endcmd`. */
-  private spawnBlock: string[] | null = null
-  /** The blocks of one MPI_Comm_spawn_multiple read so far (one block per command). */
-  private spawns: SpawnBlocks = { apps: [], preput: [] }
+  /** A multi-line `mcmd=spawn` request being read, until its last `endcmd`. */
+  private spawnBlock: SpawnBlock | null = null
   private ended = false
   /** The rank sent `abort`: its end is the abort's, not a missing finalize. */
   private aborted = false
@@ -119,13 +118,9 @@ export class PmiSession implements PmiRank {
         return this.abort(f.get('exitcode'))
       case 'publish_name':
       case 'unpublish_name':
-      case 'lookup_name': {
-        const op = cmd.slice(0, cmd.indexOf('_')) as NameOp
-        const response = `${op}_result`
-        return this.name(op, f.get('service'), f.get('port'), (a) =>
-          a.ok ? this.send(response, { rc: 0, msg: 'success', ...(a.port !== undefined ? { port: a.port } : {}) }) : this.send(response, { rc: -1, msg: a.text }),
-        )
-      }
+      case 'lookup_name':
+        // The HNP's name service (pmi-dpm.ts, src/hnp/dpm).
+        return pmi1NameCommand(this, cmd, f)
       default:
         return this.send('error', { rc: -1, msg: `unknown PMI command ${cmd}` })
     }
@@ -187,44 +182,18 @@ export class PmiSession implements PmiRank {
     this.job.report({ t: 'orted.abort', jobid: this.job.jobid, rank, code: status, message: `rank ${rank} called MPI_Abort (PMI abort) with exit code ${exitcode ?? '(none)'}` })
   }
 
-  name(op: NameOp, service: string | undefined, port: string | undefined, answer: (a: NameAnswer) => void): void {
-    if (!service) return answer({ ok: false, text: `${op} needs service=` })
-    if (op === 'publish' && !port) return answer({ ok: false, text: 'publish needs port=' })
-    this.job.names(this.rank!, op, service, op === 'publish' ? port : undefined, (a) => {
-      if (!this.ended) answer(a)
-    })
-  }
-
+  /** `mcmd=spawn` opened a spawn request: its next lines are the request's, up to its last `endcmd`. */
   private startSpawn(): void {
-    this.spawnBlock = []
+    this.spawnBlock = new SpawnBlock()
+    this.spawnLine('mcmd=spawn')
   }
 
-  /**
-   * Lines of a `mcmd=spawn` block up to `endcmd` (MPI_Comm_spawn_multiple sends one block per
-   * command and expects one answer after the last): then the HNP starts the child job.
-   */
+  /** Lines of `mcmd=spawn` up to its last `endcmd`; the whole request then goes to the HNP (pmi-dpm.ts). */
   private spawnLine(line: string): void {
-    if (line.trim() !== 'endcmd') {
-      this.spawnBlock!.push(line)
-      if (this.spawnBlock!.length <= 4096) return
-    }
-    const block = spawnBlock(this.spawnBlock!)
+    const parsed = this.spawnBlock!.line(line)
+    if (!parsed) return
     this.spawnBlock = null
-    if ('why' in block) {
-      this.spawns = { apps: [], preput: [] }
-      return this.send('spawn_result', { rc: -1, msg: block.why })
-    }
-    this.spawns.apps.push(block.app)
-    this.spawns.preput = block.preput
-    if (block.sofar < block.total) return
-    const req = this.spawns
-    this.spawns = { apps: [], preput: [] }
-    const procs = req.apps.reduce((n, a) => n + a.np, 0)
-    this.job.spawn(this.rank!, req, (a) => {
-      if (this.ended) return
-      if (!a.ok) return this.send('spawn_result', { rc: -1, msg: a.text })
-      this.send('spawn_result', { rc: 0, errcodes: Array(procs).fill(0).join(',') })
-    })
+    pmi1Spawn(this, parsed)
   }
 }
 

@@ -32,16 +32,29 @@ export function parsePmi1(line: string): Pmi1Line {
   return { ok: true, cmd, fields }
 }
 
-/** One PMI-1 line: values must not hold spaces or newlines (the client splits on them). */
+/** What ends a PMI-1 value or line. */
+const LINE_BREAKERS = /[ \n]/
+
+/**
+ * One PMI-1 line. MPICH's parser (simple_pmiutil.c, PMIU_parse_keyvals) takes a value up to the
+ * next space or newline, so a value may hold `=`, `;` and anything else but those two (a
+ * business card, a port name): values are sent as they are. `msg` is our own text, made one
+ * word as Hydra writes them (`key_x_not_found`). A value that holds a space or a newline cannot
+ * be sent (the client would read a broken line): the answer is the command's `rc=-1` with why.
+ */
 export function pmi1(cmd: string, fields: Record<string, string | number> = {}): string {
   let out = `cmd=${cmd}`
-  for (const [k, v] of Object.entries(fields)) out += ` ${k}=${word(String(v))}`
+  for (const [k, v] of Object.entries(fields)) {
+    const value = k === 'msg' ? word(String(v)) : String(v)
+    if (LINE_BREAKERS.test(value)) return pmi1(cmd, { rc: -1, msg: `the ${k} holds a space or a newline, which a PMI-1 line cannot carry` })
+    out += ` ${k}=${value}`
+  }
   return `${out}\n`
 }
 
-/** An error text as one PMI value: Hydra's style (`key_x_not_found`), no spaces. */
+/** An error text as one PMI-1 value: Hydra's style (`key_x_not_found`), no white space. */
 function word(text: string): string {
-  return text.replace(/[\s=;]+/g, '_')
+  return text.replace(/\s+/g, '_')
 }
 
 /** PMI-2: `cmd=NAME;k=v;...;` with `;` inside a value written as `;;`. */

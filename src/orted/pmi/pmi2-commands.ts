@@ -1,11 +1,13 @@
 /**
  * PMI-2 on a rank's connection, once its `cmd=init pmi_version=2` was answered: the commands
  * MPICH's and Slurm's PMI-2 clients send (fullinit, job-getid, kvs-put, kvs-fence, kvs-get,
- * info-getjobattr, info-getnodeattr, finalize, abort), answered `cmd=<name>-response;rc=...;`.
+ * info-getjobattr, info-getnodeattr, name-publish/-unpublish/-lookup, finalize, abort),
+ * answered `cmd=<name>-response;rc=...;`.
  * The state (puts, fences, finalize) is the PMI-1 session's: one server, two encodings.
  */
 import type { PmiFields } from './pmi-wire'
 import type { PmiRank } from './pmi-job'
+import { pmi2NameCommand } from './pmi-dpm'
 
 export function pmi2Command(s: PmiRank, cmd: string, f: PmiFields): void {
   // A threaded client tags its commands; every response carries the tag back.
@@ -45,10 +47,9 @@ export function pmi2Command(s: PmiRank, cmd: string, f: PmiFields): void {
     }
     case 'name-publish':
     case 'name-unpublish':
-    case 'name-lookup': {
-      const op = cmd.slice(5) as 'publish' | 'unpublish' | 'lookup'
-      return s.name(op, f.get('name'), f.get('port'), (a) => (a.ok ? reply({ rc: 0, ...(a.port !== undefined ? { port: a.port } : {}) }) : fail(a.text)))
-    }
+    case 'name-lookup':
+      // The HNP's name service (pmi-dpm.ts, src/hnp/dpm).
+      return pmi2NameCommand(s, cmd, f, reply)
     case 'info-putnodeattr':
       return reply({ rc: 0 })
     case 'finalize':
