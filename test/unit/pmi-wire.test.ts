@@ -1,10 +1,15 @@
 /**
- * The PMI grammar and PMI_process_mapping, message by message (the e2e tests in
- * test/e2e/pmi-mpich.test.ts run them against MPICH's and Slurm's clients).
+ * The PMI grammar and PMI_process_mapping, message by message, and node fences joined by the
+ * HNP's app services (one message per node per fence). The e2e tests in
+ * test/e2e/pmi-mpich.test.ts run them against MPICH's and Slurm's clients; the name service and
+ * spawn requests are test/unit/dpm.test.ts.
  */
 import { describe, expect, test } from 'bun:test'
 import { processMapping } from '../../src/runtime/process-mapping'
 import { PmiFramer, parsePmi1, parsePmi2, pmi1, pmi2 } from '../../src/orted/pmi/pmi-wire'
+import { NodeFence } from '../../src/orted/pmi/node-fence'
+import { AppServices } from '../../src/hnp/snapc/app-services'
+import type { NodeToSnapc } from '../../src/wire/messages'
 
 describe('PMI_process_mapping', () => {
   test('blocks by node (2 nodes x 2) and one node', () => {
@@ -64,5 +69,34 @@ describe('PMI-2 messages', () => {
     expect(f.push(new TextEncoder().encode('cmd=init pmi_version=2\n18    cmd=fullinit;rc=0;'))).toBeNull()
     expect(got).toEqual(['cmd=init pmi_version=2', 'cmd=fullinit;rc=0;'])
     expect(f.push(new TextEncoder().encode('zz    '))).toBe('a PMI-2 message without a valid 6-character length')
+  })
+})
+
+describe('fences: one message per node, joined by the app services', () => {
+  test('2 nodes x 2 ranks: each node reports once, with its puts; every rank sees every put after', () => {
+    const toHnp: NodeToSnapc[] = []
+    const nodes = { a: [0, 1], b: [2, 3] }
+    const fences = Object.fromEntries(Object.entries(nodes).map(([n, ranks]) => [n, new NodeFence('1', () => ranks, (m) => toHnp.push(m))]))
+    const services = new AppServices({
+      size: 4,
+      reply: () => {},
+      checkpoint: () => Promise.reject(new Error('unused')),
+      checkpointRunning: () => false,
+      migrate: () => Promise.reject(new Error('unused')),
+      fenceDone: (node, seq, ok, kv) => fences[node]!.done({ t: 'hnp.fence', jobid: '1', seq, ok, kv }),
+    })
+    const released: number[] = []
+    for (const [node, ranks] of Object.entries(nodes)) {
+      for (const r of ranks) {
+        expect(fences[node]!.put(`card-${r}`, `v${r}`)).toBeNull()
+        fences[node]!.enter(r, () => released.push(r))
+      }
+    }
+    expect(toHnp.map((m) => m.t)).toEqual(['orted.fence', 'orted.fence'])
+    expect(released).toEqual([])
+    for (const [i, m] of toHnp.entries()) if (m.t === 'orted.fence') services.fence(i === 0 ? 'a' : 'b', m)
+    expect(released.sort()).toEqual([0, 1, 2, 3])
+    for (const f of Object.values(fences)) expect([0, 1, 2, 3].map((r) => f.cache.get(`card-${r}`))).toEqual(['v0', 'v1', 'v2', 'v3'])
+    expect(services.kvSize).toBeGreaterThan(0)
   })
 })

@@ -4,7 +4,8 @@
  * the run (or the submission) waits for children that outlive their parent; its status is the
  * first job's when that failed, else the first failing child's. A member that fails ends the
  * others, as a failing rank ends its job (ORTE's errmgr aborts the whole family the same way),
- * unless errmgr_continue: MPI jobs joined by an intercommunicator cannot go on without it.
+ * unless errmgr_continue: MPI jobs joined by an intercommunicator cannot go on without it. The
+ * user's signals reach every member: Ctrl-C ends the whole family, errmgr_continue or not.
  */
 
 /** What the family needs of a member's runner: ending it for a reason outside it, and the user's signals. */
