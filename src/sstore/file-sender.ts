@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { ActionableError } from '../errors'
 import type { SnapshotFileInfo, SnapshotSink } from './types'
 import { TRANSFER_CHUNK_BYTES, encodeChunk, type FileChunk } from './chunk-codec'
+import { transferGarbage } from './garbage'
 
 export interface SendOptions {
   compress?: 'none' | 'zstd'
@@ -58,6 +59,30 @@ async function openRecorded(dir: string, f: SnapshotFileInfo): Promise<FileHandl
   return fh
 }
 
+/**
+ * Chunks all transfers of this process hold at once (being read, compressed, or in flight): the
+ * ranks of a node push together, and each reading ahead on its own (3 zstd chunks plus their
+ * compressed copies) took `ompx run` past 300 MB on a 1 GiB checkpoint of 4 ranks (issue #16).
+ * Six keep two cores compressing; more only costs memory.
+ */
+const MAX_CHUNKS_IN_MEMORY = 6
+let chunksInMemory = 0
+const slotWaiters: (() => void)[] = []
+
+async function takeSlot(): Promise<void> {
+  if (chunksInMemory < MAX_CHUNKS_IN_MEMORY) {
+    chunksInMemory++
+    return
+  }
+  await new Promise<void>((resolve) => slotWaiters.push(resolve)) // handed over by giveSlot
+}
+
+function giveSlot(): void {
+  const next = slotWaiters.shift()
+  if (next) next()
+  else chunksInMemory--
+}
+
 async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, opts: SendOptions, stats: SendStats): Promise<void> {
   const chunkBytes = opts.chunkBytes ?? TRANSFER_CHUNK_BYTES
   const level = opts.level ?? 3
@@ -73,6 +98,15 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
     if (b.byteLength === chunkBytes) pool.push(b)
   }
   const prepare = async (offset: number): Promise<FileChunk & { whole: Buffer | null }> => {
+    await takeSlot()
+    try {
+      return await readChunk(offset)
+    } catch (err) {
+      giveSlot()
+      throw err
+    }
+  }
+  const readChunk = async (offset: number): Promise<FileChunk & { whole: Buffer | null }> => {
     const len = Math.min(chunkBytes, f.size - offset)
     const whole = pool.pop() ?? Buffer.allocUnsafe(len)
     const buf = whole.subarray(0, len)
@@ -98,12 +132,22 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
       ahead.push(p)
     }
   }
-  for (fill(); ahead.length > 0; ) {
-    const c = await ahead.shift()!
-    fill()
-    await sink.write(c.path, c.offset, c.data, c.codec, c.last)
-    if (c.whole && sink.releasesData) recycle(c.whole)
-    stats.bytes += Math.min(chunkBytes, f.size - c.offset)
-    stats.wireBytes += c.data.length
+  try {
+    for (fill(); ahead.length > 0; ) {
+      const c = await ahead.shift()! // a chunk that failed to read gave its slot back
+      fill()
+      try {
+        await sink.write(c.path, c.offset, c.data, c.codec, c.last)
+      } finally {
+        giveSlot()
+      }
+      if (c.whole && sink.releasesData) recycle(c.whole)
+      stats.bytes += Math.min(chunkBytes, f.size - c.offset)
+      stats.wireBytes += c.data.length
+      transferGarbage(c.data.length)
+    }
+  } finally {
+    // A failed transfer: the chunks read ahead give their slots back once read.
+    for (const p of ahead.splice(0)) p.then(giveSlot, () => {})
   }
 }
