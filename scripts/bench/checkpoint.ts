@@ -627,6 +627,19 @@ if (json) {
           ck.map((r) => [r.case, ...keys.map((k) => (r.phases![k] ?? 0).toFixed(0)), r.appWriteMs === null ? '' : r.appWriteMs.toFixed(0), mem(r.hnpKbBefore, r.hnpKb), mem(r.ortedKbBefore, r.ortedKb)]),
         ),
       )
+      // Issue #16: the stage store's memory must not grow with the checkpoint (judged at 1 GiB).
+      const staged = ck.filter((r) => r.case.startsWith('stage'))
+      const bound = 128 * 1024
+      const judge = (kb: number | null) => (kb === null ? '' : kb < bound ? 'met' : 'missed')
+      if (staged.length) {
+        console.log(`\nTargets (issue #16): stage store, peak RSS under 128 MB for a ${((ranks * mb) / 1024).toFixed(2)} GiB checkpoint:\n`)
+        console.log(
+          markdownTable(
+            ['case', 'ompx run RSS', '', 'orted RSS', ''],
+            staged.map((r) => [r.case, r.hnpKb === null ? 'n/a' : fmtMb(r.hnpKb), judge(r.hnpKb), r.ortedKb === null ? '' : fmtMb(r.ortedKb), judge(r.ortedKb)]),
+          ),
+        )
+      }
     }
   }
   if (doOverhead) {

@@ -14,6 +14,7 @@
 import { existsSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { resolve } from 'node:path'
+import { launchTargets } from './launch-targets'
 import { type DaemonMatch, GNU_TIME, firstLine, fmtMb, fmtMs, markdownTable, measure, median, type RunResult, scratchFile, which } from './lib'
 
 const argv = process.argv.slice(2)
@@ -286,5 +287,7 @@ if (json) {
     console.log(markdownTable(mh, mrows))
     console.log('\ndaemon RSS / private: per run the max over its daemons of each one\'s peak VmHWM / peak RssAnon; median over runs.')
   }
+  console.log('\nTargets (issue #16):\n')
+  console.log(launchTargets((label, key) => cells.get(`${label}/${key}`), `${NODES}x${PER_NODE}`))
   if (notes.length) console.log('\n' + notes.map((n) => `- ${n}`).join('\n'))
 }
