@@ -4,7 +4,7 @@
  * same bytes with fsync to the same disk), then the failure-free overhead of a C/R-enabled job.
  *
  *   bun scripts/bench/checkpoint.ts [--ranks 4] [--mb 256] [--reps 3] [--bin dist/ompx]
- *       [--dir /tmp] [--cases central,stage,stage-zstd,stage-zstd-mixed,central-orted,stage-orted]
+ *       [--dir /tmp] [--cases central,stage,stage-zstd,stage-zstd-mixed,central-orted,stage-orted,stage-zstd-orted]
  *       [--overhead-reps 5] [--overhead-iters 1000] [--overhead-kb 4096] [--overhead-ranks R]
  *       [--criu-reps N] [--no-ckpt] [--no-overhead] [--no-criu] [--timeout 300] [--json]
  *
@@ -105,6 +105,7 @@ const ALL_CASES: StoreCase[] = [
   { key: 'stage-zstd-mixed', label: 'stage, zstd, 3:1 data', store: 'stage', mca: ZSTD, fill: 'mixed', orted: false },
   { key: 'central-orted', label: 'central, orted node', store: 'central', mca: [], fill: 'random', orted: true },
   { key: 'stage-orted', label: 'stage, orted node', store: 'stage', mca: [], fill: 'random', orted: true },
+  { key: 'stage-zstd-orted', label: 'stage, zstd, orted node', store: 'stage', mca: ZSTD, fill: 'random', orted: true },
 ]
 const wanted = opt('cases', ALL_CASES.map((c) => c.key).join(',')).split(',')
 for (const w of wanted) {

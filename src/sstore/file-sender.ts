@@ -63,9 +63,9 @@ async function openRecorded(dir: string, f: SnapshotFileInfo): Promise<FileHandl
  * Chunks all transfers of this process hold at once (being read, compressed, or in flight): the
  * ranks of a node push together, and each reading ahead on its own (3 zstd chunks plus their
  * compressed copies) took `ompx run` past 300 MB on a 1 GiB checkpoint of 4 ranks (issue #16).
- * Six keep two cores compressing; more only costs memory.
+ * Four keep two cores compressing; more only costs memory.
  */
-const MAX_CHUNKS_IN_MEMORY = 6
+const MAX_CHUNKS_IN_MEMORY = 4
 let chunksInMemory = 0
 const slotWaiters: (() => void)[] = []
 
@@ -76,6 +76,9 @@ async function takeSlot(): Promise<void> {
   }
   await new Promise<void>((resolve) => slotWaiters.push(resolve)) // handed over by giveSlot
 }
+
+/** Idle read buffers of every transfer of this process, by size (see sendOne). */
+const idleReads = new Map<number, Buffer[]>()
 
 function giveSlot(): void {
   const next = slotWaiters.shift()
@@ -93,9 +96,11 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
   // chunk left hundreds of MB behind per GiB sent. A buffer is free again once compressed into
   // another one, or, sent raw, once the sink's write resolved if the sink lets go of `data`
   // then (sink.releasesData). Only full-size buffers are kept: the last chunk is shorter.
-  const pool: Buffer[] = []
+  // The pool is the process's, not this file's: ranks sending together share a few buffers.
+  const pool = idleReads.get(chunkBytes) ?? []
+  idleReads.set(chunkBytes, pool)
   const recycle = (b: Buffer) => {
-    if (b.byteLength === chunkBytes) pool.push(b)
+    if (b.byteLength === chunkBytes && pool.length < MAX_CHUNKS_IN_MEMORY) pool.push(b)
   }
   const prepare = async (offset: number): Promise<FileChunk & { whole: Buffer | null }> => {
     await takeSlot()
@@ -116,6 +121,7 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
       got += bytesRead
     }
     const enc = zstd ? await encodeChunk(buf, level) : { data: buf, codec: 'raw' as const }
+    if (zstd) transferGarbage(len) // the compressor's output: sent, or dropped when no smaller
     if (enc.data !== buf) recycle(whole) // compressed into a new buffer: the raw one is free
     return { path: f.path, offset, data: enc.data, codec: enc.codec, last: offset + len >= f.size, whole: enc.data === buf ? whole : null }
   }

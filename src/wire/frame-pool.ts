@@ -10,8 +10,8 @@
 
 /** Room for a 4 MiB chunk, its message fields and a little zstd expansion. */
 const FRAME_CAPACITY = 4 * 1024 * 1024 + 64 * 1024
-/** At most this many idle buffers are kept (20 MiB). */
-const MAX_IDLE = 5
+/** At most this many idle buffers are kept (12 MiB): a channel queues two chunks (8 MiB), a third is being encoded. */
+const MAX_IDLE = 3
 
 const idle: Uint8Array[] = []
 /** The pooled buffer behind each frame handed out (frames are views of it). */
