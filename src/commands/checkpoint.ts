@@ -4,7 +4,7 @@
  * the snapshot reference; or list the job's snapshots.
  */
 import { defineCommand } from 'citty'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { createRuntime } from './_context'
@@ -26,7 +26,6 @@ const specs = [
 
 export default defineCommand({
   meta: { name: 'checkpoint', description: 'Take a coordinated checkpoint of a running job: ompx checkpoint [options] <pid>' },
-  args: () => toCittyArgs(specs, { pid: 'PID of ompx run / ompx hnp' }),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 1,

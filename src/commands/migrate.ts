@@ -6,7 +6,6 @@
  */
 import { defineCommand } from 'citty'
 import { migrateSelection, migrateSpecs as specs } from '../args/migrate-options'
-import { toCittyArgs } from '../args/scan'
 import { ActionableError } from '../errors'
 import { connectHnp } from '../tools/hnp-client'
 import { migrateJson, migrateStatusLine, migrateSummary, migrateTiming, requestListing } from '../tools/migrate-output'
@@ -16,7 +15,6 @@ import { createRuntime } from './_context'
 
 export default defineCommand({
   meta: { name: 'migrate', description: 'Move ranks of a running job to other nodes: ompx migrate [options] <pid>' },
-  args: () => toCittyArgs(specs, { pid: 'PID of ompx run / ompx restart / ompx hnp' }),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 1,

@@ -3,7 +3,7 @@
  * pid, state and uptime (orte-ps). With several HNPs running, name one by pid.
  */
 import { defineCommand } from 'citty'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { createRuntime } from './_context'
 import { connectHnp, formatUptime } from '../tools/hnp-client'
@@ -19,7 +19,6 @@ const specs = [
 
 export default defineCommand({
   meta: { name: 'ps', description: 'Show the jobs, ranks, nodes, pids and states of a running HNP' },
-  args: () => toCittyArgs(specs, { pid: 'PID of ompx run / ompx hnp (default: the only one running)' }),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 1,
