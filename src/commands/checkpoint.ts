@@ -8,6 +8,7 @@ import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { createRuntime } from './_context'
+import { resolveHnp } from '../wire/contact'
 import { connectHnp } from '../tools/hnp-client'
 import { printSnapshotList, printTiming, statusLine } from '../tools/checkpoint-output'
 import { WireError } from '../wire/codec'
@@ -44,8 +45,9 @@ export default defineCommand({
     if (!/^\d+$/.test(pid)) throw new ActionableError(`"${pid}" is not a PID; give the PID of ompx run or ompx hnp`)
     if (o.list && (o.term || o.stop)) throw new ActionableError('--list shows snapshots; it cannot be combined with --term or --stop')
     if (o.term && o.stop) throw new ActionableError('--term and --stop exclude each other: the job either ends or stops')
+    const hnp = resolveHnp(pid)
     const { registry } = await createRuntime(scanned)
-    const { channel } = await connectHnp(registry, pid)
+    const { channel } = await connectHnp(registry, hnp)
     const jobid = o.jobid
     try {
       if (o.list) {

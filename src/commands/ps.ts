@@ -6,6 +6,7 @@ import { defineCommand } from 'citty'
 import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { createRuntime } from './_context'
+import { resolveHnp } from '../wire/contact'
 import { connectHnp, formatUptime } from '../tools/hnp-client'
 import { renderTable } from '../tools/table'
 import type { MessageOf } from '../wire/messages'
@@ -24,9 +25,9 @@ export default defineCommand({
       maxPositionals: 1,
       help: { usage: 'ompx ps [pid] [--json]', examples: ['ompx ps', 'ompx ps 12345 --json'] },
     })
+    const hnp = resolveHnp(scanned.rest[0] ?? scanned.opts.hnp)
     const { registry } = await createRuntime(scanned)
-    const ref = scanned.rest[0] ?? scanned.opts.hnp
-    const { channel } = await connectHnp(registry, ref)
+    const { channel } = await connectHnp(registry, hnp)
     const reply = await channel.request({ t: 'tool.ps' }, 'hnp.ps')
     channel.close()
     if (scanned.opts.json) console.log(JSON.stringify({ hnp: reply.hnp, jobs: reply.jobs }, null, 2))
