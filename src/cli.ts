@@ -1,7 +1,7 @@
-/** The root command: metadata, global setup and the lazy list of roles. No `run` here (citty rule). */
-import { defineCommand } from 'citty'
-import { VERSION } from './version'
-
+/**
+ * The roles, each loaded only when asked for: a role's module (and whatever it imports) is a
+ * chunk of its own in the binary, so `ompx version` never evaluates the launcher's code.
+ */
 export const subCommands = {
   run: () => import('./commands/run').then((m) => m.default),
   plugins: () => import('./commands/plugins').then((m) => m.default),
@@ -16,16 +16,3 @@ export const subCommands = {
   migrate: () => import('./commands/migrate').then((m) => m.default),
   doctor: () => import('./commands/doctor').then((m) => m.default),
 }
-
-export default defineCommand({
-  meta: {
-    name: 'ompx',
-    version: VERSION,
-    description: 'Parallel job runtime with checkpoint, restart and migration',
-  },
-  setup() {
-    // Ranks and child roles must never inherit a half-configured terminal state from us.
-    process.title = 'ompx'
-  },
-  subCommands,
-})

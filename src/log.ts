@@ -8,13 +8,14 @@
  * plain line per message (`ompx: warning: ...`), so rank output on stdout stays clean.
  */
 import type { ConsolaInstance, ConsolaReporter } from 'consola'
+import { writeStderr } from './tty'
 
 const oneLine: ConsolaReporter = {
   log(entry) {
     const tag = entry.tag && entry.tag !== 'ompx' ? ` [${entry.tag.replace(/^ompx:/, '')}]` : ''
     const kind = ['info', 'log', 'success', 'ready', 'start'].includes(entry.type) ? '' : `${entry.type === 'warn' ? 'warning' : entry.type}: `
     const text = entry.args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ')
-    process.stderr.write(`ompx${tag}: ${kind}${text}\n`)
+    writeStderr(`ompx${tag}: ${kind}${text}\n`)
   },
 }
 

@@ -1,12 +1,15 @@
 /**
- * Entry point of the single binary. Picks the role from the first word, runs it through citty,
- * and turns every error into one line on stderr and a non-zero exit (never a stack trace unless
- * OMPX_DEBUG is set).
+ * Entry point of the single binary. Picks the role from the first word, loads only that role's
+ * module, runs it, and turns every error into one line on stderr and a non-zero exit (never a
+ * stack trace unless OMPX_DEBUG is set).
+ *
+ * The dispatch is ours rather than citty's runCommand: every command scans its own argv
+ * (src/args/scan.ts) and renders its own help, so citty's parse was thrown away, and loading its
+ * parser (node:util) cost every start of every role a few ms (issue #16).
  */
-import { setNoColor } from './tty'
-import { runCommand } from 'citty'
+import { setNoColor, writeStderr } from './tty'
 import { renderRootHelp } from './root-help'
-import root, { subCommands } from './cli'
+import { subCommands } from './cli'
 import { editDistance } from './args/scan'
 import { ActionableError, errorMessage } from './errors'
 import { VERSION } from './version'
@@ -29,17 +32,21 @@ async function main(argv: string[]): Promise<void> {
     const what = first.startsWith('-') ? 'option' : 'command'
     throw new ActionableError(`unknown ${what} '${first}'${hint}; see 'ompx --help'`)
   }
-  await runCommand(root, { rawArgs: argv })
+  // Ranks and child roles must never inherit a half-configured terminal state from us.
+  process.title = 'ompx'
+  const cmd = await subCommands[first as keyof typeof subCommands]()
+  // Commands read rawArgs only (their own scan); citty's parsed args were never used.
+  await cmd.run!({ rawArgs: argv.slice(1), args: {} as never, cmd, data: undefined })
 }
 
 function fail(err: unknown): never {
   const sub = process.argv[2] && process.argv[2] in subCommands ? ` ${process.argv[2]}` : ''
   if (err instanceof ActionableError) {
-    process.stderr.write(`ompx${sub}: ${err.message}\n`)
+    writeStderr(`ompx${sub}: ${err.message}\n`)
     process.exit(err.exitCode)
   }
-  process.stderr.write(`ompx${sub}: internal error: ${errorMessage(err).split('\n')[0]}\n`)
-  if (process.env.OMPX_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? err}\n`)
+  writeStderr(`ompx${sub}: internal error: ${errorMessage(err).split('\n')[0]}\n`)
+  if (process.env.OMPX_DEBUG) writeStderr(`${(err as Error)?.stack ?? err}\n`)
   process.exit(70)
 }
 

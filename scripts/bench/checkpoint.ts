@@ -4,7 +4,7 @@
  * same bytes with fsync to the same disk), then the failure-free overhead of a C/R-enabled job.
  *
  *   bun scripts/bench/checkpoint.ts [--ranks 4] [--mb 256] [--reps 3] [--bin dist/ompx]
- *       [--dir /tmp] [--cases central,stage,stage-zstd,stage-zstd-mixed,central-orted,stage-orted]
+ *       [--dir /tmp] [--cases central,stage,stage-zstd,stage-zstd-mixed,central-orted,stage-orted,stage-zstd-orted]
  *       [--overhead-reps 5] [--overhead-iters 1000] [--overhead-kb 4096] [--overhead-ranks R]
  *       [--criu-reps N] [--no-ckpt] [--no-overhead] [--no-criu] [--timeout 300] [--json]
  *
@@ -105,6 +105,7 @@ const ALL_CASES: StoreCase[] = [
   { key: 'stage-zstd-mixed', label: 'stage, zstd, 3:1 data', store: 'stage', mca: ZSTD, fill: 'mixed', orted: false },
   { key: 'central-orted', label: 'central, orted node', store: 'central', mca: [], fill: 'random', orted: true },
   { key: 'stage-orted', label: 'stage, orted node', store: 'stage', mca: [], fill: 'random', orted: true },
+  { key: 'stage-zstd-orted', label: 'stage, zstd, orted node', store: 'stage', mca: ZSTD, fill: 'random', orted: true },
 ]
 const wanted = opt('cases', ALL_CASES.map((c) => c.key).join(',')).split(',')
 for (const w of wanted) {
@@ -627,6 +628,19 @@ if (json) {
           ck.map((r) => [r.case, ...keys.map((k) => (r.phases![k] ?? 0).toFixed(0)), r.appWriteMs === null ? '' : r.appWriteMs.toFixed(0), mem(r.hnpKbBefore, r.hnpKb), mem(r.ortedKbBefore, r.ortedKb)]),
         ),
       )
+      // Issue #16: the stage store's memory must not grow with the checkpoint (judged at 1 GiB).
+      const staged = ck.filter((r) => r.case.startsWith('stage'))
+      const bound = 128 * 1024
+      const judge = (kb: number | null) => (kb === null ? '' : kb < bound ? 'met' : 'missed')
+      if (staged.length) {
+        console.log(`\nTargets (issue #16): stage store, peak RSS under 128 MB for a ${((ranks * mb) / 1024).toFixed(2)} GiB checkpoint:\n`)
+        console.log(
+          markdownTable(
+            ['case', 'ompx run RSS', '', 'orted RSS', ''],
+            staged.map((r) => [r.case, r.hnpKb === null ? 'n/a' : fmtMb(r.hnpKb), judge(r.hnpKb), r.ortedKb === null ? '' : fmtMb(r.ortedKb), judge(r.ortedKb)]),
+          ),
+        )
+      }
     }
   }
   if (doOverhead) {

@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { resolve } from 'node:path'
 import { mpichCases } from './launch-mpich'
+import { launchTargets } from './launch-targets'
 import { type DaemonMatch, GNU_TIME, firstLine, fmtMb, fmtMs, markdownTable, measure, median, type RunResult, scratchFile, which } from './lib'
 
 const argv = process.argv.slice(2)
@@ -315,5 +316,7 @@ if (json) {
     console.log()
     console.log(markdownTable(['ranks', 'ompx wall', 'ompx RSS', 'ompx daemons', 'ompx daemon RSS', 'hydra wall', 'hydra RSS', 'hydra daemons', 'hydra daemon RSS'], rows))
   }
+  console.log('\nTargets (issue #16):\n')
+  console.log(launchTargets((label, key) => cells.get(`${label}/${key}`), `${NODES}x${PER_NODE}`))
   if (notes.length) console.log('\n' + notes.map((n) => `- ${n}`).join('\n'))
 }

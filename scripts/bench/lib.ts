@@ -37,6 +37,8 @@ export interface RunResult {
   timedOut: boolean
   exitCode: number | null
   wallMs: number
+  /** User + system CPU of the command and everything it waited for (rusage; GNU time's own ~1 ms included). */
+  cpuMs: number | null
   selfKb: number | null
   /** Sampled peak RssAnon of the measured process (private memory). */
   selfAnonKb: number | null
@@ -260,6 +262,7 @@ export async function measure(
     timedOut,
     exitCode: proc.exitCode,
     wallMs,
+    cpuMs: cpuOf(proc),
     selfKb: self.kb,
     selfAnonKb: self.anonKb,
     treeKb,
@@ -271,6 +274,11 @@ export async function measure(
     leftovers,
     stderrFirstLine: err.split('\n').find((l) => l.trim() !== '')?.trim() ?? '',
   }
+}
+
+function cpuOf(proc: Bun.Subprocess): number | null {
+  const cpu = proc.resourceUsage()?.cpuTime
+  return cpu ? Number(cpu.user + cpu.system) / 1000 : null
 }
 
 function maxOrNull(xs: (number | null)[]): number | null {

@@ -1,12 +1,11 @@
 /**
- * The option scanner every command uses. citty owns the command tree and help text, but its
- * parser ignores unknown flags, cannot take `--mca key value` (two values) and cannot stop at the
- * program name the way mpirun does, so options are declared once in an OptionSpec table and
- * scanned here; `toCittyArgs` turns the same table into citty's args for `--help`. Tables are
+ * The option scanner every command uses. citty's parser ignores unknown flags, cannot take
+ * `--mca key value` (two values) and cannot stop at the program name the way mpirun does, so
+ * options are declared once in an OptionSpec table and scanned here, and `--help` is rendered
+ * from the same table (src/commands/_help.ts). Tables are
  * declared `as const satisfies readonly OptionSpec[]`, so `OptionValues` gives each command its
  * options' types (`opts['map-by']: string | undefined`) with no casts at the point of use.
  */
-import type { ArgsDef } from 'citty'
 import { ActionableError } from '../errors'
 
 export interface OptionSpec {
@@ -147,23 +146,4 @@ export function editDistance(a: string, b: string): number {
     }
   }
   return dp[b.length]!
-}
-
-/** The same table as citty args, so `--help` lists exactly what the scanner accepts. */
-export function toCittyArgs(specs: readonly OptionSpec[], positionals: Record<string, string> = {}): ArgsDef {
-  const args: ArgsDef = {}
-  for (const s of specs) {
-    if (s.hidden) continue
-    const short = (s.aliases ?? []).filter((a) => a.length === 1)
-    args[s.name] = {
-      type: (s.arity ?? 0) === 0 ? 'boolean' : 'string',
-      description: s.description,
-      valueHint: s.valueHint,
-      alias: short,
-    }
-  }
-  for (const [name, description] of Object.entries(positionals)) {
-    args[name] = { type: 'positional', description, required: false }
-  }
-  return args
 }

@@ -8,7 +8,6 @@ import type { RuntimeOptionValues } from '../args/shared'
 import { log } from '../log'
 import { checkTypedParams, registerCoreParams } from '../params/core'
 import { Params, type ParamsOptions } from '../params/params'
-import { BUILTIN_PLUGINS } from '../../plugins/builtin'
 import { Registry } from '../plugins/registry'
 
 export interface Runtime {
@@ -35,6 +34,9 @@ export async function createRuntime(
 ): Promise<Runtime> {
   const params = new Params({ ...opts, cli: scanned.opts.mca ?? [] })
   registerCoreParams(params)
+  // Loaded here, not at the top: the built-in plugins are a chunk of their own, which a tool
+  // failing early (no HNP, bad arguments) never needs to evaluate.
+  const { BUILTIN_PLUGINS } = await import('../../plugins/builtin')
   const registry = await Registry.load({
     params,
     builtins: BUILTIN_PLUGINS,

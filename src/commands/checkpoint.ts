@@ -4,10 +4,11 @@
  * the snapshot reference; or list the job's snapshots.
  */
 import { defineCommand } from 'citty'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { createRuntime } from './_context'
+import { resolveHnp } from '../wire/contact'
 import { connectHnp } from '../tools/hnp-client'
 import { printSnapshotList, printTiming, statusLine } from '../tools/checkpoint-output'
 import { WireError } from '../wire/codec'
@@ -26,7 +27,6 @@ const specs = [
 
 export default defineCommand({
   meta: { name: 'checkpoint', description: 'Take a coordinated checkpoint of a running job: ompx checkpoint [options] <pid>' },
-  args: () => toCittyArgs(specs, { pid: 'PID of ompx run / ompx hnp' }),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 1,
@@ -45,8 +45,9 @@ export default defineCommand({
     if (!/^\d+$/.test(pid)) throw new ActionableError(`"${pid}" is not a PID; give the PID of ompx run or ompx hnp`)
     if (o.list && (o.term || o.stop)) throw new ActionableError('--list shows snapshots; it cannot be combined with --term or --stop')
     if (o.term && o.stop) throw new ActionableError('--term and --stop exclude each other: the job either ends or stops')
+    const hnp = resolveHnp(pid)
     const { registry } = await createRuntime(scanned)
-    const { channel } = await connectHnp(registry, pid)
+    const { channel } = await connectHnp(registry, hnp)
     const jobid = o.jobid
     try {
       if (o.list) {

@@ -5,7 +5,7 @@
  * is there for the ssh launcher, and the tools the tests use. Read-only; exits 0 either way.
  */
 import { defineCommand } from 'citty'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { renderDoctor, summary } from '../doctor/render'
 import { doctorReport } from '../doctor/report'
@@ -16,7 +16,6 @@ const specs = [jsonOption, ...runtimeOptions] as const satisfies readonly Option
 
 export default defineCommand({
   meta: { name: 'doctor', description: 'Check what works on this node: checkpoint/restart plugins (criu), ssh, test tools' },
-  args: () => toCittyArgs(specs),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 0,

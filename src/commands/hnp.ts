@@ -7,7 +7,7 @@ import { defineCommand } from 'citty'
 import { closeSync, openSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { jobOptions } from '../args/run-options'
-import { pickOptions, toCittyArgs, type OptionSpec } from '../args/scan'
+import { pickOptions, type OptionSpec } from '../args/scan'
 import { runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { buildJobAllocation, hnpAddress, launcherFlagsToParams } from '../hnp/allocation/allocate'
@@ -27,7 +27,6 @@ const specs = [
 
 export default defineCommand({
   meta: { name: 'hnp', description: 'Run a persistent HNP with daemons on an allocation; submit jobs with ompx run --hnp' },
-  args: () => toCittyArgs(specs),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 0,

@@ -3,7 +3,7 @@
  * every parameter with its value, where it was set and what it does.
  */
 import { defineCommand } from 'citty'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import type { ParamValue } from '../params/types'
@@ -25,7 +25,6 @@ const specs = [
 
 export default defineCommand({
   meta: { name: 'info', description: 'Show version, plugin search path and plugin counts, or all parameters (--param)' },
-  args: () => toCittyArgs(specs, { filter: 'With --param: a kind (mapper), a plugin (mapper:ppr), core, or all' }),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 1,

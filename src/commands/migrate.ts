@@ -6,8 +6,8 @@
  */
 import { defineCommand } from 'citty'
 import { migrateSelection, migrateSpecs as specs } from '../args/migrate-options'
-import { toCittyArgs } from '../args/scan'
 import { ActionableError } from '../errors'
+import { resolveHnp } from '../wire/contact'
 import { connectHnp } from '../tools/hnp-client'
 import { migrateJson, migrateStatusLine, migrateSummary, migrateTiming, requestListing } from '../tools/migrate-output'
 import { WireError } from '../wire/codec'
@@ -16,7 +16,6 @@ import { createRuntime } from './_context'
 
 export default defineCommand({
   meta: { name: 'migrate', description: 'Move ranks of a running job to other nodes: ompx migrate [options] <pid>' },
-  args: () => toCittyArgs(specs, { pid: 'PID of ompx run / ompx restart / ompx hnp' }),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 1,
@@ -41,8 +40,9 @@ export default defineCommand({
     // As orte-migrate: verbose prints the request first and follows the progress.
     const status = Boolean(o.status || o.verbose)
     if (o.verbose) console.log(requestListing(sel))
+    const hnp = resolveHnp(pid)
     const { registry } = await createRuntime(scanned)
-    const { channel } = await connectHnp(registry, pid)
+    const { channel } = await connectHnp(registry, hnp)
     try {
       if (o.verbose) channel.on('hnp.notice', (m) => console.log(`Plan: ${m.text}`))
       let last = 0

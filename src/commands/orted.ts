@@ -6,7 +6,7 @@ import { defineCommand } from 'citty'
 import { join } from 'node:path'
 import { lookup } from 'node:dns/promises'
 import { hostname } from 'node:os'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { Orted } from '../orted/orted-main'
@@ -15,6 +15,7 @@ import { readSecretAndWatch } from '../orted/lifeline'
 import { createRuntime } from './_context'
 import { clientConnect } from '../wire/channel'
 import { parseCommand } from './_command'
+import { writeStderr } from '../tty'
 
 const specs = [
   { name: 'hnp', arity: 1, valueHint: 'uri', description: 'URI of the HNP to register with (tcp://addr:port)' },
@@ -46,7 +47,6 @@ async function ownAddress(): Promise<string> {
 
 export default defineCommand({
   meta: { name: 'orted', description: 'Per-node daemon (started by ompx run / ompx hnp through a launcher)' },
-  args: () => toCittyArgs(specs),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 0,
@@ -65,7 +65,7 @@ export default defineCommand({
     const goneBeforeRegistering = () =>
       setTimeout(() => {
         if (orted) return
-        process.stderr.write(`ompx orted: the launcher closed our stdin before this daemon registered with the HNP at ${hnp}; exiting\n`)
+        writeStderr(`ompx orted: the launcher closed our stdin before this daemon registered with the HNP at ${hnp}; exiting\n`)
         process.exit(1)
       }, 15_000)
     const secret = await readSecretAndWatch(() => {

@@ -3,7 +3,7 @@
  * directories), with priority and source, and those that failed to load and why.
  */
 import { defineCommand } from 'citty'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { ActionableError } from '../errors'
 import { PLUGIN_KINDS, type PluginKind } from '../params/core'
@@ -19,7 +19,6 @@ const specs = [
 
 export default defineCommand({
   meta: { name: 'plugins', description: 'List the available plugins (built-in and external) and any that failed to load' },
-  args: () => toCittyArgs(specs),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 0 })
     const kind = scanned.opts.kind

@@ -3,9 +3,10 @@
  * pid, state and uptime (orte-ps). With several HNPs running, name one by pid.
  */
 import { defineCommand } from 'citty'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
 import { createRuntime } from './_context'
+import { resolveHnp } from '../wire/contact'
 import { connectHnp, formatUptime } from '../tools/hnp-client'
 import { renderTable } from '../tools/table'
 import type { MessageOf } from '../wire/messages'
@@ -19,15 +20,14 @@ const specs = [
 
 export default defineCommand({
   meta: { name: 'ps', description: 'Show the jobs, ranks, nodes, pids and states of a running HNP' },
-  args: () => toCittyArgs(specs, { pid: 'PID of ompx run / ompx hnp (default: the only one running)' }),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 1,
       help: { usage: 'ompx ps [pid] [--json]', examples: ['ompx ps', 'ompx ps 12345 --json'] },
     })
+    const hnp = resolveHnp(scanned.rest[0] ?? scanned.opts.hnp)
     const { registry } = await createRuntime(scanned)
-    const ref = scanned.rest[0] ?? scanned.opts.hnp
-    const { channel } = await connectHnp(registry, ref)
+    const { channel } = await connectHnp(registry, hnp)
     const reply = await channel.request({ t: 'tool.ps' }, 'hnp.ps')
     channel.close()
     if (scanned.opts.json) console.log(JSON.stringify({ hnp: reply.hnp, jobs: reply.jobs }, null, 2))

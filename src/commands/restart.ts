@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { crSettings } from '../args/cr-options'
 import { parseStdin, parseTimeout } from '../args/mpirun'
 import { controlOptions, crOptions, ioOptions, launchOptions, placementOptions } from '../args/run-options'
-import { omitOption, toCittyArgs, type OptionSpec } from '../args/scan'
+import { omitOption, type OptionSpec } from '../args/scan'
 import { runtimeOptions } from '../args/shared'
 import { ActionableError, errorMessage } from '../errors'
 import { buildJobAllocation, launcherFlagsToParams } from '../hnp/allocation/allocate'
@@ -36,7 +36,6 @@ const specs = [...restartOnly, ...jobSpecs, ...runtimeOptions] as const satisfie
 
 export default defineCommand({
   meta: { name: 'restart', description: 'Restart a job from a snapshot: ompx restart [options] <ref>' },
-  args: () => toCittyArgs(specs, { ref: 'Snapshot reference (ompx_global_snapshot_<id>.ckpt) or its path' }),
   async run({ rawArgs, cmd }) {
     const scanned = await parseCommand(cmd, rawArgs, specs, {
       maxPositionals: 1,

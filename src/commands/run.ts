@@ -8,7 +8,6 @@ import { parseRunArgs } from '../args/mpirun'
 import { controlOptions, crOptions, ioOptions, launchOptions, perAppOptions, placementOptions, runOptions } from '../args/run-options'
 import { runtimeOptions } from '../args/shared'
 import type { HelpDoc } from './_help'
-import { toCittyArgs } from '../args/scan'
 import { ActionableError } from '../errors'
 import { crSettings } from '../args/cr-options'
 import { buildJobAllocation, launcherFlagsToParams } from '../hnp/allocation/allocate'
@@ -48,7 +47,6 @@ export default defineCommand({
     name: 'run',
     description: 'Launch a parallel job: ompx run [options] [--] <program> [args] [: [options] <program2> ...]',
   },
-  args: () => toCittyArgs(runOptions, { program: 'Program to run on every rank, then its arguments' }),
   async run({ rawArgs, cmd }) {
     const req = parseRunArgs(rawArgs)
     await applyCommon(cmd, req.job, runOptions, RUN_HELP)

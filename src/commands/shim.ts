@@ -3,7 +3,7 @@
  * src/shim; the convention the program follows is docs/shim.md.
  */
 import { defineCommand } from 'citty'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { ActionableError } from '../errors'
 import { MAX_SECONDS } from '../params/limits'
 import { parseCommand } from './_command'
@@ -15,7 +15,6 @@ const specs = [
 
 export default defineCommand({
   meta: { name: 'shim', description: 'Make a program that cannot link anything checkpointable (signal + files convention)' },
-  args: () => toCittyArgs(specs, { program: 'Program to run, then its arguments' }),
   async run({ rawArgs, cmd }) {
     const { opts, rest } = await parseCommand(cmd, rawArgs, specs, {
       stopAtPositional: true,

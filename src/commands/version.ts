@@ -1,6 +1,6 @@
 /** `ompx version [--json]`: the ompx version and the Bun runtime and platform it was built for. */
 import { defineCommand } from 'citty'
-import { toCittyArgs, type OptionSpec } from '../args/scan'
+import type { OptionSpec } from '../args/scan'
 import { jsonOption } from '../args/shared'
 import { VERSION } from '../version'
 import { parseCommand } from './_command'
@@ -9,7 +9,6 @@ const specs = [jsonOption] as const satisfies readonly OptionSpec[]
 
 export default defineCommand({
   meta: { name: 'version', description: 'Print the ompx version and the Bun runtime it was built with' },
-  args: () => toCittyArgs(specs),
   async run({ rawArgs, cmd }) {
     const { opts } = await parseCommand(cmd, rawArgs, specs, { maxPositionals: 0 })
     const info = { ompx: VERSION, bun: Bun.version, platform: `${process.platform}-${process.arch}` }

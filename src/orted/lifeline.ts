@@ -4,13 +4,14 @@
  * gone, so the daemon must kill its ranks and exit instead of leaving orphans.
  */
 import { ActionableError } from '../errors'
+import { writeStderr } from '../tty'
 
 export async function readSecretAndWatch(onEof: () => void, timeoutMs = 15000): Promise<string> {
   const reader = Bun.stdin.stream().getReader()
   let buffered = ''
   const decoder = new TextDecoder()
   const timer = setTimeout(() => {
-    process.stderr.write('ompx orted: no job secret on stdin; daemons are started by ompx run or ompx hnp\n')
+    writeStderr('ompx orted: no job secret on stdin; daemons are started by ompx run or ompx hnp\n')
     process.exit(1)
   }, timeoutMs)
   while (!buffered.includes('\n')) {

@@ -74,6 +74,11 @@ export class Params {
     this.defs.set(def.key, { owner: 'core', ...def })
   }
 
+  /** Every registered key, in registration order (unsorted: cheap). */
+  keys(): IterableIterator<string> {
+    return this.defs.keys()
+  }
+
   isRegistered(key: string): boolean {
     return this.defs.has(key)
   }

@@ -8,10 +8,14 @@
  * Two views are kept: the raw lines (the `seq` mapper wants one rank per line, duplicates
  * included) and the merged hosts (duplicate lines add their slots up, as Open MPI does).
  */
-import { isIP } from 'node:net'
 import { ActionableError } from '../errors'
 import { MAX_SLOTS } from '../params/limits'
 import type { NodeInfo } from './job'
+
+/** node:net only for hostfiles that give an address= (loading it costs ~10 ms at start-up). */
+function isIpAddress(value: string): boolean {
+  return (require('node:net') as typeof import('node:net')).isIP(value) !== 0
+}
 
 /** One host line as written. `slots` is undefined when the line names the host only. */
 export interface HostfileLine {
@@ -84,7 +88,7 @@ export function parseHostfileLines(text: string, path: string): HostfileLine[] {
       if (seen.has(field)) fail(path, line, `${key} is given twice for host ${name}; keep one`)
       seen.add(field)
       if (field === 'slots' || field === 'maxSlots') entry[field] = positiveInt(value, key, path, line)
-      else if (field === 'address' && isIP(value) === 0) fail(path, line, `address=${value} for host ${name} is not an IP address; write e.g. address=127.0.1.3`)
+      else if (field === 'address' && !isIpAddress(value)) fail(path, line, `address=${value} for host ${name} is not an IP address; write e.g. address=127.0.1.3`)
       else if (field === 'address' || field === 'launcher') entry[field] = value
     }
     if (entry.slots !== undefined && entry.maxSlots !== undefined && entry.maxSlots < entry.slots) {

@@ -11,6 +11,7 @@ import { ActionableError, errorMessage } from '../errors'
 import { Program } from './program'
 import { exitLike, forwardSignals } from './signals'
 import { WorkDir } from './work-dir'
+import { writeStderr } from '../tty'
 
 export interface ShimOptions {
   argv: string[]
@@ -24,7 +25,7 @@ const FIN_WAIT_MS = 10_000
 /** Set once RELEASE TERM arrived: the program's end is then ours, not a failure to report. */
 let terminating = false
 
-const warn = (text: string) => process.stderr.write(`ompx shim: warning: ${text}\n`)
+const warn = (text: string) => writeStderr(`ompx shim: warning: ${text}\n`)
 
 export async function runShim(opts: ShimOptions): Promise<never> {
   process.title = 'ompx shim'

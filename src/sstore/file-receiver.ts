@@ -13,6 +13,7 @@ import { StreamingChecksum, algoOf, type ChecksumAlgo } from './checksum'
 import { MAX_CHUNK_BYTES, badRelPath, decodeChunk, type FileChunk } from './chunk-codec'
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, fsyncDir, mkdirPrivate } from './durable'
 import { checkReceived } from './verify'
+import { transferGarbage } from './garbage'
 
 export interface FileReceiverOptions {
   /** Checksum computed while writing (default crc32; taken from `expected` when given). */
@@ -160,6 +161,7 @@ export class FileReceiver {
       }
       f.size += data.length
       f.unflushed += data.length
+      transferGarbage(c.data.length + (data === c.data ? 0 : data.length))
       if (f.unflushed >= FLUSH_EVERY_BYTES && !f.flushing) {
         f.unflushed = 0
         f.flushing = f.fh.datasync().finally(() => (f.flushing = null))

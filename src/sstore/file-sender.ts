@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { ActionableError } from '../errors'
 import type { SnapshotFileInfo, SnapshotSink } from './types'
 import { TRANSFER_CHUNK_BYTES, encodeChunk, type FileChunk } from './chunk-codec'
+import { transferGarbage } from './garbage'
 
 export interface SendOptions {
   compress?: 'none' | 'zstd'
@@ -58,6 +59,33 @@ async function openRecorded(dir: string, f: SnapshotFileInfo): Promise<FileHandl
   return fh
 }
 
+/**
+ * Chunks all transfers of this process hold at once (being read, compressed, or in flight): the
+ * ranks of a node push together, and each reading ahead on its own (3 zstd chunks plus their
+ * compressed copies) took `ompx run` past 300 MB on a 1 GiB checkpoint of 4 ranks (issue #16).
+ * Four keep two cores compressing; more only costs memory.
+ */
+const MAX_CHUNKS_IN_MEMORY = 4
+let chunksInMemory = 0
+const slotWaiters: (() => void)[] = []
+
+async function takeSlot(): Promise<void> {
+  if (chunksInMemory < MAX_CHUNKS_IN_MEMORY) {
+    chunksInMemory++
+    return
+  }
+  await new Promise<void>((resolve) => slotWaiters.push(resolve)) // handed over by giveSlot
+}
+
+/** Idle read buffers of every transfer of this process, by size (see sendOne). */
+const idleReads = new Map<number, Buffer[]>()
+
+function giveSlot(): void {
+  const next = slotWaiters.shift()
+  if (next) next()
+  else chunksInMemory--
+}
+
 async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, opts: SendOptions, stats: SendStats): Promise<void> {
   const chunkBytes = opts.chunkBytes ?? TRANSFER_CHUNK_BYTES
   const level = opts.level ?? 3
@@ -68,11 +96,22 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
   // chunk left hundreds of MB behind per GiB sent. A buffer is free again once compressed into
   // another one, or, sent raw, once the sink's write resolved if the sink lets go of `data`
   // then (sink.releasesData). Only full-size buffers are kept: the last chunk is shorter.
-  const pool: Buffer[] = []
+  // The pool is the process's, not this file's: ranks sending together share a few buffers.
+  const pool = idleReads.get(chunkBytes) ?? []
+  idleReads.set(chunkBytes, pool)
   const recycle = (b: Buffer) => {
-    if (b.byteLength === chunkBytes) pool.push(b)
+    if (b.byteLength === chunkBytes && pool.length < MAX_CHUNKS_IN_MEMORY) pool.push(b)
   }
   const prepare = async (offset: number): Promise<FileChunk & { whole: Buffer | null }> => {
+    await takeSlot()
+    try {
+      return await readChunk(offset)
+    } catch (err) {
+      giveSlot()
+      throw err
+    }
+  }
+  const readChunk = async (offset: number): Promise<FileChunk & { whole: Buffer | null }> => {
     const len = Math.min(chunkBytes, f.size - offset)
     const whole = pool.pop() ?? Buffer.allocUnsafe(len)
     const buf = whole.subarray(0, len)
@@ -82,6 +121,7 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
       got += bytesRead
     }
     const enc = zstd ? await encodeChunk(buf, level) : { data: buf, codec: 'raw' as const }
+    if (zstd) transferGarbage(len) // the compressor's output: sent, or dropped when no smaller
     if (enc.data !== buf) recycle(whole) // compressed into a new buffer: the raw one is free
     return { path: f.path, offset, data: enc.data, codec: enc.codec, last: offset + len >= f.size, whole: enc.data === buf ? whole : null }
   }
@@ -98,12 +138,22 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
       ahead.push(p)
     }
   }
-  for (fill(); ahead.length > 0; ) {
-    const c = await ahead.shift()!
-    fill()
-    await sink.write(c.path, c.offset, c.data, c.codec, c.last)
-    if (c.whole && sink.releasesData) recycle(c.whole)
-    stats.bytes += Math.min(chunkBytes, f.size - c.offset)
-    stats.wireBytes += c.data.length
+  try {
+    for (fill(); ahead.length > 0; ) {
+      const c = await ahead.shift()! // a chunk that failed to read gave its slot back
+      fill()
+      try {
+        await sink.write(c.path, c.offset, c.data, c.codec, c.last)
+      } finally {
+        giveSlot()
+      }
+      if (c.whole && sink.releasesData) recycle(c.whole)
+      stats.bytes += Math.min(chunkBytes, f.size - c.offset)
+      stats.wireBytes += c.data.length
+      transferGarbage(c.data.length)
+    }
+  } finally {
+    // A failed transfer: the chunks read ahead give their slots back once read.
+    for (const p of ahead.splice(0)) p.then(giveSlot, () => {})
   }
 }

@@ -10,6 +10,7 @@ import { WireError } from '../wire/codec'
 import type { Message } from '../wire/messages'
 import type { FileChunk } from './chunk-codec'
 import type { FileReceiver } from './file-receiver'
+import { releaseBody } from '../wire/frame-pool'
 
 /**
  * How many received bytes may wait for the disk before we stop reading from the peer: two
@@ -56,6 +57,9 @@ export function receiverSink(receiver: FileReceiver, maxPendingBytes = DEFAULT_M
  */
 export function receiveFromChannel(ch: Channel, receiver: FileReceiver, chunk: FileChunk, maxPendingBytes = DEFAULT_MAX_PENDING_BYTES): Promise<void> {
   const done = receiver.write(chunk)
+  // Written (or refused): the frame body the chunk's bytes live in can take the next frame.
+  const release = () => void releaseBody(chunk.data)
+  done.then(release, release)
   if (receiver.pendingBytes > maxPendingBytes) {
     const release = ch.holdReading()
     void receiver.whenPendingBelow(maxPendingBytes / 2).then(release)

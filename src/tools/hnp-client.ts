@@ -10,8 +10,12 @@ import { clientConnect } from '../wire/channel'
 import { resolveHnp, type HnpRef } from '../wire/contact'
 import type { Role } from '../wire/messages'
 
-export async function connectHnp(registry: Registry, ref: string | undefined, role: Role = 'tool'): Promise<{ channel: Channel; hnp: HnpRef }> {
-  const hnp = resolveHnp(ref)
+/**
+ * `ref` may be resolved already: tools resolve it before building their runtime, so "no HNP
+ * running" (the common mistake) is answered without loading every plugin first.
+ */
+export async function connectHnp(registry: Registry, ref: HnpRef | string | undefined, role: Role = 'tool'): Promise<{ channel: Channel; hnp: HnpRef }> {
+  const hnp = typeof ref === 'object' ? ref : resolveHnp(ref)
   try {
     return { channel: await clientConnect(transportFor(registry, hnp.uri), hnp.uri, hnp.secret, role), hnp }
   } catch (err) {

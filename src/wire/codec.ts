@@ -7,7 +7,7 @@
 import { encode, Encoder } from '@msgpack/msgpack'
 import { decodeBounded } from './body-decoder'
 import type { RawConn } from './transport'
-import { takeFrame } from './frame-pool'
+import { takeBody, takeFrame } from './frame-pool'
 import { validateMessage, type Message } from './messages'
 import { hasFlowControl } from './socket'
 
@@ -26,7 +26,8 @@ export class WireError extends Error {
 
 /** Frames above this are snapshot chunks (see encodeFrame). */
 const BIG_FRAME = 1024 * 1024
-const bigEncoder = new Encoder({ initialBufferSize: 8 * 1024 * 1024 })
+/** Made on the first big frame: most processes (tools, daemons of jobs that never checkpoint) send none. */
+let bigEncoder: Encoder | undefined
 
 /** Bytes of the binary fields at the top of a message (a file chunk's data). */
 function bytesIn(msg: Message): number {
@@ -43,7 +44,7 @@ export function encodeFrame(msg: Message): Uint8Array {
   // A snapshot chunk: encoded by one long-lived encoder into its own reused buffer (the frame
   // below is the only copy), not a fresh one that doubles its way up to the chunk's size.
   const big = bytesIn(msg) > BIG_FRAME
-  const body = big ? bigEncoder.encodeSharedRef(msg) : encode(msg)
+  const body = big ? (bigEncoder ??= new Encoder({ initialBufferSize: 8 * 1024 * 1024 })).encodeSharedRef(msg) : encode(msg)
   // Big frames come from the frame pool; the connection gives them back once sent.
   const frame = big ? takeFrame(4 + body.length) : new Uint8Array(4 + body.length)
   new DataView(frame.buffer, frame.byteOffset).setUint32(0, body.length)
@@ -133,7 +134,9 @@ export class FrameDecoder {
           yield decodeBody(body)
           continue
         }
-        this.body = new Uint8Array(len)
+        // A snapshot chunk's body comes from the frame pool; whoever consumes the chunk gives it
+        // back once written (releaseBody), so receiving 1 GiB reuses a few buffers.
+        this.body = len > BIG_FRAME ? takeBody(len) : new Uint8Array(len)
         this.bodyFill = 0
       }
       const take = Math.min(this.body.length - this.bodyFill, chunk.length - i)

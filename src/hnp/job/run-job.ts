@@ -23,6 +23,7 @@ import { mapJob } from '../mapping/map-job'
 import { verifyModeParam } from '../../sstore/checksum'
 import { SignalCheckpoint } from '../snapc/signal-checkpoint'
 import { checkpointSignal } from '../../params/core'
+import { writeStderr } from '../../tty'
 
 export interface LocalJob {
   registry: Registry
@@ -106,7 +107,7 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
         nodes: allocation.nodes,
         alive: (node) => hnp.nodes.has(node),
         remap: (nodes, apps) => mapJob(registry, params, { ...allocation, nodes, sequence: undefined }, apps, { oversubscribe: true }),
-        say: (m) => process.stderr.write(`${job.who ?? 'ompx run'}: ${m}\n`),
+        say: (m) => writeStderr(`${job.who ?? 'ompx run'}: ${m}\n`),
       })
       if (!next) return status
       ;({ procs, restart, ref } = next)

@@ -9,6 +9,7 @@ import { channelSink, receiveFromChannel } from '../../sstore/sinks'
 import type { SnapshotSink } from '../../sstore/types'
 import type { Channel } from '../../wire/channel'
 import { NODE_TO_SNAPC, type NodeToSnapc, type SnapcToNode } from '../../wire/messages'
+import { writeStderr } from '../../tty'
 
 export interface HeartbeatConfig {
   intervalMs: number
@@ -142,7 +143,7 @@ class RemoteJobDaemon implements NodeJob {
 
   /** The daemon could not start this job's ranks: report each as failed to start (127). */
   failed(message: string): void {
-    process.stderr.write(`ompx: ${message}\n`)
+    writeStderr(`ompx: ${message}\n`)
     for (const rank of [...this.alive]) this.exited({ rank, pid: 0, node: this.node, code: 127, signal: null })
   }
 
