@@ -76,6 +76,18 @@ describe('MPI_Comm_spawn (PMI-1 mcmd=spawn)', () => {
     expect(err.some((l) => /^ompx run: job \S+ \(spawned by job \S+\) ended with status 3; aborting job \S+ with status 3 \(terminating 1 rank\)$/.test(l))).toBe(true)
   })
 
+  test("the parent's --timeout ends its children too, errmgr_continue or not", async () => {
+    const parent = [INIT, spawnRequest([{ np: 2, exec: CHILD }]), '<until-ok>cmd=lookup_name service=never-published', 'cmd=finalize']
+    const extra = { CHILD_GATE: join(tmp, 'never-opened') }
+    const r = await run(['run', '--timeout', '3', '--mca', 'errmgr_continue', '1', '-np', '1', ...RAW], { env: env(parent, [], extra) })
+    expect(r.code).toBe(110)
+    expect(lines(r.stdout).filter((l) => l.includes('child rank=')).length).toBe(2)
+    expect(lines(r.stderr)).toEqual([
+      expect.stringMatching(/^ompx run: job (\S+) exceeded its --timeout of 3 s; killing 1 rank$/),
+      expect.stringMatching(/^ompx run: job \S+ \(spawned by job \S+\): job \S+ ended with status 110; aborting job \S+ with status 110 \(terminating 2 ranks\)$/),
+    ])
+  })
+
   test('SIGINT to ompx run ends the parent and its children, errmgr_continue or not', async () => {
     // The child waits for a gate nobody opens, the parent for a name nobody publishes.
     const parent = [INIT, spawnRequest([{ np: 2, exec: CHILD }]), '<until-ok>cmd=lookup_name service=never-published', 'cmd=finalize']

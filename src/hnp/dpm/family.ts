@@ -5,11 +5,14 @@
  * first job's when that failed, else the first failing child's. A member that fails ends the
  * others, as a failing rank ends its job (ORTE's errmgr aborts the whole family the same way),
  * unless errmgr_continue: MPI jobs joined by an intercommunicator cannot go on without it. The
- * user's signals reach every member: Ctrl-C ends the whole family, errmgr_continue or not.
+ * user's signals reach every member, and Ctrl-C or the first job's --timeout ends the whole
+ * family, errmgr_continue or not.
  */
 
 /** What the family needs of a member's runner: ending it for a reason outside it, and the user's signals. */
 export interface FamilyRunner {
+  /** --timeout ended it: the family's bound, which errmgr_continue does not lift. */
+  readonly timedOut: boolean
   abortJob(status: number, why: string): void
   interrupt(sig: NodeJS.Signals): void
   signalAll(sig: NodeJS.Signals): void
@@ -44,10 +47,11 @@ export class JobFamily {
   }
 
   private ended(jobid: string, status: number, parent?: string): void {
+    const timedOut = this.members.get(jobid)?.runner.timedOut === true
     this.members.delete(jobid)
     if (jobid === this.root) this.rootStatus = status
     else if (status !== 0 && this.childFailure === 0) this.childFailure = status
-    if (status === 0 || this.errmgrContinue || this.ending) return
+    if (status === 0 || (this.errmgrContinue && !timedOut) || this.ending) return
     this.ending = true
     const who = parent ? `job ${jobid} (spawned by job ${parent})` : `job ${jobid}`
     for (const m of this.members.values()) m.runner.abortJob(status, `${who} ended with status ${status}`)

@@ -70,6 +70,8 @@ export class JobRunner {
   failure?: string
   /** The user ended the job (a signal): never recover from that. */
   interrupted = false
+  /** --timeout ended the job: the jobs it spawned end with it (dpm/family.ts). */
+  timedOut = false
   /** Ranks migrating between nodes (rank-moves.ts). */
   private readonly moves: RankMoves
 
@@ -133,6 +135,7 @@ export class JobRunner {
     if (this.spec.timeoutSec) {
       setTimeout(() => {
         this.say(`job ${this.spec.jobid} exceeded its --timeout of ${this.spec.timeoutSec} s; killing ${ranks(this.runningCount())}`)
+        this.timedOut = true
         this.abort(TIMEOUT_STATUS)
       }, this.spec.timeoutSec * 1000).unref()
     }
