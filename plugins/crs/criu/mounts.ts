@@ -8,7 +8,7 @@
  *
  * The set-up is three processes (`umount`, `mount`, `mount`) run by the root shell itself before
  * it starts the program: a launch costs a few ms more than without the namespace. (Until
- * 2026-12 it was a copy of each visible host mount point under a fresh directory entered with
+ * 2026-12-04 it was a copy of each visible host mount point under a fresh directory entered with
  * pivot_root: ~22 processes, +360 ms per rank on a loaded machine; docs/benchmarks.md.)
  *
  * How CRIU takes that (docs/criu.md, "Mount namespaces"; checked with criu 4.2.1):
