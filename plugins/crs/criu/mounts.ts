@@ -36,18 +36,19 @@ import { readlinkSync } from 'node:fs'
 const SETUP_FAILED = 'cannot give the rank a private /proc and /dev/shm'
 
 /**
- * The first lines of the root shell (launch.ts initScript) of a rank with private mounts, run
- * in the namespaces unshare made, before anything else (its stderr is still the wrapper's): a
- * procfs of the pid namespace on /proc in place of the host's (if that cannot be unmounted,
- * the mount over it still hides it), a tmpfs on /dev/shm over the
- * host's, and a stdin that is not a socket reopened in the namespace. mount and umount are
- * looked up in the sbin directories too; the program gets the PATH it was given.
+ * The first lines of the root shell (launch.ts initScript) of a rank with private mounts, run in
+ * the namespaces unshare made, before anything else (its stderr is still the wrapper's): a procfs
+ * of the pid namespace on /proc in place of the host's (if that cannot be unmounted, the mount
+ * over it still hides it), a tmpfs on /dev/shm over the host's (the directory made if the host
+ * has none, as the layout before did), and a stdin that is not a socket reopened in the
+ * namespace. mount and umount are looked up in the sbin directories too; the program gets the
+ * PATH it was given.
  */
 export const MOUNT_SETUP = `fail() { echo "ompx: ${SETUP_FAILED}: $1 (set crs_criu_private_mounts 0 to run without)" >&2; exit 126; }
 path0=$PATH; PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 umount -l /proc 2>/dev/null
 mount -t proc -o nosuid,nodev,noexec proc /proc || fail "mount -t proc failed"
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm || fail "mount -t tmpfs on /dev/shm failed"
+{ [ -d /dev/shm ] || mkdir -p /dev/shm; } && mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm || fail "mount -t tmpfs on /dev/shm failed"
 PATH=$path0
 [ -S /proc/self/fd/0 ] || exec </dev/null`
 
