@@ -2,7 +2,7 @@
  * Start a program so that criu can dump it and restore it anywhere:
  *
  *   unshare --pid --fork --mount --propagation private --ipc --kill-child --
- *     setsid sh -c MOUNT_SETUP ompx-criu-setup INIT PROGRAM ARGS...   (execs sh -c INIT ompx-criu-init PROGRAM ARGS...)
+ *     setsid sh -c INIT ompx-criu-init PROGRAM ARGS...
  *
  * - Own pid namespace: restored pids never collide with live ones on the target node, and the
  *   whole tree dies with its init.
@@ -11,8 +11,9 @@
  *   leader of the tree's process group: signalling -root reaches every process of the rank.
  * - Own mount namespace (mounts.ts; crs_criu_private_mounts, default on): a procfs of the pid
  *   namespace, so /proc/$$ is the rank's own process, and a tmpfs on /dev/shm that is dumped and
- *   restored with the rank, and an IPC namespace for its SysV shared memory. Without it, the rank
- *   sees the host's /proc and /dev/shm.
+ *   restored with the rank, and an IPC namespace for its SysV shared memory. INIT mounts them
+ *   first (MOUNT_SETUP). Without it (unshare --pid only), the rank sees the host's /proc and
+ *   /dev/shm.
  * - --kill-child: when unshare dies (the daemon's reaper kills its group), so does the tree.
  * - The root is `sh` running INIT, not the program: pid 1 of a namespace ignores every signal it
  *   has no handler for, so a program without a SIGTERM handler could not be terminated as pid 1.
@@ -32,7 +33,7 @@
 import type { Subprocess } from 'bun'
 import { readFileSync, readlinkSync } from 'node:fs'
 import { basename } from 'node:path'
-import { MOUNT_SETUP, MOUNT_TOOLS, SETUP_NAME } from './mounts'
+import { MOUNT_SETUP, MOUNT_TOOLS } from './mounts'
 import { childrenOf, makeTree, type CriuTree } from './tree'
 
 /** The root's fd on which it reports the program's exit status. */
@@ -50,7 +51,8 @@ export const READY = 'ready'
 export const ROOT_DIR_PREFIX = 'ompx-criu-root.'
 
 /**
- * The root shell (`privateCwd`: for a rank that sees the host's /proc).
+ * The root shell; `privateMounts`: of a rank with its own mount namespace, which INIT sets up
+ * first (MOUNT_SETUP; a failure ends the launch with its message on the wrapper's stderr).
  * - The program must not hold the status channel, and it is closed in the program's subshell
  *   only: `"$@" 3>&-` would make dash park fd 3 on fd 10 in the root while the program runs,
  *   and the dump would then meet an fd it was not told about.
@@ -63,11 +65,11 @@ export const ROOT_DIR_PREFIX = 'ompx-criu-root.'
  *   launchUnderCriu waits for it (polling /proc alone cannot tell the `$(...)` subshells of the
  *   set-up from the program). The exit status follows on a line of its own.
  */
-export function initScript(privateCwd: boolean): string {
-  const cwd = privateCwd
-    ? `priv=$(mktemp -d "\${TMPDIR:-/tmp}/${ROOT_DIR_PREFIX}XXXXXX" 2>/dev/null) && cd "$priv" || priv=`
-    : 'priv= && cd /'
-  return `exec 2>/dev/null
+export function initScript(privateMounts: boolean): string {
+  const cwd = privateMounts
+    ? 'priv= && cd /'
+    : `priv=$(mktemp -d "\${TMPDIR:-/tmp}/${ROOT_DIR_PREFIX}XXXXXX" 2>/dev/null) && cd "$priv" || priv=`
+  return `${privateMounts ? `${MOUNT_SETUP}\n` : ''}exec 2>/dev/null
 trap : HUP INT QUIT PIPE TERM USR1 USR2
 here=$(pwd -P)
 ${cwd}
@@ -80,7 +82,7 @@ exit "$s"`
 }
 
 /** The root shell of a rank without a mount namespace of its own (crs_criu_private_mounts 0). */
-export const INIT_SCRIPT = initScript(true)
+export const INIT_SCRIPT = initScript(false)
 
 /** argv0 of the root shell, so that `ps` shows what it is. */
 export const INIT_NAME = 'ompx-criu-init'
@@ -91,14 +93,14 @@ function tool(name: string): string {
 
 /**
  * The argv that runs `argv` under CRIU's rules (see the file comment). With `privateMounts` the
- * rank also gets its own mount namespace, /proc and /dev/shm (mounts.ts): a set-up shell mounts
- * them and then execs the root shell.
+ * rank also gets its own mount namespace, /proc and /dev/shm (mounts.ts), which the root shell
+ * mounts before it starts the program.
  */
 export function criuLaunchArgv(argv: string[], privateMounts = true): string[] {
   const shell = tool('sh')
   if (!privateMounts) return [tool('unshare'), '--pid', '--fork', '--kill-child', '--', tool('setsid'), shell, '-c', INIT_SCRIPT, INIT_NAME, ...argv]
   const ns = ['--pid', '--fork', '--mount', '--propagation', 'private', '--ipc', '--kill-child']
-  return [tool('unshare'), ...ns, '--', tool('setsid'), shell, '-c', MOUNT_SETUP, SETUP_NAME, initScript(false), ...argv]
+  return [tool('unshare'), ...ns, '--', tool('setsid'), shell, '-c', initScript(true), INIT_NAME, ...argv]
 }
 
 /** Is `pid` the tree root yet: a session leader running the init shell (not still `setsid`)? */
