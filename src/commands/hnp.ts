@@ -14,6 +14,9 @@ import { buildJobAllocation, hnpAddress, launcherFlagsToParams } from '../hnp/al
 import { Hnp } from '../hnp/hnp'
 import { sessionRoot } from '../runtime/session'
 import { serveSubmissions } from '../hnp/job/submissions'
+import { SignalCheckpoint } from '../hnp/snapc/signal-checkpoint'
+import { checkpointSignal } from '../params/core'
+import { writeStderr } from '../tty'
 import { createRuntime } from './_context'
 import { connectHnp } from '../tools/hnp-client'
 import { parseCommand } from './_command'
@@ -69,6 +72,13 @@ export default defineCommand({
       throw err
     }
     serveSubmissions({ hnp, registry, params, allocation, launcher })
+    // snapc_checkpoint_on_signal: the signal (to this process, or to a daemon: Slurm's warning
+    // before a time limit) checkpoints every running job once, as ompx run does for its one job.
+    if (checkpointSignal(params)) {
+      const onSignal = new SignalCheckpoint(hnp.coordinators, params, (m) => writeStderr(`ompx hnp: ${m}\n`))
+      hnp.onCheckpointSignal = (from) => onSignal.trigger(from)
+      process.on(onSignal.signal, () => onSignal.trigger('ompx hnp'))
+    }
     hnp.toolHandlers.push((ch) => ch.on('tool.stop', () => void stop(0)))
     // The one line scripts wait for (and --daemonize relays): who we are and where.
     console.log(`ompx hnp: pid ${process.pid} uri ${hnp.uri} nodes ${allocation.nodes.map((n) => n.name).join(',')}`)

@@ -1,14 +1,15 @@
 /**
  * The persistent HNP: `ompx hnp --hostfile F --daemonize`, jobs submitted with `ompx run --hnp`
  * (two at once, each with its own output and exit status), `ompx ps` showing both, and
- * `ompx hnp --stop` taking everything down. Plus bad references to an HNP.
+ * `ompx hnp --stop` taking everything down; snapc_checkpoint_on_signal on the HNP (a batch time
+ * limit's warning checkpoints the submitted jobs). Plus bad references to an HNP.
  */
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  cmdlineOf, currentMark, findMarked, guardLeftovers, isAlive, leftovers, lines, ompx, simHostfile, spawnOmpx,
+  cmdlineOf, currentMark, findMarked, FIXTURES, guardLeftovers, isAlive, leftovers, lines, ompx, simHostfile, spawnOmpx,
   userErrorProblems, waitUntil, type OmpxProcess,
 } from '../helpers'
 
@@ -28,8 +29,8 @@ afterEach(async () => {
   hnpPid = 0
 })
 
-async function startHnp(): Promise<number> {
-  const r = await tool(['hnp', '--hostfile', HOSTFILE, '--daemonize'], 30_000)
+async function startHnp(extra: string[] = []): Promise<number> {
+  const r = await tool(['hnp', '--hostfile', HOSTFILE, ...extra, '--daemonize'], 30_000)
   expect(r.stderr).toBe('')
   expect(r.code).toBe(0)
   const m = lines(r.stdout)[0]?.match(/^ompx hnp: pid (\d+) uri (tcp:\/\/\S+) nodes (\S+)/)
@@ -135,6 +136,34 @@ describe('persistent HNP', () => {
       expect(userErrorProblems(ps)).toEqual([])
       expect(ps.stderr).toMatch(/no running ompx HNP/)
       expect(existsSync(join(sessionDir(), `hnp-${pid}.json`))).toBe(false)
+    } finally {
+      p.signal('SIGKILL')
+    }
+  })
+})
+
+describe('checkpoint on a signal (snapc_checkpoint_on_signal)', () => {
+  test('SIGUSR1 to ompx hnp checkpoints a submitted job, which ends with 75; the snapshot restarts to the right checksums', async () => {
+    const snaps = join(tmp, 'signal-snaps')
+    const cr = ['--mca', 'crs', 'self', '--mca', 'sstore_base_global_snapshot_dir', snaps]
+    const pid = await startHnp([...cr, '--mca', 'snapc_checkpoint_on_signal', 'USR1'])
+    const app = [process.execPath, join(FIXTURES, 'ckpt-app.ts'), '--iters', '400', '--mb', '1', '--sleep-ms', '20']
+    const p = spawnOmpx(['run', '--hnp', String(pid), '-np', '2', '--', ...app], { env, timeoutMs: 60_000 })
+    try {
+      for (const r of [0, 1]) await p.waitFor(new RegExp(`^rank ${r} iter 20$`), 30_000)
+      process.kill(pid, 'SIGUSR1')
+      const r = await p.done()
+      expect(r.code).toBe(75)
+      expect(r.stdout).not.toMatch(/checksum/)
+      const refs = readdirSync(snaps).filter((n) => n.endsWith('.ckpt'))
+      expect(refs).toHaveLength(1)
+      const again = await tool(['restart', '--launcher', 'local', '-H', 'n1:2', ...cr, join(snaps, refs[0]!)], 60_000)
+      expect(again.code).toBe(0)
+      const reference = await tool(['run', '--launcher', 'local', '-H', 'n1:2', '-np', '2', '--', ...app], 60_000)
+      const sums = (out: string) => lines(out).filter((l) => /^rank \d checksum /.test(l)).sort()
+      expect(sums(reference.stdout)).toHaveLength(2)
+      expect(sums(again.stdout)).toEqual(sums(reference.stdout))
+      expect((await tool(['hnp', '--stop', String(pid)])).code).toBe(0)
     } finally {
       p.signal('SIGKILL')
     }
