@@ -46,22 +46,9 @@ need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    say "missing ${need[*]} and not root; install them (apt-get install ${need[*]})"
-    exit 2
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  # Keep the package from starting a system-wide sshd on port 22: ours is the only one we want.
-  made_policy=
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && made_policy=1
-  fi
-  trap '[ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
-  if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; then
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  fi
-  say "installed ${need[*]}"
+  # shellcheck source=apt-install.sh
+  source "$repo/scripts/apt-install.sh"
+  install_packages "${need[@]}"
 fi
 
 # 2. Keys: host key, and a client key pair whose public half is the only authorized key.

@@ -15,30 +15,15 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { FIXTURES, guardLeftovers, ompx, REPO, type RunOpts } from '../helpers'
-import { byRank } from '../fixtures/criu-helpers'
+import { FIXTURES, guardLeftovers, ompx, type RunOpts } from '../helpers'
+import { byRank, criuForTests } from '../fixtures/criu-helpers'
 import { dirArgs, readGlobal, snapshotRef } from './checkpoint-common'
 import { jobEnv } from './checkpoint-jobs'
 
 setDefaultTimeout(120_000)
 guardLeftovers()
 
-function setupCriu(): { path: string } | { reason: string } {
-  if (process.getuid?.() !== 0) return { reason: `not root (uid ${process.getuid?.()}): criu needs root` }
-  const r = Bun.spawnSync(['bash', join(REPO, 'scripts/install-criu.sh')], { stdout: 'pipe', stderr: 'pipe', timeout: 600_000 })
-  const path = r.stdout.toString().trim()
-  if (r.exitCode !== 0 || !path) return { reason: `scripts/install-criu.sh failed: ${r.stderr.toString().trim().split('\n').slice(-3).join(' | ')}` }
-  return { path }
-}
-
-const setup = setupCriu()
-const reason = 'reason' in setup ? setup.reason : null
-if (reason && process.env.CI === 'true') {
-  test('criu is available (required in CI)', () => {
-    throw new Error(`the crs criu file tests cannot run: ${reason}`)
-  })
-} else if (reason) console.warn(`skipping the crs criu file tests: ${reason}`)
-const ENV = { OMPX_CRIU: 'path' in setup ? setup.path : '' }
+const { reason, env: ENV } = criuForTests('crs criu file')
 
 const tmp = mkdtempSync(join(tmpdir(), 'ompx-criu-files-'))
 const PROG = join(tmp, 'criu-files')

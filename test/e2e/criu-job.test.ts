@@ -14,30 +14,15 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { FIXTURES, guardLeftovers, ompx, REPO, spawnOmpx, type RunOpts } from '../helpers'
-import { appending, byRank, listing, referenceLines } from '../fixtures/criu-helpers'
+import { FIXTURES, guardLeftovers, ompx, spawnOmpx, type RunOpts } from '../helpers'
+import { appending, byRank, criuForTests, listing, referenceLines } from '../fixtures/criu-helpers'
 import { dirArgs, rankProcs, snapshotRef } from './checkpoint-common'
 import { jobEnv } from './checkpoint-jobs'
 
 setDefaultTimeout(90_000)
 guardLeftovers()
 
-function setupCriu(): { path: string } | { reason: string } {
-  if (process.getuid?.() !== 0) return { reason: `not root (uid ${process.getuid?.()}): criu needs root` }
-  const r = Bun.spawnSync(['bash', join(REPO, 'scripts/install-criu.sh')], { stdout: 'pipe', stderr: 'pipe', timeout: 600_000 })
-  const path = r.stdout.toString().trim()
-  if (r.exitCode !== 0 || !path) return { reason: `scripts/install-criu.sh failed: ${r.stderr.toString().trim().split('\n').slice(-3).join(' | ')}` }
-  return { path }
-}
-
-const setup = setupCriu()
-const reason = 'reason' in setup ? setup.reason : null
-if (reason && process.env.CI === 'true') {
-  test('criu is available (required in CI)', () => {
-    throw new Error(`the crs criu tests cannot run: ${reason}`)
-  })
-} else if (reason) console.warn(`skipping the crs criu job tests: ${reason}`)
-const ENV = { OMPX_CRIU: 'path' in setup ? setup.path : '' }
+const { reason, env: ENV } = criuForTests('crs criu job')
 
 const tmp = mkdtempSync(join(tmpdir(), 'ompx-criu-job-'))
 const COUNTER = join(tmp, 'criu-counter')
