@@ -4,6 +4,7 @@
  * `--hnp` it submits the job to a running `ompx hnp` instead.
  */
 import { defineCommand } from 'citty'
+import { writeStderr } from '../tty'
 import { parseRunArgs } from '../args/mpirun'
 import { controlOptions, crOptions, ioOptions, launchOptions, perAppOptions, placementOptions, runOptions } from '../args/run-options'
 import { runtimeOptions } from '../args/shared'
@@ -100,8 +101,7 @@ function preflightApps(apps: AppContext[]): void {
   const warned = new Set<string>()
   for (const app of apps) {
     const { warning } = preflightApp(app, process.env)
-    if (warning && !warned.has(warning)) process.stderr.write(`ompx run: ${warning}
-`)
+    if (warning && !warned.has(warning)) writeStderr(`ompx run: ${warning}\n`)
     if (warning) warned.add(warning)
   }
 }

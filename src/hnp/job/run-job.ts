@@ -53,7 +53,7 @@ export async function runLocalJob(job: LocalJob): Promise<number> {
   let current: StartedJob | undefined
   let interrupted = false
   const who = job.who ?? 'ompx run'
-  const onSignal = checkpointSignal(params) ? new SignalCheckpoint(hnp.coordinators, params, (m) => process.stderr.write(`${who}: ${m}\n`)) : undefined
+  const onSignal = checkpointSignal(params) ? new SignalCheckpoint(hnp.coordinators, params, (m) => writeStderr(`${who}: ${m}\n`)) : undefined
   hnp.onCheckpointSignal = onSignal && ((from) => onSignal.trigger(from))
   installJobSignals(
     {
