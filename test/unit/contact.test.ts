@@ -46,9 +46,13 @@ const me = (over: Partial<HnpContact> = {}): HnpContact => ({
 async function fakeHnp(): Promise<number> {
   const p = Bun.spawn(['bash', '-c', 'exec -a ompx-fake-hnp sleep 30'])
   children.push(p)
-  // Until exec has happened the cmdline still says bash.
-  for (let i = 0; i < 200 && !(await Bun.file(`/proc/${p.pid}/cmdline`).text().catch(() => '')).includes('ompx'); i++) await Bun.sleep(5)
-  return p.pid
+  // Wait for exec to be over: bash's own cmdline also contains "ompx" (its -c script), and while
+  // the kernel swaps the image the cmdline reads empty, so a check in between would see no HNP.
+  for (let i = 0; i < 400; i++) {
+    if ((await Bun.file(`/proc/${p.pid}/cmdline`).text().catch(() => '')).startsWith('ompx-fake-hnp\0')) return p.pid
+    await Bun.sleep(5)
+  }
+  throw new Error(`the fake HNP ${p.pid} never exec'd`)
 }
 
 async function deadPid(): Promise<number> {
