@@ -32,7 +32,9 @@ beforeAll(async () => {
 })
 afterAll(() => rmSync(tmp, { recursive: true, force: true }))
 
-const TICKS = 60
+// 120 ticks of 40 ms: the checkpoint at tick 10 must finish before the job does, also on a
+// loaded machine (at 60 a 2-core machine running other builds once let the job end first).
+const TICKS = 120
 const NP = 2
 /** Each rank maps `<dir>/map.<rank>` and appends to `<dir>/log.<rank>`. */
 const argvIn = (dir: string) => ['sh', '-c', `exec "$0" --map "${dir}/map.$OMPX_RANK" --log "${dir}/log.$OMPX_RANK" --ticks ${TICKS} --interval-ms 40`, PROG]
@@ -122,7 +124,7 @@ describe.skipIf(reason !== null)('crs criu: files the rank writes', () => {
     const mode = statSync(logOf(dir, 0)).mode & 0o777
     chmodSync(logOf(dir, 0), mode === 0o600 ? 0o640 : 0o600)
     // The files now hold the whole run: restored without them, the ranks would find a counter of
-    // 60 in the map and 60 lines in the log against 10 or so in memory, and exit 3.
+    // TICKS in the map and TICKS lines in the log against 10 or so in memory, and exit 3.
     const first = await restart(d, ['--seq', '0'])
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
@@ -155,7 +157,7 @@ describe.skipIf(reason !== null)('crs criu: files the rank writes', () => {
       }
     }
     // What the warning is about: memory from the snapshot, files from the later run.
-    expect(second.stdout).toMatch(/<stdout>:diverged at tick \d+: memory \d+, map 60/)
+    expect(second.stdout).toMatch(new RegExp(`<stdout>:diverged at tick \\d+: memory \\d+, map ${TICKS}`))
     expect(second.code).toBe(3)
   })
 
