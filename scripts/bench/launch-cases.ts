@@ -4,6 +4,7 @@
  * daemon per node). Kept apart from the measuring loop so the commands read as one table.
  */
 import { existsSync } from 'node:fs'
+import { basename } from 'node:path'
 import { type DaemonMatch, scratchFile, which } from './lib'
 
 export interface Launcher {
@@ -16,6 +17,13 @@ export interface Launcher {
 }
 
 const asRoot = process.getuid?.() === 0
+
+/** An `ompx orted` of the binary `bin`: the kernel's comm is the first 15 bytes of its file name
+ *  (so a `--bin /tmp/ompx-main` is found too, not only a file named ompx). */
+export const ompxDaemon = (bin: string): DaemonMatch => {
+  const comm = basename(bin).slice(0, 15)
+  return (c, args) => c === comm && args()[1] === 'orted'
+}
 
 // ---------------------------------------------------------------------------------------------
 // Multi-node case: 4 simulated nodes x 16 ranks on localhost, one daemon per node.
@@ -99,7 +107,7 @@ export function launchCases({ bin, mpirunStock, multi }: { bin: string; mpirunSt
         run: {
           ompx: ompx && {
             argv: [bin, 'run', '-np', String(np), '--hostfile', hostfile, '--', 'true'],
-            daemon: (comm, args) => comm === 'ompx' && args()[1] === 'orted',
+            daemon: ompxDaemon(bin),
           },
           mpirun: mpirun && {
             argv: ['mpirun', '--mca', 'plm_rsh_agent', agent, '--mca', 'oob_tcp_if_include', 'lo', '--host', hosts, '-np', String(np), 'true'],

@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { resolve } from 'node:path'
 import { mpichCases } from './launch-mpich'
-import { NODES, PER_NODE, launchCases } from './launch-cases'
+import { NODES, PER_NODE, launchCases, ompxDaemon } from './launch-cases'
 import { launchTargets } from './launch-targets'
 import { type DaemonMatch, GNU_TIME, firstLine, fmtMb, fmtMs, markdownTable, measure, median, type RunResult } from './lib'
 
@@ -108,7 +108,7 @@ const multiCases = multiNodeCases()
 for (const c of multiCases) await runCells(c.label, c.run)
 // MPICH: MPI_Init + MPI_Finalize, ompx against hydra.
 const mpiCases = mpich ? mpichCases({ bin, ...simNodes() }) : []
-const mpiDaemon: Record<string, DaemonMatch> = { ompx: (comm, args) => comm === 'ompx' && args()[1] === 'orted', hydra: (comm) => comm === 'hydra_pmi_proxy' }
+const mpiDaemon: Record<string, DaemonMatch> = { ompx: ompxDaemon(bin), hydra: (comm) => comm === 'hydra_pmi_proxy' }
 if (Array.isArray(mpiCases)) {
   for (const c of mpiCases) {
     // Daemons are counted on the simulated nodes only (one node: ompx has none, hydra one proxy).
