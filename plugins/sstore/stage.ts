@@ -4,7 +4,7 @@
  * sealed; `push` then streams the files to the HNP (orted.file), optionally zstd-compressed per
  * chunk, and removes the local copy. The HNP writes them into the global snapshot directory.
  */
-import { rm, rmdir } from 'node:fs/promises'
+import { rm, rmdir } from '../../src/util/fs-promises'
 import { dirname, join } from 'node:path'
 import { sendFiles } from '../../src/sstore/file-sender'
 import { definePlugin, type SStorePlugin } from '../../src/plugins/types'

@@ -5,10 +5,8 @@
 import { defineCommand } from 'citty'
 import type { OptionSpec } from '../args/scan'
 import { jsonOption, runtimeOptions } from '../args/shared'
-import { createRuntime } from './_context'
 import { resolveHnp } from '../wire/contact'
-import { connectHnp, formatUptime } from '../tools/hnp-client'
-import { renderTable } from '../tools/table'
+import { formatUptime, renderTable } from '../tools/table'
 import type { MessageOf } from '../wire/messages'
 import { parseCommand } from './_command'
 
@@ -26,6 +24,9 @@ export default defineCommand({
       help: { usage: 'ompx ps [pid] [--json]', examples: ['ompx ps', 'ompx ps 12345 --json'] },
     })
     const hnp = resolveHnp(scanned.rest[0] ?? scanned.opts.hnp)
+    // Only with an HNP to ask: the runtime, the plugins and the wire code (issue #16: `ompx ps`
+    // with none running answers from the contact files alone).
+    const [{ createRuntime }, { connectHnp }] = await Promise.all([import('./_context'), import('../tools/hnp-client')])
     const { registry } = await createRuntime(scanned)
     const { channel } = await connectHnp(registry, hnp)
     const reply = await channel.request({ t: 'tool.ps' }, 'hnp.ps')

@@ -11,7 +11,7 @@ import type { Params } from '../params/params'
 import type { Registry } from '../plugins/registry'
 import type { DaemonProcess, LauncherPlugin } from '../plugins/types'
 import type { NodeInfo } from '../runtime/job'
-import { newSecret } from '../wire/auth'
+import { newSecret } from '../wire/secret'
 import type { Channel } from '../wire/channel'
 import { removeContact, writeContact } from '../wire/contact'
 import { serve } from '../wire/server'
@@ -155,8 +155,13 @@ export class Hnp {
   /** End every daemon and the listener; nothing of ours stays behind. */
   async shutdown(): Promise<void> {
     for (const n of this.nodes.values()) n.shutdown()
-    const deadline = Date.now() + 3000
-    await Promise.race([Promise.all(this.daemons.map((d) => d.exited)), Bun.sleep(Math.max(0, deadline - Date.now()))])
+    // No timer when every node was served in-process (`ompx run` on one host): nothing to wait for.
+    if (this.daemons.length > 0) {
+      let timer: Timer | undefined
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, 3000)))
+      await Promise.race([Promise.all(this.daemons.map((d) => d.exited)), grace])
+      clearTimeout(timer)
+    }
     for (const d of this.daemons) d.kill('SIGKILL')
     this.close()
     removeContact(process.pid)

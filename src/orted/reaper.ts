@@ -5,7 +5,7 @@
  * leads its own group, so this also takes whatever the rank forked.
  */
 import type { Subprocess } from 'bun'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { sessionRoot } from '../runtime/session'
 
@@ -29,6 +29,9 @@ export class Reaper {
       detached: true,
     })
     this.sidecar.unref()
+    // A clean exit with no group left: the sidecar finds no list and ends without running rm(1),
+    // one process less at the end of every run (issue #16). With groups left it still kills them.
+    process.once('exit', () => this.groups.size === 0 && rmSync(this.file, { force: true }))
   }
 
   /** The process-wide reaper, started with the first rank. */

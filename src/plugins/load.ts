@@ -8,11 +8,11 @@ import { readdirSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { errorMessage } from '../errors'
-import { PARAM_KEY } from '../params/file'
 import type { Params } from '../params/params'
 import { createHost } from './host'
-import { PLUGIN_KINDS, type PluginKind } from '../params/core'
-import type { AnyPlugin, CrsPlugin, HostApi, PluginFactory } from './types'
+import { PLUGIN_KINDS } from '../params/core'
+import { checkPlugin, describe, withDefaults } from './check'
+import type { AnyPlugin, PluginFactory } from './types'
 
 export interface PluginFailure {
   file: string
@@ -95,7 +95,14 @@ export async function loadPluginDirs(
   for (const d of dirs) {
     let files: string[]
     try {
-      if (!statSync(d.dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' })
+      // An implicit dir that does not exist (the usual case) costs no error object (issue #16).
+      const st = statSync(d.dir, { throwIfNoEntry: false })
+      if (!st) {
+        d.status = 'missing'
+        if (d.origin === '--plugin-dir') failures.push({ file: d.dir, reason: 'no such directory' })
+        continue
+      }
+      if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' })
       files = pluginFiles(d.dir)
       d.status = 'ok'
       d.files = files.length
@@ -139,7 +146,9 @@ export async function runFactory(factory: PluginFactory, params: Params, file: s
   const { host, retag } = createHost(params, tag)
   let result: unknown
   try {
-    result = await withTimeout(Promise.resolve().then(() => factory(host)), 'factory')
+    // Only a pending factory needs the time limit: no timer for the built-ins (issue #16).
+    result = factory(host)
+    if (result instanceof Promise) result = await withTimeout(result, 'factory')
   } catch (err) {
     return { file, reason: err instanceof LoadTimeout ? err.message : `factory failed: ${firstLine(err)}` }
   }
@@ -158,75 +167,6 @@ export async function runFactory(factory: PluginFactory, params: Params, file: s
   return { plugins, rejected }
 }
 
-/**
- * A CRS that needs nothing special to start ranks may leave its lifecycle hooks out: its ranks
- * are spawned plainly, and a restart is a fresh start that reads its image from
- * OMPX_RESTART_DIR (what crs self does explicitly).
- */
-function withDefaults(p: AnyPlugin, host: HostApi): AnyPlugin {
-  if (p.kind !== 'crs') return p
-  const hooks = p as Partial<CrsPlugin> & AnyPlugin
-  if (!hooks.launch && !hooks.restore) hooks.passesPmiFd ??= true
-  hooks.launch ??= async (req) => host.spawnRank(req)
-  hooks.restore ??= async (req) => host.spawnRank(req)
-  hooks.captureEndsRankOnTerm ??= false
-  return p
-}
-
-const REQUIRED: Record<PluginKind, { key: string; type: 'function' | 'string[]' }[]> = {
-  crs: [
-    { key: 'notCheckpointable', type: 'function' },
-    { key: 'capture', type: 'function' },
-  ],
-  mapper: [{ key: 'map', type: 'function' }],
-  launcher: [
-    { key: 'accepts', type: 'function' },
-    { key: 'launch', type: 'function' },
-  ],
-  transport: [
-    { key: 'schemes', type: 'string[]' },
-    { key: 'listen', type: 'function' },
-    { key: 'connect', type: 'function' },
-  ],
-  sstore: [
-    { key: 'rankDir', type: 'function' },
-    { key: 'push', type: 'function' },
-  ],
-}
-
-/** Why `x` is not a usable plugin, or null when it is. */
-export function checkPlugin(x: unknown): string | null {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) {
-    return `factory returned ${describe(x)}; expected a plugin object or an array of them`
-  }
-  const p = x as Record<string, unknown>
-  if (!(PLUGIN_KINDS as readonly unknown[]).includes(p.kind)) {
-    return `kind ${JSON.stringify(p.kind)} is not one of ${PLUGIN_KINDS.join(', ')}`
-  }
-  if (typeof p.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(p.name)) {
-    return `name ${JSON.stringify(p.name)} is not a plugin name (letters, digits, _ . -)`
-  }
-  const who = `${p.kind} plugin "${p.name}"`
-  if (typeof p.priority !== 'number' || !Number.isFinite(p.priority)) return `${who}: priority must be a number`
-  if (p.description !== undefined && typeof p.description !== 'string') return `${who}: description must be a string`
-  for (const req of REQUIRED[p.kind as PluginKind]) {
-    const v = p[req.key]
-    if (req.type === 'function' && typeof v !== 'function') return `${who} has no ${req.key}() function`
-    if (req.type === 'string[]' && !(Array.isArray(v) && v.every((s) => typeof s === 'string'))) {
-      return `${who}: ${req.key} must be an array of strings`
-    }
-  }
-  if (p.params !== undefined) {
-    if (!Array.isArray(p.params)) return `${who}: params must be an array`
-    for (const d of p.params as Record<string, unknown>[]) {
-      if (typeof d?.key !== 'string' || !PARAM_KEY.test(d.key)) return `${who}: param key ${JSON.stringify(d?.key)} is invalid`
-      if (typeof d.description !== 'string') return `${who}: param "${d.key}" needs a description`
-      if (d.default !== undefined && typeof d.default !== 'string') return `${who}: param "${d.key}" default must be a string`
-    }
-  }
-  return null
-}
-
 class LoadTimeout extends Error {}
 
 function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
@@ -235,12 +175,6 @@ function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
     timer = setTimeout(() => reject(new LoadTimeout(`${what} did not finish within ${PLUGIN_LOAD_TIMEOUT_MS / 1000} s`)), PLUGIN_LOAD_TIMEOUT_MS)
   })
   return Promise.race([p, limit]).finally(() => clearTimeout(timer))
-}
-
-function describe(x: unknown): string {
-  if (x === null) return 'null'
-  if (Array.isArray(x)) return 'an array'
-  return typeof x === 'object' ? 'an object' : `a ${typeof x}`
 }
 
 function firstLine(err: unknown): string {

@@ -4,13 +4,25 @@
  * See docs/security.md for why the directory is checked the way it is.
  */
 import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { ActionableError } from '../errors'
 
-/** The user's name: Bun's os.userInfo() can say "unknown", so ask /etc/passwd by uid first. */
+// node:os only when TMPDIR or the user's name is not known otherwise: `ompx ps` with no HNP
+// running reads nothing else, and loading the module was ~1 ms of it (issue #16).
+const os = () => require('node:os') as typeof import('node:os')
+
+/**
+ * The user's name: Bun's os.userInfo() can say "unknown", so ask /etc/passwd by uid first.
+ * Once per process and uid: `ompx run` asks at every contact, job and reaper path (issue #16).
+ */
+let known: { uid: number; name: string } | undefined
 export function userName(): string {
   const uid = process.getuid?.() ?? 0
+  if (known?.uid !== uid) known = { uid, name: lookUpUserName(uid) }
+  return known.name
+}
+
+function lookUpUserName(uid: number): string {
   try {
     for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
       const f = line.split(':')
@@ -19,7 +31,7 @@ export function userName(): string {
   } catch {
     // No passwd file (minimal containers): fall through.
   }
-  const name = process.env.USER || process.env.LOGNAME || userInfo().username
+  const name = process.env.USER || process.env.LOGNAME || os().userInfo().username
   return name && name !== 'unknown' ? name : `uid${uid}`
 }
 
@@ -31,15 +43,21 @@ export function userName(): string {
  * read or search is tightened to 0700 (nothing can have been planted in it).
  */
 export function sessionRoot(): string {
-  const root = join(process.env.TMPDIR || tmpdir(), `ompx-${userName()}`)
+  const root = join(process.env.TMPDIR || os().tmpdir(), `ompx-${userName()}`)
   const uid = process.getuid?.() ?? 0
-  mkdirSync(dirname(root), { recursive: true })
-  try {
-    mkdirSync(root, { mode: 0o700 })
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  // lstat first: mkdir of an existing directory throws, and an error object costs more than the
+  // check itself, at every contact file, job directory and reaper path of a launch (issue #16).
+  let st = lstatSync(root, { throwIfNoEntry: false })
+  if (st && st.dev === checked?.dev && st.ino === checked.ino && checked.root === root && st.uid === uid && (st.mode & 0o077) === 0) return root
+  if (!st) {
+    mkdirSync(dirname(root), { recursive: true })
+    try {
+      mkdirSync(root, { mode: 0o700 })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+    st = lstatSync(root)
   }
-  const st = lstatSync(root)
   const refuse = (why: string): never => {
     throw new ActionableError(`session directory ${root} ${why}; refusing to use it (remove it, or set TMPDIR to a private directory)`)
   }
@@ -49,8 +67,11 @@ export function sessionRoot(): string {
   if ((st.mode & 0o022) !== 0) refuse(`is writable by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`)
   // Readable or searchable by others: nothing can have been planted; job secrets will live here.
   if ((st.mode & 0o077) !== 0) chmodSync(root, 0o700)
+  checked = { root, dev: st.dev, ino: st.ino }
   return root
 }
+/** The directory this process last found safe: the same inode, still private, needs no new check. */
+let checked: { root: string; dev: number; ino: number } | undefined
 
 /**
  * Remove what HNPs that died without cleaning up (SIGKILL) left in the session directory:

@@ -4,7 +4,7 @@
  * capture, and the snapshot back into it before a restarted program starts.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { cp } from 'node:fs/promises'
+import { cp } from '../util/fs-promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'

@@ -4,7 +4,7 @@
  * far faster than any disk; sha256 is there for stores where tampering, not only bit rot, matters.
  * Files are streamed in big chunks so a 256 MiB image never sits in memory whole.
  */
-import { open } from 'node:fs/promises'
+import { open } from '../util/fs-promises'
 import { ActionableError } from '../errors'
 
 export const CHECKSUM_ALGOS = ['crc32', 'sha256'] as const

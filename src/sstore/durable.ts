@@ -3,7 +3,7 @@
  * created or renamed entry survives a crash), and replace a file atomically (temp file, fsync,
  * rename, fsync the directory). A reader then sees the old file or the new one, never a mix.
  */
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, rename, rm, writeFile } from '../util/fs-promises'
 import { basename, dirname, join } from 'node:path'
 
 /** Snapshot data is the job's memory: only its owner may read it. */

@@ -5,7 +5,7 @@
  * The peer is not trusted with paths: nothing it sends can create or write anything outside root.
  */
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, type FileHandle } from 'node:fs/promises'
+import { lstat, mkdir, open, type FileHandle } from '../util/fs-promises'
 import { join } from 'node:path'
 import { errorMessage } from '../errors'
 import type { SnapshotFileInfo } from './types'

@@ -4,7 +4,7 @@
  * the sink, whose promise is the flow control. The next chunks are read (and compressed) while
  * the current one is in flight, so disk, CPU and network overlap; at most four are in memory.
  */
-import { open, type FileHandle } from 'node:fs/promises'
+import { open, type FileHandle } from '../util/fs-promises'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
 import type { SnapshotFileInfo, SnapshotSink } from './types'

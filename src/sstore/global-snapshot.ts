@@ -6,7 +6,7 @@
  * interrupted seqs are removed by the next successful commit.
  */
 import { existsSync, mkdirSync, readdirSync } from 'node:fs'
-import { readdir, rename, rm } from 'node:fs/promises'
+import { readdir, rename, rm } from '../util/fs-promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ActionableError } from '../errors'
 import { algoOf, type VerifyMode } from './checksum'

@@ -3,7 +3,7 @@
  * capture. Sealing checksums and fsyncs every file, fsyncs the directories, and writes ompx-rank.json
  * last, so a rank dir with a ompx-rank.json is complete on disk. The HNP still trusts only global.json.
  */
-import { chmod, lstat, readFile, readdir, rm } from 'node:fs/promises'
+import { chmod, lstat, readFile, readdir, rm } from '../util/fs-promises'
 import { join } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'
 import type { SnapshotFileInfo } from './types'

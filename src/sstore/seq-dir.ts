@@ -11,7 +11,7 @@
  *   listed there with its size and checksum like any snapshot file, so verify checks it before a
  *   restart hands it to the new job's kv store.
  */
-import { lstat, readFile, readdir } from 'node:fs/promises'
+import { lstat, readFile, readdir } from '../util/fs-promises'
 import { join } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'
 import { StreamingChecksum, type ChecksumAlgo } from './checksum'

@@ -5,7 +5,7 @@
  * (sstore_base_verify) stops after the cheap checks.
  * `checkReceived` does the same for a transfer, mostly from the sums the receiver computed.
  */
-import { lstat } from 'node:fs/promises'
+import { lstat } from '../util/fs-promises'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'

@@ -24,11 +24,3 @@ export async function connectHnp(registry: Registry, ref: HnpRef | string | unde
     throw new ActionableError(`cannot reach ${who} at ${hnp.uri}: ${errorMessage(err)}`)
   }
 }
-
-/** "3s", "4m 10s", "2h 5m": how long something has been up. */
-export function formatUptime(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000))
-  if (s < 60) return `${s}s`
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
-}

@@ -15,7 +15,6 @@ import { DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME, type FramedConn, type WireError
 import { WIRE_PROTOCOL_VERSION, ROLES, type Message, type Role } from './messages'
 import { refusals } from './refusals'
 
-export const SECRET_BYTES = 32
 export const NONCE_BYTES = 32
 export const DEFAULT_AUTH_TIMEOUT_MS = 5000
 
@@ -25,24 +24,6 @@ export const DEFAULT_AUTH_TIMEOUT_MS = 5000
  */
 function randomBytes(n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n))
-}
-
-/** A new job secret: 32 random bytes as 64 hex digits (what contact files and daemons carry). */
-export function newSecret(): string {
-  return Buffer.from(randomBytes(SECRET_BYTES)).toString('hex')
-}
-
-/** The key bytes of a hex secret. The message never echoes the value: it may be a real secret. */
-export function parseSecret(secret: string | Uint8Array): Uint8Array {
-  if (secret instanceof Uint8Array) {
-    if (secret.length !== SECRET_BYTES) throw new ActionableError(`the job secret must be ${SECRET_BYTES} bytes, got ${secret.length}`)
-    return secret
-  }
-  const hex = secret.trim()
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
-    throw new ActionableError(`the job secret must be ${SECRET_BYTES * 2} hex digits (got ${hex.length} characters)`)
-  }
-  return Uint8Array.from(Buffer.from(hex, 'hex'))
 }
 
 const enc = new TextEncoder()

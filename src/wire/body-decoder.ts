@@ -10,7 +10,8 @@
  * One Decoder per power-of-two size bucket (the limit is at most twice the body's length),
  * created on first use, so a message costs no decoder construction.
  */
-import { Decoder } from '@msgpack/msgpack'
+import type { Decoder } from '@msgpack/msgpack'
+import { msgpack } from './msgpack'
 
 /** Bodies up to 2^6 bytes share the smallest bucket. */
 const MIN_BUCKET = 6
@@ -27,7 +28,7 @@ function decoderFor(length: number): Decoder {
   let d = decoders.get(b)
   if (!d) {
     const limit = 2 ** b
-    d = new Decoder({ maxArrayLength: limit, maxMapLength: limit })
+    d = new (msgpack().Decoder)({ maxArrayLength: limit, maxMapLength: limit })
     decoders.set(b, d)
   }
   return d

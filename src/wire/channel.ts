@@ -5,7 +5,8 @@
  */
 import { ActionableError, errorMessage } from '../errors'
 import { log, untrusted } from '../log'
-import { initiateHandshake, parseSecret, type HandshakeOptions } from './auth'
+import { initiateHandshake, type HandshakeOptions } from './auth'
+import { parseSecret } from './secret'
 import { FramedConn, HANDSHAKE_MAX_FRAME, WireError, type FrameSink } from './codec'
 import type { Message, MessageOf, MessageType, Role } from './messages'
 import type { Transport } from './transport'

@@ -4,7 +4,8 @@
  * MessagePack library can speak the protocol. The codec is @msgpack/msgpack: pure JavaScript,
  * no native add-on, nothing platform-specific for npm to resolve.
  */
-import { encode, Encoder } from '@msgpack/msgpack'
+import type { Encoder } from '@msgpack/msgpack'
+import { msgpack } from './msgpack'
 import { decodeBounded } from './body-decoder'
 import type { RawConn } from './transport'
 import { takeBody, takeFrame } from './frame-pool'
@@ -44,7 +45,7 @@ export function encodeFrame(msg: Message): Uint8Array {
   // A snapshot chunk: encoded by one long-lived encoder into its own reused buffer (the frame
   // below is the only copy), not a fresh one that doubles its way up to the chunk's size.
   const big = bytesIn(msg) > BIG_FRAME
-  const body = big ? (bigEncoder ??= new Encoder({ initialBufferSize: 8 * 1024 * 1024 })).encodeSharedRef(msg) : encode(msg)
+  const body = big ? (bigEncoder ??= new (msgpack().Encoder)({ initialBufferSize: 8 * 1024 * 1024 })).encodeSharedRef(msg) : msgpack().encode(msg)
   // Big frames come from the frame pool; the connection gives them back once sent.
   const frame = big ? takeFrame(4 + body.length) : new Uint8Array(4 + body.length)
   new DataView(frame.buffer, frame.byteOffset).setUint32(0, body.length)

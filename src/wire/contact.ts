@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'
 import { pidAlive, sessionRoot } from '../runtime/session'
 import { log } from '../log'
-import { parseSecret } from './auth'
+import { parseSecret } from './secret'
 
 export interface HnpContact {
   pid: number

@@ -6,7 +6,8 @@
  */
 import { log } from '../log'
 import type { Transport, TransportListener } from './transport'
-import { acceptHandshake, parseSecret, type AcceptOptions } from './auth'
+import { acceptHandshake, type AcceptOptions } from './auth'
+import { parseSecret } from './secret'
 import { Channel } from './channel'
 import { FramedConn, HANDSHAKE_MAX_FRAME } from './codec'
 

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { ActionableError } from '../../src/errors'
 import { sessionRoot } from '../../src/runtime/session'
-import { newSecret } from '../../src/wire/auth'
+import { newSecret } from '../../src/wire/secret'
 import { contactPath, isLiveHnp, listContacts, readContact, removeContact, resolveHnp, writeContact, type HnpContact } from '../../src/wire/contact'
 
 const oldTmp = process.env.TMPDIR

@@ -7,7 +7,6 @@
  * NodeFence (one message per node per fence). docs/pmi.md says what is served.
  */
 import type { Socket, TCPSocketListener } from 'bun'
-import { randomInt } from 'node:crypto'
 import { errorMessage } from '../../errors'
 import { log } from '../../log'
 import type { MessageOf, NodeToSnapc } from '../../wire/messages'
@@ -77,7 +76,9 @@ export class PmiServer {
   issueId(rank: number): number {
     for (const [id, r] of this.ids) if (r === rank) this.ids.delete(id)
     let id: number
-    do id = randomInt(1, 2 ** 31 - 1)
+    // Web Crypto's RNG, not node:crypto's randomInt: loading node:crypto (and the stream stack it
+    // pulls in) cost every launcher and daemon ~8 ms at start (issue #16).
+    do id = 1 + (crypto.getRandomValues(new Uint32Array(1))[0]! % (2 ** 31 - 2))
     while (this.ids.has(id))
     this.ids.set(id, rank)
     return id
