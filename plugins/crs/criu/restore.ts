@@ -79,6 +79,20 @@ export interface RestoreRequest extends Pick<CriuOptions, 'logLevel'> {
   extraArgs?: string[]
   /** Give up (and kill what was restored) after this long. Default 60 s. */
   timeoutMs?: number
+  /** Leave every task stopped (--leave-stopped) for continueTree: the images are still being verified. */
+  leaveStopped?: boolean
+}
+
+/**
+ * SIGCONT every task of a tree restored with leaveStopped, root first. Each task by pid: the
+ * program may have made groups of its own. (SIGCONT resumes a namespace's init from outside
+ * too: the kernel continues stopped tasks before it decides whether to deliver the signal.)
+ */
+export function continueTree(pid: number): void {
+  try {
+    process.kill(pid, 'SIGCONT')
+  } catch {}
+  for (const child of childrenOf(pid)) continueTree(child)
 }
 
 const EMPTY = () => new ReadableStream<Uint8Array>({ start: (c) => c.close() })
@@ -101,6 +115,7 @@ export async function restoreTree(req: RestoreRequest): Promise<CriuTree> {
   const pidfile = join(work, RESTORE_PIDFILE)
   rmSync(pidfile, { force: true })
   const args = ['restore', '-D', work, '-W', work, '-o', RESTORE_LOG, `-v${logLevelOf(req)}`, '--pidfile', RESTORE_PIDFILE]
+  if (req.leaveStopped) args.push('--leave-stopped')
   for (const [id, slot] of slotOf) args.push('--inherit-fd', `fd[${slot}]:${id}`)
   if (info.mountNs) args.push(...RESTORE_MOUNT_ARGS)
   args.push(...sharedArgs(info.options, info.options.networkLock), ...(req.extraArgs ?? []))

@@ -128,7 +128,7 @@ export class JobRunner {
     const size = this.spec.procs.length
     const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)), ...(this.spec.pmiPreput ? { preput: this.spec.pmiPreput } : {}) }
     for (const [node, specs] of byNode) {
-      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs).catch((err) => this.launchFailed(node, specs, err))
+      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs, this.coord.verified).catch((err) => this.launchFailed(node, specs, err))
     }
     this.coord.start()
     forwardStdin(this.spec.stdin, this.spec.procs, (p, data) => this.daemons.get(p.node)?.stdin(p.rank, data))
