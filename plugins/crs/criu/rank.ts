@@ -92,7 +92,7 @@ export async function restoreCriuRank(req: RankRestore, opts: CriuParams): Promi
       await tree.exited
       throw e
     }
-    continueTree(tree.pid)
+    await continueTree(tree.pid)
   }
   return treeRank(tree, req.cwd, files.warnings)
 }

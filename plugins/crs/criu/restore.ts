@@ -88,11 +88,30 @@ export interface RestoreRequest extends Pick<CriuOptions, 'logLevel'> {
  * program may have made groups of its own. (SIGCONT resumes a namespace's init from outside
  * too: the kernel continues stopped tasks before it decides whether to deliver the signal.)
  */
-export function continueTree(pid: number): void {
+export async function continueTree(root: number, timeoutMs = 10_000): Promise<void> {
+  // criu writes the pidfile before it stops the tasks and lets go of them: a SIGCONT sent
+  // before that is lost, so wait until every task is stopped and no longer traced.
+  const deadline = performance.now() + timeoutMs
+  while (!held(root) && performance.now() < deadline) await Bun.sleep(2)
+  const cont = (pid: number): void => {
+    try {
+      process.kill(pid, 'SIGCONT')
+    } catch {}
+    for (const child of childrenOf(pid)) cont(child)
+  }
+  cont(root)
+}
+
+/** Every task of the tree stopped (State T) and untraced; a task already gone counts as held. */
+function held(pid: number): boolean {
+  let status: string
   try {
-    process.kill(pid, 'SIGCONT')
-  } catch {}
-  for (const child of childrenOf(pid)) continueTree(child)
+    status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  } catch {
+    return true
+  }
+  if (/^State:\s+(\S)/m.exec(status)?.[1] !== 'T' || /^TracerPid:\s+(\d+)/m.exec(status)?.[1] !== '0') return false
+  return childrenOf(pid).every(held)
 }
 
 const EMPTY = () => new ReadableStream<Uint8Array>({ start: (c) => c.close() })
