@@ -101,7 +101,7 @@ export default defineCommand({
       cr,
       ref: snap.ref,
       globalDir: dirname(snap.dir),
-      restart: { seq, rankDir: (rank) => snap.rankDir(seq.seq, rank), verified },
+      restart: { seq, rankDir: (rank) => snap.rankDir(seq.seq, rank), ...(verified && { verified }) },
       who: 'ompx restart',
     })
     process.exit(status)

@@ -103,7 +103,8 @@ export class FlushAhead {
     // The stat the result is valid for, taken before reading; quiet again, or it proves nothing.
     const before = await lstat(path, { bigint: true })
     if (!before.isFile() || Number(before.mtimeNs / 1_000_000n) >= Date.now() - QUIET_MS) return
-    const { sum } = await checksumFile(path, { algo: this.algo, fsync: true })
-    this.done.set(name, { ino: before.ino, size: before.size, mtimeNs: before.mtimeNs, sum })
+    // Only the bytes it had then: a CRS that merely paused (a loaded machine) is not chased.
+    const { size, sum } = await checksumFile(path, { algo: this.algo, fsync: true, limit: Number(before.size) })
+    if (size === Number(before.size)) this.done.set(name, { ino: before.ino, size: before.size, mtimeNs: before.mtimeNs, sum })
   }
 }

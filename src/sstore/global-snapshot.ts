@@ -183,10 +183,10 @@ export class GlobalSnapshot {
   /**
    * `verify` in two parts, for a restart that starts its ranks while their checksums are read:
    * resolves once the layout, every size and kv.json (checksum included) are checked, with
-   * `verified`, the rank files' checksums, still under way. Nothing may run from the images
-   * before `verified` resolved (a CRS restores them held: RankRestore.verified).
+   * `verified`, the rank files' checksums, still under way (undefined in mode `size`: nothing
+   * is left). Nothing may run from the images before it resolved (RankRestore.verified).
    */
-  async verifyAhead(seq?: number, mode: VerifyMode = 'checksum'): Promise<{ seq: SeqMeta; verified: Promise<void> }> {
+  async verifyAhead(seq?: number, mode: VerifyMode = 'checksum'): Promise<{ seq: SeqMeta; verified?: Promise<void> }> {
     const s = seq === undefined ? this.latest() : this.get(seq)
     if (!s) throw new ActionableError(`snapshot ${this.ref} has no finished seq to verify`)
     const what = `snapshot ${this.ref} seq ${s.seq}`
@@ -204,7 +204,8 @@ export class GlobalSnapshot {
       // Kept in memory only: write() never puts it back into global.json.
       s.kv = await readKvFile(seqDir, what)
     }
-    const verified = mode === 'size' ? Promise.resolve() : verifyFiles(what, targets, mode)
+    if (mode === 'size') return { seq: s }
+    const verified = verifyFiles(what, targets, mode)
     verified.catch(() => {}) // handled by whoever awaits it; never an unhandled rejection meanwhile
     return { seq: s, verified }
   }

@@ -154,8 +154,9 @@ export class JobCoordinator {
   async stageImages(nodes: Map<string, NodeJob>): Promise<void> {
     const images = this.spec.restart
     if (!images) return
-    // Only verified images are sent (a node checks what it received against the same sums).
-    if (this.staged.size) await images.verified
+    // Only verified images are sent (a node checks what it received against the same sums);
+    // none when they failed: the job runner ends the restart.
+    if (this.staged.size && images.verified && !(await images.verified.then(() => true, () => false))) return
     for (const rank of this.staged) {
       const meta = images.seq.ranks.find((m) => m.rank === rank)
       const node = nodes.get(this.port.procs()[rank]!.node)!

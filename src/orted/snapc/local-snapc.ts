@@ -151,9 +151,9 @@ export class LocalSnapc {
         return
       }
       case 'capture': {
-        // Every rank of this node is captured before any is sealed: a seal (reading the images
-        // back, fsync) running beside the other ranks' captures slowed them down more than the
-        // overlap won (4 criu dumps of 256 MiB: 387 ms instead of 280 ms for the slowest).
+        // Every rank of this node is captured before any seal starts: a whole seal beside the
+        // other ranks' captures slowed them more than it won (4 criu dumps of 256 MiB: 387 ms
+        // instead of 280 ms). What overlaps is FlushAhead: each finished file, as it comes.
         const ends = ranks.map(() => Promise.withResolvers<void>())
         const allCaptured = Promise.all(ends.map((e) => e.promise))
         ranks.forEach((rank, i) => void this.captureRank(msg, rank, () => ends[i]!.resolve(), allCaptured))
