@@ -6,7 +6,7 @@
  *   bun scripts/bench/checkpoint.ts [--ranks 4] [--mb 256] [--reps 3] [--bin dist/ompx]
  *       [--dir /tmp] [--cases central,stage,stage-zstd,stage-zstd-mixed,central-orted,stage-orted,stage-zstd-orted]
  *       [--overhead-reps 5] [--overhead-iters 1000] [--overhead-kb 4096] [--overhead-ranks R]
- *       [--criu-reps N] [--no-ckpt] [--no-overhead] [--no-criu] [--timeout 300] [--json]
+ *       [--criu-reps N] [--base BIN] [--no-ckpt] [--no-overhead] [--no-criu] [--timeout 300] [--json]
  *
  * Part 1, throughput. Each rep runs, in an order that rotates every rep:
  *  - dd 1x: one `dd if=SRC of=F bs=4M conv=fsync` of R x M MiB;
@@ -51,6 +51,9 @@ const ranks = Number(opt('ranks', '4'))
 const mb = Number(opt('mb', '256'))
 const reps = Number(opt('reps', '3'))
 const bin = resolve(opt('bin', resolve(import.meta.dir, '../../dist/ompx')))
+// The baseline build, measured beside `bin` in the crs criu part (the other parts ignore it).
+const baseOpt = opt('base', '')
+const base = baseOpt ? resolve(baseOpt) : undefined
 const parentDir = resolve(opt('dir', tmpdir()))
 const timeoutMs = Number(opt('timeout', '300')) * 1000
 const ovReps = Number(opt('overhead-reps', '5'))
@@ -409,7 +412,7 @@ if (doOverhead) {
 
 let criu: CriuBench | null = null
 if (doCriu) {
-  criu = await criuBench({ bin, ranks, mb, reps: criuReps, work, timeoutMs, log })
+  criu = await criuBench({ bin, base, ranks, mb, reps: criuReps, work, timeoutMs, log })
   if (criu.skipped) notes.push(`crs criu part skipped: ${criu.skipped}`)
   for (const r of criu.reps.filter((r) => !r.ok)) notes.push(`crs criu rep failed: ${r.err}`)
   const left = criu.reps.flatMap((r) => r.leftovers ?? [])

@@ -14,14 +14,16 @@ export interface CriuSummary {
   ompxRestoreMs: number | null
   ompxRestoreSizeMs: number | null
   plainRestoreMs: number | null
+  /** The same medians of --base (the baseline build), when it ran. */
+  base: { ompxDumpMs: number | null; ompxRestoreMs: number | null; ompxRestoreSizeMs: number | null } | null
 }
 
 const TARGET = 1.15
 
 export function summarizeCriu(b: CriuBench): CriuSummary {
   const good = b.reps.filter((r) => r.ok)
-  const med = (k: keyof CriuRep) => {
-    const xs = good.map((r) => r[k]).filter((x): x is number => typeof x === 'number')
+  const med = (k: keyof CriuRep, from: (r: CriuRep) => Partial<CriuRep> | undefined = (r) => r) => {
+    const xs = good.map((r) => from(r)?.[k]).filter((x): x is number => typeof x === 'number')
     return xs.length ? median(xs) : null
   }
   return {
@@ -33,6 +35,9 @@ export function summarizeCriu(b: CriuBench): CriuSummary {
     ompxRestoreMs: med('ompxRestoreMs'),
     ompxRestoreSizeMs: med('ompxRestoreSizeMs'),
     plainRestoreMs: med('plainRestoreMs'),
+    base: good.some((r) => r.base)
+      ? { ompxDumpMs: med('ompxDumpMs', (r) => r.base), ompxRestoreMs: med('ompxRestoreMs', (r) => r.base), ompxRestoreSizeMs: med('ompxRestoreSizeMs', (r) => r.base) }
+      : null,
   }
 }
 
@@ -56,6 +61,13 @@ export function criuVerdicts(s: CriuSummary): string[] {
     `crs criu restore within ${TARGET}x of plain criu: ${judge(bare)} like for like (${x(bare)}, sstore_base_verify=size: plain criu checks nothing); ` +
       `${judge(full)} with every checksum verified first, the default (${x(full)})`,
   )
+  if (s.base) {
+    const b = s.base
+    out.push(
+      `--base (same reps): dump ${x(ratio(b.ompxDumpMs, s.plainDumpSyncMs))} of \`criu dump\` + \`sync\`, restore ${x(ratio(b.ompxRestoreMs, s.plainRestoreMs))} ` +
+        `(size-only ${x(ratio(b.ompxRestoreSizeMs, s.plainRestoreMs))}) of plain criu`,
+    )
+  }
   return out
 }
 
@@ -65,6 +77,12 @@ export function criuTable(s: CriuSummary, ranks: number, mb: number): string {
     ['plain criu dump + sync', ms(s.plainDumpSyncMs), x(ratio(s.plainDumpSyncMs, s.plainDumpMs)), '', ''],
     ['ompx (crs criu, central store)', ms(s.ompxDumpMs), x(ratio(s.ompxDumpMs, s.plainDumpMs)), ms(s.ompxRestoreMs), x(ratio(s.ompxRestoreMs, s.plainRestoreMs))],
     ['ompx, sstore_base_verify=size', '', '', ms(s.ompxRestoreSizeMs), x(ratio(s.ompxRestoreSizeMs, s.plainRestoreMs))],
+    ...(s.base
+      ? [
+          ['ompx --base', ms(s.base.ompxDumpMs), x(ratio(s.base.ompxDumpMs, s.plainDumpMs)), ms(s.base.ompxRestoreMs), x(ratio(s.base.ompxRestoreMs, s.plainRestoreMs))],
+          ['ompx --base, sstore_base_verify=size', '', '', ms(s.base.ompxRestoreSizeMs), x(ratio(s.base.ompxRestoreSizeMs, s.plainRestoreMs))],
+        ]
+      : []),
     ['criu dump inside ompx (slowest rank)', ms(s.ompxCriuMs), x(ratio(s.ompxCriuMs, s.plainDumpMs)), '', ''],
   ]
   return [

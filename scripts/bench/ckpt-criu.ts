@@ -13,15 +13,20 @@
  *   once as by default (every checksum verified first) and once with sstore_base_verify=size
  *   (plain criu verifies nothing).
  * - plain restore: R `criu restore -d -D DIR` at once, wall until all exit (criu -d returns
- *   once the tree runs).
+ *   once the tree runs); ckpt-criu-plain.ts.
+ * - with `--base BIN`, the ompx side runs once more with BIN in every rep (rep.base), so a
+ *   change is judged against the baseline build under the same load.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { plainRound, type PlainTimes } from './ckpt-criu-plain'
 import { tagRun } from './lib'
-import { childrenOf, lineWatcher, runFor, sync, within } from './proc'
+import { lineWatcher, runFor, sync, within } from './proc'
 
 export interface CriuBenchOptions {
   bin: string
+  /** A second ompx (the baseline build), measured the same way in the same reps. */
+  base?: string
   ranks: number
   mb: number
   reps: number
@@ -31,9 +36,8 @@ export interface CriuBenchOptions {
   log: (s: string) => void
 }
 
-export interface CriuRep {
-  ok: boolean
-  err?: string
+/** What one ompx binary measured in a rep. */
+export interface OmpxTimes {
   /** Wall of `ompx checkpoint --term`, and the HNP's own phases of it. */
   ompxDumpMs?: number
   phases?: Record<string, number>
@@ -43,10 +47,13 @@ export interface CriuRep {
   /** `ompx restart`, checksums verified first (the default), and sizes only (sstore_base_verify=size). */
   ompxRestoreMs?: number
   ompxRestoreSizeMs?: number
-  plainDumpMs?: number
-  plainDumpSyncMs?: number
-  plainRestoreMs?: number
-  leftovers?: string[]
+}
+
+export interface CriuRep extends OmpxTimes, PlainTimes {
+  ok: boolean
+  err?: string
+  /** The same as the top-level ompx fields, of --base. */
+  base?: OmpxTimes
 }
 
 export interface CriuBench {
@@ -95,7 +102,7 @@ export async function criuBench(o: CriuBenchOptions): Promise<CriuBench> {
   mkdirSync(env.TMPDIR, { recursive: true })
   let seq = 0
 
-  async function ompxRound(rep: CriuRep): Promise<void> {
+  async function ompxRound(rep: CriuRep, bin: string, into: OmpxTimes): Promise<void> {
     const dir = join(o.work, `criu-ompx-${++seq}`)
     const snap = join(dir, 'snap')
     mkdirSync(snap, { recursive: true })
@@ -103,7 +110,7 @@ export async function criuBench(o: CriuBenchOptions): Promise<CriuBench> {
     const e = { ...env, ...tag.env }
     const store = ['--mca', 'sstore_base_global_snapshot_dir', snap]
     try {
-      const job = Bun.spawn([o.bin, 'run', '--oversubscribe', '--mca', 'crs', 'criu', ...store, '--tag-output', '-np', String(o.ranks), '--', ...prog], {
+      const job = Bun.spawn([bin, 'run', '--oversubscribe', '--mca', 'crs', 'criu', ...store, '--tag-output', '-np', String(o.ranks), '--', ...prog], {
         env: { ...process.env, ...e }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe',
       })
       const jobErr = new Response(job.stderr).text()
@@ -113,19 +120,19 @@ export async function criuBench(o: CriuBenchOptions): Promise<CriuBench> {
         throw new Error(`ompx run: ranks not running: ${((await within(jobErr, 1000)) as string).toString().trim()}`)
       }
       await sync()
-      const ck = await runFor([o.bin, 'checkpoint', '--term', '--json', '--timing', String(job.pid)], o.timeoutMs, e)
+      const ck = await runFor([bin, 'checkpoint', '--term', '--json', '--timing', String(job.pid)], o.timeoutMs, e)
       if (ck.code !== 0) throw new Error(`ompx checkpoint --term: exit ${ck.code}: ${ck.err.trim()}`)
       const doc = JSON.parse(ck.out) as { ref: string; bytes: number; timing: Record<string, number> }
-      Object.assign(rep, { ompxDumpMs: ck.ms, phases: doc.timing, bytes: doc.bytes, criuMs: slowestCapture(join(snap, doc.ref)) })
+      Object.assign(into, { ompxDumpMs: ck.ms, phases: doc.timing, bytes: doc.bytes, criuMs: slowestCapture(join(snap, doc.ref)) })
       if ((await within(job.exited, o.timeoutMs)) === 'timeout' || job.exitCode !== 0) throw new Error(`ompx run did not end with 0 after --term (${job.exitCode})`)
 
       // Both verification modes, alternating which goes first (the second finds the images
       // warmer in the page cache only if the first evicted nothing: all fit in RAM here).
       const modes = seq % 2 ? (['checksum', 'size'] as const) : (['size', 'checksum'] as const)
       for (const mode of modes) {
-        const ms = await restartOnce(doc.ref, store, e, mode)
-        if (mode === 'checksum') rep.ompxRestoreMs = ms
-        else rep.ompxRestoreSizeMs = ms
+        const ms = await restartOnce(bin, doc.ref, store, e, mode)
+        if (mode === 'checksum') into.ompxRestoreMs = ms
+        else into.ompxRestoreSizeMs = ms
       }
     } finally {
       rep.leftovers = [...(rep.leftovers ?? []), ...(await tag.done())]
@@ -134,10 +141,10 @@ export async function criuBench(o: CriuBenchOptions): Promise<CriuBench> {
   }
 
   /** `ompx restart` of `ref`; spawn until every rank printed a line after its restore. Then ended. */
-  async function restartOnce(ref: string, store: string[], e: Record<string, string>, verify: 'checksum' | 'size'): Promise<number> {
+  async function restartOnce(bin: string, ref: string, store: string[], e: Record<string, string>, verify: 'checksum' | 'size'): Promise<number> {
     await sync()
     const t0 = performance.now()
-    const rs = Bun.spawn([o.bin, 'restart', '--tag-output', ...store, '--mca', 'sstore_base_verify', verify, ref], {
+    const rs = Bun.spawn([bin, 'restart', '--tag-output', ...store, '--mca', 'sstore_base_verify', verify, ref], {
       env: { ...process.env, ...e }, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe',
     })
     const rsErr = new Response(rs.stderr).text()
@@ -149,82 +156,24 @@ export async function criuBench(o: CriuBenchOptions): Promise<CriuBench> {
     return ms
   }
 
-  /** R criu commands at once (each with -D DIR -o LOG); wall until all exit. Throws naming the first that failed. */
-  async function criuAll(argvs: string[][], e: Record<string, string>): Promise<number> {
-    const t0 = performance.now()
-    const res = await Promise.all(argvs.map((a) => runFor([criu, ...a], o.timeoutMs, e)))
-    const ms = performance.now() - t0
-    const bad = res.findIndex((r) => r.code !== 0)
-    if (bad >= 0) {
-      const a = argvs[bad]!
-      const logFile = join(a[a.indexOf('-D') + 1]!, a[a.indexOf('-o') + 1]!)
-      const why = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter((l) => /Error/.test(l)).slice(0, 2).join(' | ') : ''
-      throw new Error(`criu ${a.join(' ')}: exit ${res[bad]!.code}: ${why || res[bad]!.err.trim().split('\n').pop()}`)
-    }
-    return ms
-  }
-
-  async function plainRound(rep: CriuRep): Promise<void> {
-    const dir = join(o.work, `criu-plain-${++seq}`)
-    mkdirSync(dir, { recursive: true })
-    const tag = tagRun()
-    const e = { ...tag.env }
-    const dirs = Array.from({ length: o.ranks }, (_, i) => join(dir, `img${i}`))
-    const outs = dirs.map((_, i) => join(dir, `out${i}`))
-    try {
-      const trees = outs.map((out, i) => {
-        // Each tree its own cwd: criu's parasite mounts a procfs relative to it during a dump
-        // (docs/criu.md), so trees sharing one cannot be dumped at the same time.
-        const cwd = join(dir, `cwd${i}`)
-        mkdirSync(cwd)
-        const fd = openSync(out, 'w')
-        // stderr to /dev/null: unshare complains there when its child is dumped, and any write
-        // to the output file after the dump would fail criu's size check at restore.
-        const p = Bun.spawn(['unshare', '--pid', '--fork', '--kill-child', 'setsid', ...prog], { cwd, env: { ...process.env, ...e }, stdin: 'ignore', stdout: fd, stderr: 'ignore' })
-        closeSync(fd)
-        return p
-      })
-      const deadline = performance.now() + o.timeoutMs
-      while (!outs.every((f) => existsSync(f) && readFileSync(f, 'utf8').includes('tick '))) {
-        if (performance.now() > deadline) throw new Error('plain: the programs did not start')
-        await Bun.sleep(20)
-      }
-      const roots = trees.map((t) => childrenOf(t.pid)[0])
-      if (roots.some((r) => r === undefined)) throw new Error('plain: no process under unshare')
-      for (const d of dirs) mkdirSync(d)
-      await sync()
-      const t0 = performance.now()
-      rep.plainDumpMs = await criuAll(roots.map((r, i) => ['dump', '-t', String(r), '-D', dirs[i]!, '-o', 'dump.log']), e)
-      await sync()
-      rep.plainDumpSyncMs = performance.now() - t0
-      await Promise.all(trees.map((t) => t.exited))
-
-      await sync()
-      rep.plainRestoreMs = await criuAll(dirs.map((d) => ['restore', '-d', '-D', d, '-o', 'restore.log', '--pidfile', join(d, 'pid')]), e)
-      for (const d of dirs) {
-        try {
-          process.kill(-Number(readFileSync(join(d, 'pid'), 'utf8')), 'SIGKILL')
-        } catch {}
-      }
-    } finally {
-      rep.leftovers = [...(rep.leftovers ?? []), ...(await tag.done(200))]
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
-
   const reps: CriuRep[] = []
   for (let r = -1; r < o.reps; r++) {
     const rep: CriuRep = { ok: false }
     // Alternate which goes first; rep -1 warms the page cache (binary, program) and is dropped.
-    const order = r % 2 === 0 ? [ompxRound, plainRound] : [plainRound, ompxRound]
+    const rounds: (() => Promise<void>)[] = [
+      () => ompxRound(rep, o.bin, rep),
+      ...(o.base ? [() => ompxRound(rep, o.base!, (rep.base = {}))] : []),
+      () => plainRound({ criu, ranks: o.ranks, prog, dir: join(o.work, `criu-plain-${++seq}`), timeoutMs: o.timeoutMs }, rep),
+    ]
+    if (r % 2) rounds.reverse()
     try {
-      for (const round of order) await round(rep)
+      for (const round of rounds) await round()
       rep.ok = true
     } catch (err) {
       rep.err = (err as Error).message
     }
     const f = (ms?: number) => (ms === undefined ? '?' : `${Math.round(ms)} ms`)
-    o.log(`criu ${r < 0 ? 'warm-up' : `rep ${r + 1}`}: ${rep.ok ? '' : `FAILED: ${rep.err}; `}ompx dump ${f(rep.ompxDumpMs)}, restore ${f(rep.ompxRestoreMs)} (size-only ${f(rep.ompxRestoreSizeMs)}); plain dump ${f(rep.plainDumpMs)} (+sync ${f(rep.plainDumpSyncMs)}), restore ${f(rep.plainRestoreMs)}`)
+    o.log(`criu ${r < 0 ? 'warm-up' : `rep ${r + 1}`}: ${rep.ok ? '' : `FAILED: ${rep.err}; `}ompx dump ${f(rep.ompxDumpMs)}, restore ${f(rep.ompxRestoreMs)} (size-only ${f(rep.ompxRestoreSizeMs)}); plain dump ${f(rep.plainDumpMs)} (+sync ${f(rep.plainDumpSyncMs)}), restore ${f(rep.plainRestoreMs)}${rep.base ? `; base dump ${f(rep.base.ompxDumpMs)}, restore ${f(rep.base.ompxRestoreMs)} (size-only ${f(rep.base.ompxRestoreSizeMs)})` : ''}`)
     if (r >= 0) reps.push(rep)
   }
   return { skipped: null, criu, reps }

@@ -78,7 +78,9 @@ export default defineCommand({
     if (o.showme) return void process.stdout.write(renderShowme(snap, seq, apps, procs, params, launcher.name))
 
     if (o['output-filename']) checkOutputFilename(o['output-filename'])
-    await snap.verify(seq.seq, verifyModeParam((k) => params.get(k)))
+    // Layout, sizes and kv.json now; the checksums are read while the ranks are restored, which
+    // keeps them from running until every one matched (NodeJob.launch's `verified`).
+    const { verified } = await snap.verifyAhead(seq.seq, verifyModeParam((k) => params.get(k)))
     const status = await runLocalJob({
       registry,
       params,
@@ -99,7 +101,7 @@ export default defineCommand({
       cr,
       ref: snap.ref,
       globalDir: dirname(snap.dir),
-      restart: { seq, rankDir: (rank) => snap.rankDir(seq.seq, rank) },
+      restart: { seq, rankDir: (rank) => snap.rankDir(seq.seq, rank), ...(verified && { verified }) },
       who: 'ompx restart',
     })
     process.exit(status)

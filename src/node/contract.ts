@@ -74,8 +74,12 @@ export interface NodeJob {
    * (a restart reads images in place instead of staging them to the node).
    */
   readonly inProcess: boolean
-  /** Start ranks; rejects when a program cannot be started on this node. */
-  launch(job: JobIdentity, specs: LaunchSpec[]): Promise<void>
+  /**
+   * Start ranks; rejects when a program cannot be started on this node. `verified`, on a
+   * restart: the images' checksums, still being read. No rank may run from its image before it
+   * resolves; when it rejects, the ranks are ended (never continued) and the call rejects.
+   */
+  launch(job: JobIdentity, specs: LaunchSpec[], verified?: Promise<void>): Promise<void>
   /** Checkpoint, app-coordinator and file traffic from the HNP's coordinators. */
   deliver(msg: SnapcToNode): void
   /** Where a restarting rank's image goes when it is staged to this node before its launch. */

@@ -90,7 +90,7 @@ export class LocalDaemon implements NodeJob {
    * Start every rank of this node, or none: when one cannot start (program missing, a criu
    * restore refused), those already started are killed unreported and the call rejects.
    */
-  async launch(job: JobIdentity, specs: LaunchSpec[]): Promise<void> {
+  async launch(job: JobIdentity, specs: LaunchSpec[], verified?: Promise<void>): Promise<void> {
     // Before the first await: a signal that arrives from now on is for these ranks too.
     for (const s of specs) this.starting.set(s.proc.rank, [])
     for (const s of specs) this.appOf.set(s.proc.rank, s.proc.app)
@@ -102,7 +102,7 @@ export class LocalDaemon implements NodeJob {
     const started = await Promise.allSettled(
       specs.map(async (spec) => {
         await listening
-        return this.start(job, spec)
+        return this.start(job, spec, verified)
       }),
     )
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected')
@@ -117,14 +117,21 @@ export class LocalDaemon implements NodeJob {
   }
 
   /** Start one rank through its CRS: a fresh launch, or a restore from its image. */
-  private async start(job: JobIdentity, spec: LaunchSpec): Promise<RankProcess> {
+  private async start(job: JobIdentity, spec: LaunchSpec, verified?: Promise<void>): Promise<RankProcess> {
     const rank = spec.proc.rank
     const coordinator = await this.snapc.rankLink(rank, spec.restart)
     const crs = this.crsOf(spec)
     const pmi = await this.pmiLink(job, rank, crs)
     const env = rankEnv(process.env, spec, job, { sessionDir: this.ctx.sessionDir, coordinator, pmi })
     const req = { jobid: job.jobid, rank, node: this.node, argv: spec.argv, cwd: spec.cwd, env, stdin: spec.stdin, pmiFd: pmi && 'fd' in pmi }
-    const proc = coordinator.restartDir === undefined ? await crs.launch(req) : await crs.restore({ ...req, imageDir: coordinator.restartDir, workDir: this.snapc.localRestartDir(rank) })
+    let proc: RankProcess
+    if (coordinator.restartDir === undefined) proc = await crs.launch(req)
+    else {
+      // A CRS that cannot hold the rank restores only from verified images.
+      if (!crs.restoresBeforeVerified) await verified
+      const held = crs.restoresBeforeVerified && verified ? { verified } : {}
+      proc = await crs.restore({ ...req, imageDir: coordinator.restartDir, workDir: this.snapc.localRestartDir(rank), ...held })
+    }
     if (proc.pmiFd !== undefined) await this.pmi.adoptFd(rank, proc.pmiFd)
     return proc
   }

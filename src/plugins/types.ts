@@ -136,6 +136,11 @@ export interface RankRestore extends RankStart {
   imageDir: string
   /** Node-local scratch for this rank (restore logs, pid files), removed when the job ends here. */
   workDir: string
+  /**
+   * Only for a CRS with `restoresBeforeVerified`: the image's checksums, still being read. The
+   * rank must not run before it resolves; when it rejects, restore ends the rank and rejects.
+   */
+  verified?: Promise<void>
 }
 
 /** One rank's capture, run by the rank's daemon after every rank of the job is prepared. */
@@ -183,6 +188,11 @@ export interface CrsPlugin extends PluginBase<'crs'> {
   captureEndsRankOnTerm: boolean
   /** Start a rank from its image in `req.imageDir`; rejects with the reason (one line). */
   restore(req: RankRestore): Promise<RankProcess>
+  /**
+   * True when restore can bring the rank back held (criu: --leave-stopped) while `req.verified`
+   * is pending, and let it run only once that resolved. Otherwise the node calls restore after.
+   */
+  restoresBeforeVerified?: boolean
 }
 // ---- transport -----------------------------------------------------------------------------
 

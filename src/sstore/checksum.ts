@@ -56,19 +56,21 @@ export interface FileSum {
  * runs concurrently with the reads (it only has to cover bytes written before it was called,
  * and reading does not write), so sealing a snapshot costs about one disk flush, not flush + read.
  */
-export async function checksumFile(path: string, opts: { algo?: ChecksumAlgo; fsync?: boolean; chunkBytes?: number } = {}): Promise<FileSum> {
+export async function checksumFile(path: string, opts: { algo?: ChecksumAlgo; fsync?: boolean; chunkBytes?: number; limit?: number } = {}): Promise<FileSum> {
   const fh = await open(path, 'r')
   try {
     const synced = opts.fsync ? fh.sync() : Promise.resolve()
     const sum = new StreamingChecksum(opts.algo ?? 'crc32')
     // Never more than the file: seals and verifies run several files at once, mostly tiny ones.
+    // `limit`: read no further (FlushAhead: a file that is still growing is not chased).
+    const limit = opts.limit ?? Infinity
     const want = Math.max(1, Math.min(opts.chunkBytes ?? CHUNK_BYTES, (await fh.stat()).size + 1))
     const pooled = want === CHUNK_BYTES ? idleBuffers.pop() : undefined
     const buf = pooled ?? Buffer.allocUnsafe(want)
     let size = 0
     try {
       for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, size)
+        const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, limit - size), size)
         if (bytesRead === 0) break
         sum.update(buf.subarray(0, bytesRead))
         size += bytesRead

@@ -175,6 +175,18 @@ export class GlobalSnapshot {
    * (kv.json included). The seq returned carries its kv store again (`kv`), read from kv.json.
    */
   async verify(seq?: number, mode: VerifyMode = 'checksum'): Promise<SeqMeta> {
+    const { seq: s, verified } = await this.verifyAhead(seq, mode)
+    await verified
+    return s
+  }
+
+  /**
+   * `verify` in two parts, for a restart that starts its ranks while their checksums are read:
+   * resolves once the layout, every size and kv.json (checksum included) are checked, with
+   * `verified`, the rank files' checksums, still under way (undefined in mode `size`: nothing
+   * is left). Nothing may run from the images before it resolved (RankRestore.verified).
+   */
+  async verifyAhead(seq?: number, mode: VerifyMode = 'checksum'): Promise<{ seq: SeqMeta; verified?: Promise<void> }> {
     const s = seq === undefined ? this.latest() : this.get(seq)
     if (!s) throw new ActionableError(`snapshot ${this.ref} has no finished seq to verify`)
     const what = `snapshot ${this.ref} seq ${s.seq}`
@@ -186,11 +198,16 @@ export class GlobalSnapshot {
       await checkRankTree(what, this.rankDir(s.seq, r.rank), label, r.files)
       targets.push({ dir: this.rankDir(s.seq, r.rank), label, files: r.files })
     }
-    if (s.kvFile) targets.push({ dir: seqDir, label: '', files: [s.kvFile] })
-    await verifyFiles(what, targets, mode)
-    // Kept in memory only: write() never puts it back into global.json.
-    if (s.kvFile) s.kv = await readKvFile(seqDir, what)
-    return s
+    await verifyFiles(what, targets, 'size')
+    if (s.kvFile) {
+      await verifyFiles(what, [{ dir: seqDir, label: '', files: [s.kvFile] }], mode)
+      // Kept in memory only: write() never puts it back into global.json.
+      s.kv = await readKvFile(seqDir, what)
+    }
+    if (mode === 'size') return { seq: s }
+    const verified = verifyFiles(what, targets, mode)
+    verified.catch(() => {}) // handled by whoever awaits it; never an unhandled rejection meanwhile
+    return { seq: s, verified }
   }
 
   /** Delete the whole global snapshot. Renamed away first, so it vanishes from listings at once. */

@@ -7,7 +7,8 @@ import { chmod, lstat, readFile, readdir, rm } from '../util/fs-promises'
 import { join } from 'node:path'
 import { ActionableError, errorMessage } from '../errors'
 import type { SnapshotFileInfo } from './types'
-import { checksumFile, type ChecksumAlgo } from './checksum'
+import { algoOf, checksumFile, type ChecksumAlgo } from './checksum'
+import type { Presealed } from './flush-ahead'
 import { fsyncDir, mkdirPrivate, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, toJson, writeFileAtomic } from './durable'
 import { RANK_META, type RankMeta } from './types'
 
@@ -52,14 +53,16 @@ export async function listSnapshotFiles(dir: string): Promise<{ files: string[];
   return { files, dirs }
 }
 
-/**
- * Seal a captured rank dir: checksum + fsync every file, fsync every directory, then write
- * ompx-rank.json (not listed in its own `files`). Returns the metadata the daemon reports to the HNP.
- */
 /** Files sealed at once per rank dir (see sealRankDir). */
 const SEAL_CONCURRENCY = 8
 
-export async function sealRankDir(dir: string, base: RankBase, algo: ChecksumAlgo = 'crc32'): Promise<RankMeta> {
+/**
+ * Seal a captured rank dir: checksum + fsync every file, fsync every directory, then write
+ * ompx-rank.json (not listed in its own `files`). Returns the metadata the daemon reports to the HNP.
+ * A file FlushAhead already sealed (`ahead`) is taken as is while it is still the same inode,
+ * size and mtime; any other is read again.
+ */
+export async function sealRankDir(dir: string, base: RankBase, algo: ChecksumAlgo = 'crc32', ahead?: Presealed): Promise<RankMeta> {
   let listing: Awaited<ReturnType<typeof listSnapshotFiles>>
   try {
     if (!(await lstat(dir)).isDirectory()) throw new Error('not a directory')
@@ -78,8 +81,7 @@ export async function sealRankDir(dir: string, base: RankBase, algo: ChecksumAlg
     for (let i = next++; i < listing.files.length; i = next++) {
       const path = listing.files[i]!
       await chmod(join(dir, path), PRIVATE_FILE_MODE)
-      const { size, sum } = await checksumFile(join(dir, path), { algo, fsync: true })
-      files[i] = { path, size, sum }
+      files[i] = (await presealed(join(dir, path), path, algo, ahead)) ?? { path, ...(await checksumFile(join(dir, path), { algo, fsync: true })) }
     }
   }
   await Promise.all(Array.from({ length: Math.min(SEAL_CONCURRENCY, listing.files.length) }, worker))
@@ -91,6 +93,14 @@ export async function sealRankDir(dir: string, base: RankBase, algo: ChecksumAlg
   if (base.outputTail !== undefined) meta.outputTail = base.outputTail
   await writeRankMeta(dir, meta)
   return meta
+}
+
+/** `ahead`'s result for `path` when the file is still exactly what it was sealed as; else null. */
+async function presealed(abs: string, path: string, algo: ChecksumAlgo, ahead?: Presealed): Promise<SnapshotFileInfo | null> {
+  const p = ahead?.get(path)
+  if (!p || algoOf(p.sum) !== algo) return null
+  const st = await lstat(abs, { bigint: true })
+  return st.ino === p.ino && st.size === p.size && st.mtimeNs === p.mtimeNs ? { path, size: Number(p.size), sum: p.sum } : null
 }
 
 /** Write (atomically) a rank dir's ompx-rank.json; the HNP uses it for rank dirs it received. */

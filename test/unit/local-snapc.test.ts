@@ -148,6 +148,20 @@ describe('stage 2 (capture, seal, push)', () => {
     expect(h.ckpts().sort()).toEqual(['0 captured ok', '0 synced ok', '1 captured error'])
     expect(h.ckptReports().find((m) => m.rank === 1)!.message).toBe('rank 1 on n1: [crs:fake] ptrace refused')
   })
+
+  test('a capture failing after its images were sealed ahead: an error, and no ompx-rank.json', async () => {
+    fake.capture = async (req) => {
+      writeFileSync(join(req.dir, 'pages-1.img'), image(req.rank))
+      await Bun.sleep(200) // quiet long enough for the flush-ahead to take it
+      throw new Error('criu dump failed half-way')
+    }
+    const h = local()
+    h.ls.handle(h.msg('capture'))
+    await until(() => h.ckptReports().length === 2, 'two reports')
+    await settle()
+    expect(h.ckpts().sort()).toEqual(['0 captured error', '1 captured error'])
+    for (const rank of [0, 1]) expect(existsSync(join(h.globalDir, REF, '0', `rank_${rank}`, 'ompx-rank.json'))).toBe(false)
+  })
 })
 
 describe('abort', () => {

@@ -66,6 +66,15 @@ describe('checksumFile', () => {
     expect(await checksumFile(path, { algo: 'sha256' })).toEqual({ size: data.length, sum: checksumBytes(data, 'sha256') })
   })
 
+  test('limit: only the first bytes, however big the file', async () => {
+    const data = randomBytes(3_000_001)
+    writeFileSync(join(dir, 'l.bin'), data)
+    for (const limit of [0, 1, 4099, 2_500_000, 3_000_001, 9_000_000]) {
+      const head = data.subarray(0, limit)
+      expect(await checksumFile(join(dir, 'l.bin'), { limit, chunkBytes: 4099 })).toEqual({ size: head.length, sum: checksumBytes(head) })
+    }
+  })
+
   test('empty file', async () => {
     writeFileSync(join(dir, 'empty'), '')
     expect(await checksumFile(join(dir, 'empty'), { fsync: true })).toEqual({ size: 0, sum: 'crc32:00000000' })

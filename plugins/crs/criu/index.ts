@@ -101,5 +101,7 @@ export default definePlugin((host) => {
     // criu dump without --leave-running kills the tree once its images are written.
     captureEndsRankOnTerm: true,
     restore: async (req) => restoreCriuRank(req, usable()),
+    // criu restores the tree stopped (--leave-stopped) until the images are verified.
+    restoresBeforeVerified: true,
   }
 })

@@ -16,7 +16,7 @@ import { restoreFiles, withLeadingLines } from './files-restore'
 import { launchUnderCriu } from './launch'
 import { CriuError, withHint } from './log'
 import type { CriuParams } from './params'
-import { restoreTree } from './restore'
+import { continueTree, restoreTree } from './restore'
 import type { CriuTree } from './tree'
 
 /**
@@ -74,13 +74,27 @@ export async function restoreCriuRank(req: RankRestore, opts: CriuParams): Promi
   const files = await restoreFiles({ dir, jobid: req.jobid, rank: req.rank, node: req.node }).catch((e: Error) => {
     throw new Error(`${where}: ${e.message}`)
   })
+  let tree: CriuTree
   try {
-    const tree = await restoreTree({ criu: findCriu(opts.path), dir, workDir: req.workDir, info, stdin: req.stdin, logLevel: opts.logLevel })
-    return treeRank(tree, req.cwd, files.warnings)
+    // Images still being verified: restored stopped, and continued only once they all matched.
+    const leaveStopped = req.verified !== undefined
+    tree = await restoreTree({ criu: findCriu(opts.path), dir, workDir: req.workDir, info, stdin: req.stdin, logLevel: opts.logLevel, leaveStopped })
   } catch (e) {
     const changed = files.changed.length ? ` (changed since the checkpoint: ${files.changed.join(', ')}; see crs_criu_capture_files)` : ''
     throw new Error(`${where}: ${withHint(keptLog(e as Error, `job-${req.jobid}.rank_${req.rank}.${Date.now()}.restore.log`))}${changed}`)
   }
+  if (req.verified) {
+    try {
+      await req.verified
+    } catch (e) {
+      // Never continued: the tree dies stopped, having run nothing from a bad image.
+      tree.kill('SIGKILL')
+      await tree.exited
+      throw e
+    }
+    await continueTree(tree.pid)
+  }
+  return treeRank(tree, req.cwd, files.warnings)
 }
 
 /**

@@ -79,6 +79,39 @@ export interface RestoreRequest extends Pick<CriuOptions, 'logLevel'> {
   extraArgs?: string[]
   /** Give up (and kill what was restored) after this long. Default 60 s. */
   timeoutMs?: number
+  /** Leave every task stopped (--leave-stopped) for continueTree: the images are still being verified. */
+  leaveStopped?: boolean
+}
+
+/**
+ * SIGCONT every task of a tree restored with leaveStopped, root first. Each task by pid: the
+ * program may have made groups of its own. (SIGCONT resumes a namespace's init from outside
+ * too: the kernel continues stopped tasks before it decides whether to deliver the signal.)
+ */
+export async function continueTree(root: number, timeoutMs = 10_000): Promise<void> {
+  // criu writes the pidfile before it stops the tasks and lets go of them: a SIGCONT sent
+  // before that is lost, so wait until every task is stopped and no longer traced.
+  const deadline = performance.now() + timeoutMs
+  while (!held(root) && performance.now() < deadline) await Bun.sleep(2)
+  const cont = (pid: number): void => {
+    try {
+      process.kill(pid, 'SIGCONT')
+    } catch {}
+    for (const child of childrenOf(pid)) cont(child)
+  }
+  cont(root)
+}
+
+/** Every task of the tree stopped (State T) and untraced; a task already gone counts as held. */
+function held(pid: number): boolean {
+  let status: string
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  } catch {
+    return true
+  }
+  if (/^State:\s+(\S)/m.exec(status)?.[1] !== 'T' || /^TracerPid:\s+(\d+)/m.exec(status)?.[1] !== '0') return false
+  return childrenOf(pid).every(held)
 }
 
 const EMPTY = () => new ReadableStream<Uint8Array>({ start: (c) => c.close() })
@@ -101,6 +134,7 @@ export async function restoreTree(req: RestoreRequest): Promise<CriuTree> {
   const pidfile = join(work, RESTORE_PIDFILE)
   rmSync(pidfile, { force: true })
   const args = ['restore', '-D', work, '-W', work, '-o', RESTORE_LOG, `-v${logLevelOf(req)}`, '--pidfile', RESTORE_PIDFILE]
+  if (req.leaveStopped) args.push('--leave-stopped')
   for (const [id, slot] of slotOf) args.push('--inherit-fd', `fd[${slot}]:${id}`)
   if (info.mountNs) args.push(...RESTORE_MOUNT_ARGS)
   args.push(...sharedArgs(info.options, info.options.networkLock), ...(req.extraArgs ?? []))

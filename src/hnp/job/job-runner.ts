@@ -74,6 +74,8 @@ export class JobRunner {
   timedOut = false
   /** Ranks migrating between nodes (rank-moves.ts). */
   private readonly moves: RankMoves
+  /** Why a restart's images failed verification (NodeJob.launch's `verified`): said once, alone. */
+  private badImages: unknown = null
 
   constructor(private spec: JobSpec) {
     this.coord = new JobCoordinator(spec.cr, {
@@ -118,6 +120,13 @@ export class JobRunner {
       const daemon = this.node(node)
       for (const s of specs) s.restart = this.coord.restartOf(s.proc, daemon)
     }
+    // Images that fail verification end the restart in one line, as a refused snapshot did
+    // before anything started; the held ranks are ended by their nodes, never continued.
+    this.coord.verified?.catch((err) => {
+      this.badImages = err
+      this.say(err instanceof Error ? err.message : String(err))
+      this.abort(1)
+    })
     // Restarted ranks on nodes that cannot read the global store get their images first.
     await this.coord.stageImages(this.daemons)
     // A line a checkpoint cut: its first part comes out before the restarted rank's first bytes.
@@ -128,7 +137,7 @@ export class JobRunner {
     const size = this.spec.procs.length
     const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)), ...(this.spec.pmiPreput ? { preput: this.spec.pmiPreput } : {}) }
     for (const [node, specs] of byNode) {
-      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs).catch((err) => this.launchFailed(node, specs, err))
+      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs, this.coord.verified).catch((err) => this.launchFailed(node, specs, err))
     }
     this.coord.start()
     forwardStdin(this.spec.stdin, this.spec.procs, (p, data) => this.daemons.get(p.node)?.stdin(p.rank, data))
@@ -213,7 +222,7 @@ export class JobRunner {
 
   /** This node could not start its ranks (program missing there): they count as failed to start. */
   private launchFailed(node: string, specs: LaunchSpec[], err: unknown): void {
-    this.say(`node ${node}: ${err instanceof Error ? err.message : String(err)}`)
+    if (err !== this.badImages) this.say(`node ${node}: ${err instanceof Error ? err.message : String(err)}`)
     for (const s of specs) this.onExit({ rank: s.proc.rank, pid: 0, node, code: 127, signal: null })
   }
 

@@ -115,7 +115,9 @@ class RemoteJobDaemon implements NodeJob {
     readonly events: NodeJobEvents,
   ) {}
 
-  async launch(job: JobIdentity, specs: LaunchSpec[]): Promise<void> {
+  async launch(job: JobIdentity, specs: LaunchSpec[], verified?: Promise<void>): Promise<void> {
+    // A remote node is told nothing until the images are verified: the wire has no "hold".
+    await verified
     for (const s of specs) this.alive.add(s.proc.rank)
     const procs = specs.map((s) => ({ ...s.proc, argv: s.argv, cwd: s.cwd, appEnv: s.appEnv, stdin: s.stdin, restart: s.restart, crs: s.crs }))
     this.channel.send({ t: 'hnp.launch', jobid: this.jobid, size: job.size, universeSize: job.universeSize, pmi: job.pmi, procs })

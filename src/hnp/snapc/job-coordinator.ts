@@ -23,6 +23,8 @@ import { GlobalSnapc, type JobPort, type SnapshotPlan } from './global-snapc'
 export interface RestartImages {
   seq: SeqMeta
   rankDir(rank: number): string
+  /** The images' checksums, when they are still being read (GlobalSnapshot.verifyAhead). */
+  verified?: Promise<void>
 }
 
 export interface CoordinatorSpec {
@@ -122,6 +124,11 @@ export class JobCoordinator {
     return this.snapc.receiver(target)
   }
 
+  /** A restart's image checksums still being read, for NodeJob.launch; undefined when none are. */
+  get verified(): Promise<void> | undefined {
+    return this.spec.restart?.verified
+  }
+
   /** How a rank starts: fresh, or from its image (read in place, or staged to its node first). */
   restartOf(proc: ProcInfo, node: NodeJob): { dir: string; staged: boolean } | undefined {
     const images = this.spec.restart
@@ -147,6 +154,9 @@ export class JobCoordinator {
   async stageImages(nodes: Map<string, NodeJob>): Promise<void> {
     const images = this.spec.restart
     if (!images) return
+    // Only verified images are sent (a node checks what it received against the same sums);
+    // none when they failed: the job runner ends the restart.
+    if (this.staged.size && images.verified && !(await images.verified.then(() => true, () => false))) return
     for (const rank of this.staged) {
       const meta = images.seq.ranks.find((m) => m.rank === rank)
       const node = nodes.get(this.port.procs()[rank]!.node)!
