@@ -52,14 +52,17 @@ export function encodeFrame(msg: Message): Uint8Array {
   return frame
 }
 
-/** Decode and validate one frame body. */
-export function decodeBody(body: Uint8Array): Message {
+/**
+ * Decode and validate one frame body. Decoded byte fields (a file chunk's data) are views into
+ * what is decoded: `owned` says `body` is the message's own (nothing else writes into it), so
+ * the views may point into it; otherwise (a socket's receive buffer) it is copied first. A
+ * pooled body (takeBody) is owned until whoever consumes the message gives it back.
+ */
+export function decodeBody(body: Uint8Array, owned = false): Message {
   let value: unknown
   try {
-    // Decoded byte fields are views into what we decode: give them a buffer of their own, as the
-    // receive buffer may be reused for the next chunk.
     // Container lengths are bounded by the body's size (see body-decoder.ts).
-    value = decodeBounded(body.slice())
+    value = decodeBounded(owned ? body : body.slice())
   } catch (err) {
     // The decoder's message may quote the decoded data; keep logs short and free of payloads.
     const why = String((err as Error).message ?? err).split(/[{[]/)[0]!.trim().slice(0, 60)
@@ -128,14 +131,16 @@ export class FrameDecoder {
         if (len > this.maxFrame) {
           throw new WireError(`frame of ${formatBytes(len)} exceeds the ${formatBytes(this.maxFrame)} limit`)
         }
-        if (chunk.length - i >= len) {
+        // A small frame inside this chunk is decoded from a copy (decodeBody).
+        if (len <= BIG_FRAME && chunk.length - i >= len) {
           const body = chunk.subarray(i, i + len)
           i += len
           yield decodeBody(body)
           continue
         }
-        // A snapshot chunk's body comes from the frame pool; whoever consumes the chunk gives it
-        // back once written (releaseBody), so receiving 1 GiB reuses a few buffers.
+        // A snapshot chunk's body comes from the frame pool and its data is decoded as a view
+        // into it, not copied; whoever consumes the chunk gives the body back once written
+        // (releaseBody), so receiving 1 GiB reuses a few buffers and makes no garbage.
         this.body = len > BIG_FRAME ? takeBody(len) : new Uint8Array(len)
         this.bodyFill = 0
       }
@@ -146,7 +151,7 @@ export class FrameDecoder {
       if (this.bodyFill === this.body.length) {
         const body = this.body
         this.body = null
-        yield decodeBody(body)
+        yield decodeBody(body, true) // ours alone: the next frame gets another buffer
       }
     }
   }

@@ -10,8 +10,12 @@
 
 /** Room for a 4 MiB chunk, its message fields and a little zstd expansion. */
 const FRAME_CAPACITY = 4 * 1024 * 1024 + 64 * 1024
-/** At most this many idle buffers are kept (12 MiB): a channel queues two chunks (8 MiB), a third is being encoded. */
-const MAX_IDLE = 3
+/**
+ * At most this many idle buffers are kept (32 MiB, only as many as were ever in use at once): a
+ * channel queues two chunks, a third is being encoded; a receiver holds the chunks of every rank
+ * waiting for the disk (up to 8 MiB each) as views into their bodies.
+ */
+const MAX_IDLE = 8
 
 const idle: Uint8Array[] = []
 /** The pooled buffer behind each frame handed out (frames are views of it). */
