@@ -53,10 +53,8 @@ export function encodeFrame(msg: Message): Uint8Array {
 }
 
 /**
- * Decode and validate one frame body. Decoded byte fields (a file chunk's data) are views into
- * what is decoded: `owned` says `body` is the message's own (nothing else writes into it), so
- * the views may point into it; otherwise (a socket's receive buffer) it is copied first. A
- * pooled body (takeBody) is owned until whoever consumes the message gives it back.
+ * Decode and validate one frame body. Byte fields (a chunk's data) are views into what is decoded:
+ * into `body` itself when `owned` (nothing else writes into it), else into a copy (a socket's buffer).
  */
 export function decodeBody(body: Uint8Array, owned = false): Message {
   let value: unknown
@@ -131,16 +129,14 @@ export class FrameDecoder {
         if (len > this.maxFrame) {
           throw new WireError(`frame of ${formatBytes(len)} exceeds the ${formatBytes(this.maxFrame)} limit`)
         }
-        // A small frame inside this chunk is decoded from a copy (decodeBody).
         if (len <= BIG_FRAME && chunk.length - i >= len) {
           const body = chunk.subarray(i, i + len)
           i += len
           yield decodeBody(body)
           continue
         }
-        // A snapshot chunk's body comes from the frame pool and its data is decoded as a view
-        // into it, not copied; whoever consumes the chunk gives the body back once written
-        // (releaseBody), so receiving 1 GiB reuses a few buffers and makes no garbage.
+        // A snapshot chunk's body comes from the frame pool, its data a view into it; whoever
+        // consumes the chunk gives the body back once written (releaseBody), not before.
         this.body = len > BIG_FRAME ? takeBody(len) : new Uint8Array(len)
         this.bodyFill = 0
       }
