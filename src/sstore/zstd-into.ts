@@ -47,6 +47,20 @@ function nativeHandle(): (new (mode: number) => ZstdHandle) | null {
 /** Idle engines by kind ("d" or "c<level>"): one per chunk being (de)compressed at once. */
 const idle = new Map<string, Engine[]>()
 const MAX_IDLE_PER_KIND = 4
+/** A compressor holds ~4 MB outside the JS heap: a daemon does not keep them between checkpoints. */
+const CLOSE_IDLE_AFTER_MS = 2000
+let lastUse = 0
+let sweeper: ReturnType<typeof setTimeout> | null = null
+
+/** Close the idle engines once none was used for CLOSE_IDLE_AFTER_MS. */
+function sweepLater(delay = CLOSE_IDLE_AFTER_MS): void {
+  sweeper ??= setTimeout(() => {
+    sweeper = null
+    const quiet = performance.now() - lastUse
+    if (quiet < CLOSE_IDLE_AFTER_MS) return sweepLater(CLOSE_IDLE_AFTER_MS - quiet)
+    for (const pool of idle.values()) for (const e of pool.splice(0)) e.handle.close()
+  }, delay).unref()
+}
 
 function makeEngine(ctor: new (mode: number) => ZstdHandle, compress: boolean, level: number): Engine {
   const { constants: k } = zlib() as unknown as { constants: Record<string, number> }
@@ -86,6 +100,8 @@ async function run(compress: boolean, level: number, src: Uint8Array, out: Uint8
   e.handle.reset()
   if (pool.length < MAX_IDLE_PER_KIND) pool.push(e)
   else e.handle.close()
+  lastUse = performance.now()
+  sweepLater()
   return result
 }
 
