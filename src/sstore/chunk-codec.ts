@@ -47,13 +47,14 @@ export function badRelPath(path: string): string | null {
 }
 
 /**
- * Compress into `out` (at least `data.length` bytes) with zstd when that makes the chunk
- * smaller; otherwise send it raw (and `out` is not used).
+ * Compress with zstd into the buffer `takeOut` gives (at least `data.length` bytes; asked for
+ * once a compressor is free) when that makes the chunk smaller; otherwise send it raw.
  */
-export async function encodeChunk(data: Uint8Array, level: number, out: Uint8Array): Promise<{ data: Uint8Array; codec: 'raw' | 'zstd' }> {
+export async function encodeChunk(data: Uint8Array, level: number, takeOut: () => Uint8Array): Promise<{ data: Uint8Array; codec: 'raw' | 'zstd' }> {
   if (data.length === 0) return { data, codec: 'raw' }
-  const n = await zstdCompressInto(data, out.subarray(0, data.length), level)
-  return n === null ? { data, codec: 'raw' } : { data: out.subarray(0, n), codec: 'zstd' }
+  let out: Uint8Array | null = null
+  const n = await zstdCompressInto(data, () => (out = takeOut()).subarray(0, data.length), level)
+  return n === null ? { data, codec: 'raw' } : { data: out!.subarray(0, n), codec: 'zstd' }
 }
 
 /** Inflate buffers: a whole transfer chunk and the byte that tells a frame holding more. */

@@ -125,10 +125,10 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
     }
     const last = offset + len >= f.size
     if (!zstd) return { path: f.path, offset, data: buf, codec: 'raw', last, whole }
-    const out = pool.pop() ?? Buffer.allocUnsafe(len)
-    const enc = await encodeChunk(buf, level, out)
-    const sent = enc.codec === 'zstd' ? out : whole
-    recycle(sent === out ? whole : out) // the one not sent is free at once
+    let out: Buffer | null = null // taken once a compressor is free, not while waiting for one
+    const enc = await encodeChunk(buf, level, () => (out = pool.pop() ?? Buffer.allocUnsafe(len)))
+    const sent = enc.codec === 'zstd' ? out! : whole
+    if (out) recycle(sent === out ? whole : out) // the one not sent is free at once
     return { path: f.path, offset, data: enc.data, codec: enc.codec, last, whole: sent }
   }
 

@@ -46,7 +46,14 @@ function nativeHandle(): (new (mode: number) => ZstdHandle) | null {
 
 /** Idle engines by kind ("d" or "c<level>"): one per chunk being (de)compressed at once. */
 const idle = new Map<string, Engine[]>()
-const MAX_IDLE_PER_KIND = 4
+const MAX_IDLE_PER_KIND = 2
+/**
+ * Chunks (de)compressed at once in this process: one per core keeps them busy, and each engine
+ * holds ~4 MB outside the JS heap (a 4 MiB window): four on 2 cores cost 8 MB for nothing.
+ */
+const MAX_RUNNING = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2))
+let running = 0
+const queued: (() => void)[] = []
 /** A compressor holds ~4 MB outside the JS heap: a daemon does not keep them between checkpoints. */
 const CLOSE_IDLE_AFTER_MS = 2000
 let lastUse = 0
@@ -74,13 +81,30 @@ function makeEngine(ctor: new (mode: number) => ZstdHandle, compress: boolean, l
   return e
 }
 
+/** An output buffer, or how to get one once the work starts (no buffer is held while queued). */
+type Out = Uint8Array | (() => Uint8Array)
+const outOf = (out: Out): Uint8Array => (typeof out === 'function' ? out() : out)
+
 /**
  * One whole-frame write of `src` into `out` on the thread pool. Resolves to [bytes written,
- * input left over]; rejects with zstd's message on bad input. Null: no native handle here.
+ * input left over, room there was]; rejects with zstd's message on bad input. Null: no native handle.
  */
-async function run(compress: boolean, level: number, src: Uint8Array, out: Uint8Array): Promise<[number, number] | null> {
+async function run(compress: boolean, level: number, src: Uint8Array, out: Out): Promise<[number, number, number] | null> {
   const ctor = nativeHandle()
   if (!ctor) return null
+  if (running >= MAX_RUNNING) await new Promise<void>((resolve) => queued.push(resolve))
+  else running++
+  try {
+    return await runOn(ctor, compress, level, src, out)
+  } finally {
+    const next = queued.shift()
+    if (next) next() // the slot passes on
+    else running--
+  }
+}
+
+async function runOn(ctor: new (mode: number) => ZstdHandle, compress: boolean, level: number, src: Uint8Array, outArg: Out): Promise<[number, number, number]> {
+  const out = outOf(outArg)
   const kind = compress ? `c${level}` : 'd'
   const pool = idle.get(kind) ?? []
   idle.set(kind, pool)
@@ -96,7 +120,7 @@ async function run(compress: boolean, level: number, src: Uint8Array, out: Uint8
   } finally {
     e.settle = null
   }
-  const result: [number, number] = [out.length - e.state[0]!, e.state[1]!]
+  const result: [number, number, number] = [out.length - e.state[0]!, e.state[1]!, out.length]
   e.handle.reset()
   if (pool.length < MAX_IDLE_PER_KIND) pool.push(e)
   else e.handle.close()
@@ -106,15 +130,17 @@ async function run(compress: boolean, level: number, src: Uint8Array, out: Uint8
 }
 
 /**
- * Compress `src` as one zstd frame into `out`. Resolves to the frame's length, or null when it
- * does not fit in `out` (give it `src.length` bytes: a frame that big is not worth sending).
+ * Compress `src` as one zstd frame into `out` (or what it returns, called once a compressor is
+ * free). Resolves to the frame's length, or null when it does not fit (give it `src.length`
+ * bytes: a frame that big is not worth sending).
  */
-export async function zstdCompressInto(src: Uint8Array, out: Uint8Array, level: number): Promise<number | null> {
+export async function zstdCompressInto(src: Uint8Array, out: Out, level: number): Promise<number | null> {
   const r = await run(true, level, src, out)
-  if (r) return r[0] < out.length ? r[0] : null // a full buffer may have cut the frame short
+  if (r) return r[0] < r[2] ? r[0] : null // a full buffer may have cut the frame short
   const z = await Bun.zstdCompress(src, { level })
-  if (z.length >= out.length) return null
-  out.set(z)
+  const into = outOf(out)
+  if (z.length >= into.length) return null
+  into.set(z)
   return z.length
 }
 
