@@ -40,7 +40,7 @@ import { join, resolve } from 'node:path'
 import { criuBench, type CriuBench } from './ckpt-criu'
 import { criuTable, criuVerdicts, summarizeCriu } from './ckpt-criu-report'
 import { childrenOf, runFor, sync, within } from './proc'
-import { GNU_TIME, firstLine, fmtMb, fmtMs, fmtRate, markdownTable, mbps, mean, median, memOf, stdev, tagRun, which } from './lib'
+import { GNU_TIME, cpuMsOf, firstLine, fmtMb, fmtMs, fmtRate, markdownTable, mbps, mean, median, memOf, stdev, tagRun, which } from './lib'
 
 const argv = process.argv.slice(2)
 const opt = (name: string, def: string) => {
@@ -187,6 +187,9 @@ interface CkptResult {
   /** The same for the `ompx orted` of an orted case. */
   ortedKbBefore?: number
   ortedKb?: number
+  /** CPU (user + system) `ompx run` and the `ompx orted` used during the checkpoint: what load on a shared machine moves least. */
+  hnpCpuMs?: number
+  ortedCpuMs?: number
   /** From the request until the ranks were released (what the app waits). */
   pausedMs?: number
   /** The slowest rank's own write of its image in onCheckpoint (into the page cache, no fsync). */
@@ -252,11 +255,17 @@ async function checkpointCase(c: StoreCase): Promise<CkptResult> {
     await sync()
     result.hnpKbBefore = memOf(job.pid)?.hwmKb
     if (orted !== undefined) result.ortedKbBefore = memOf(orted)?.hwmKb
+    const hnpCpu0 = cpuMsOf(job.pid)
+    const ortedCpu0 = orted === undefined ? null : cpuMsOf(orted)
     const ckptArgv = [bin, 'checkpoint', '--json', '--timing', String(job.pid)]
     const ck = await run(ckptArgv, { ...env, ...tag.env })
     result.wallMs = ck.ms
     result.hnpKb = memOf(job.pid)?.hwmKb
     if (orted !== undefined) result.ortedKb = memOf(orted)?.hwmKb
+    const hnpCpu1 = cpuMsOf(job.pid)
+    const ortedCpu1 = orted === undefined ? null : cpuMsOf(orted)
+    if (hnpCpu0 !== null && hnpCpu1 !== null) result.hnpCpuMs = hnpCpu1 - hnpCpu0
+    if (ortedCpu0 !== null && ortedCpu1 !== null) result.ortedCpuMs = ortedCpu1 - ortedCpu0
     if (ck.code !== 0) {
       result.err = `${ckptArgv.join(' ')}: exit ${ck.code}: ${(ck.err + ck.out).trim()}`
       return result
@@ -365,7 +374,7 @@ if (doCkpt) {
       go: async () => {
         const r = await checkpointCase(c)
         ckpt.get(c.key)!.push(r)
-        return show(r, r.timing?.total) + (r.hnpKb ? `, ompx run ${fmtMb(r.hnpKb)}` : '') + (r.ortedKb ? `, orted ${fmtMb(r.ortedKb)}` : '')
+        return show(r, r.timing?.total) + (r.hnpKb ? `, ompx run ${fmtMb(r.hnpKb)}` : '') + (r.ortedKb ? `, orted ${fmtMb(r.ortedKb)}` : '') + (r.hnpCpuMs !== undefined ? `, CPU ompx run ${fmtMs(r.hnpCpuMs)}` : '') + (r.ortedCpuMs !== undefined ? `, orted ${fmtMs(r.ortedCpuMs)}` : '')
       },
     })),
   ]
@@ -462,6 +471,8 @@ interface Row {
   hnpKb: number | null
   ortedKbBefore: number | null
   ortedKb: number | null
+  hnpCpuMs: number | null
+  ortedCpuMs: number | null
   phases: Record<string, number> | null
   toolMs: number | null
   appWriteMs: number | null
@@ -475,7 +486,7 @@ const ddRow = (key: string, label: string, xs: DdResult[]): Row => {
   return {
     key, case: label, runs: ms.length, medianMs: m, minMs: ms.length ? Math.min(...ms) : null, maxMs: ms.length ? Math.max(...ms) : null,
     mbps: rate, pctDd1: pctOf(rate, dd1Rate), pctDdN: pctOf(rate, ddNRate), pctDisk: pctOf(rate, diskRate),
-    pausedMs: null, hnpKbBefore: null, hnpKb: null, ortedKbBefore: null, ortedKb: null, phases: null, toolMs: null, appWriteMs: null,
+    pausedMs: null, hnpKbBefore: null, hnpKb: null, ortedKbBefore: null, ortedKb: null, hnpCpuMs: null, ortedCpuMs: null, phases: null, toolMs: null, appWriteMs: null,
   }
 }
 if (doCkpt) {
@@ -493,6 +504,7 @@ if (doCkpt) {
       pausedMs: medOf(good.map((x) => x.pausedMs)),
       hnpKbBefore: medOf(good.map((x) => x.hnpKbBefore)), hnpKb: medOf(good.map((x) => x.hnpKb)),
       ortedKbBefore: medOf(good.map((x) => x.ortedKbBefore)), ortedKb: medOf(good.map((x) => x.ortedKb)),
+      hnpCpuMs: medOf(good.map((x) => x.hnpCpuMs)), ortedCpuMs: medOf(good.map((x) => x.ortedCpuMs)),
       phases, toolMs: medOf(good.map((x) => x.toolMs)), appWriteMs: medOf(good.map((x) => x.appWriteMs)),
     })
   }
@@ -627,8 +639,8 @@ if (json) {
       const keys = ['running', 'localFinish', 'storeSync', 'establish', 'continue', 'total']
       console.log(
         markdownTable(
-          ['case', ...keys, 'app write', 'ompx run RSS', 'orted RSS'],
-          ck.map((r) => [r.case, ...keys.map((k) => (r.phases![k] ?? 0).toFixed(0)), r.appWriteMs === null ? '' : r.appWriteMs.toFixed(0), mem(r.hnpKbBefore, r.hnpKb), mem(r.ortedKbBefore, r.ortedKb)]),
+          ['case', ...keys, 'app write', 'ompx run RSS', 'orted RSS', 'CPU ompx run', 'CPU orted'],
+          ck.map((r) => [r.case, ...keys.map((k) => (r.phases![k] ?? 0).toFixed(0)), r.appWriteMs === null ? '' : r.appWriteMs.toFixed(0), mem(r.hnpKbBefore, r.hnpKb), mem(r.ortedKbBefore, r.ortedKb), r.hnpCpuMs === null ? '' : fmtMs(r.hnpCpuMs), r.ortedCpuMs === null ? '' : fmtMs(r.ortedCpuMs)]),
         ),
       )
       // Issue #16: the stage store's memory must not grow with the checkpoint (judged at 1 GiB).

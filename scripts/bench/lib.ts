@@ -358,6 +358,13 @@ export function memOf(pid: number): { hwmKb: number; anonKb: number | null } | n
   return { hwmKb: peak.kb!, anonKb: peak.anonKb }
 }
 
+/** User + system CPU a running process has used so far, in ms (clock ticks of 10 ms); null once it is gone. */
+export function cpuMsOf(pid: number): number | null {
+  const stat = readText(`/proc/${pid}/stat`)
+  const f = stat?.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return f && f.length > 13 ? (Number(f[11]) + Number(f[12])) * 10 : null
+}
+
 export function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length
 }

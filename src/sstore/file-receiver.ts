@@ -10,10 +10,9 @@ import { join } from 'node:path'
 import { errorMessage } from '../errors'
 import type { SnapshotFileInfo } from './types'
 import { StreamingChecksum, algoOf, type ChecksumAlgo } from './checksum'
-import { MAX_CHUNK_BYTES, badRelPath, decodeChunk, type FileChunk } from './chunk-codec'
+import { MAX_CHUNK_BYTES, badRelPath, decodeChunk, releaseDecoded, type FileChunk } from './chunk-codec'
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, fsyncDir, mkdirPrivate } from './durable'
 import { checkReceived } from './verify'
-import { transferGarbage } from './garbage'
 
 export interface FileReceiverOptions {
   /** Checksum computed while writing (default crc32; taken from `expected` when given). */
@@ -101,12 +100,19 @@ export class FileReceiver {
         item.decoded.catch(() => {})
       }
       const item = this.queue.shift()!
+      let failed: { err: unknown } | null = null
       try {
         await this.apply(item.chunk, item.decoded!)
-        item.resolve()
       } catch (err) {
-        item.reject(err)
+        failed = { err }
       }
+      // Written or refused. Settling is what lets the caller reuse the chunk's buffer (a pooled
+      // frame body), so not while the thread pool may still be inflating out of it; the inflated
+      // copy is on disk or dropped, its buffer takes the next chunk.
+      const inflated = await item.decoded!.catch(() => null)
+      if (inflated && inflated !== item.chunk.data) releaseDecoded(inflated)
+      if (failed) item.reject(failed.err)
+      else item.resolve()
     }
     // Same synchronous turn as the empty-queue check: the next write() starts a new pump.
     this.pumping = null
@@ -161,7 +167,6 @@ export class FileReceiver {
       }
       f.size += data.length
       f.unflushed += data.length
-      transferGarbage(c.data.length + (data === c.data ? 0 : data.length))
       if (f.unflushed >= FLUSH_EVERY_BYTES && !f.flushing) {
         f.unflushed = 0
         f.flushing = f.fh.datasync().finally(() => (f.flushing = null))

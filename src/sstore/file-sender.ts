@@ -2,14 +2,14 @@
  * The sending end of a snapshot file transfer (stage store push, restart staging). Each file is
  * read in 4 MiB chunks, optionally zstd-compressed per chunk on the thread pool, and handed to
  * the sink, whose promise is the flow control. The next chunks are read (and compressed) while
- * the current one is in flight, so disk, CPU and network overlap; at most four are in memory.
+ * the current one is in flight, so disk, CPU and network overlap; at most four are in memory,
+ * in buffers reused from chunk to chunk (no garbage per chunk for the collector to find late).
  */
 import { open, type FileHandle } from '../util/fs-promises'
 import { join } from 'node:path'
 import { ActionableError } from '../errors'
 import type { SnapshotFileInfo, SnapshotSink } from './types'
 import { TRANSFER_CHUNK_BYTES, encodeChunk, type FileChunk } from './chunk-codec'
-import { transferGarbage } from './garbage'
 
 export interface SendOptions {
   compress?: 'none' | 'zstd'
@@ -66,6 +66,8 @@ async function openRecorded(dir: string, f: SnapshotFileInfo): Promise<FileHandl
  * Four keep two cores compressing; more only costs memory.
  */
 const MAX_CHUNKS_IN_MEMORY = 4
+/** Idle buffers kept: a chunk being compressed holds two. */
+const MAX_IDLE_BUFFERS = 2 * MAX_CHUNKS_IN_MEMORY
 let chunksInMemory = 0
 const slotWaiters: (() => void)[] = []
 
@@ -93,14 +95,15 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
   const depth = Math.max(1, opts.readAhead ?? (zstd ? 3 : 1))
 
   // Read buffers to reuse: JavaScriptCore collects big dead buffers late, so a fresh one per
-  // chunk left hundreds of MB behind per GiB sent. A buffer is free again once compressed into
-  // another one, or, sent raw, once the sink's write resolved if the sink lets go of `data`
-  // then (sink.releasesData). Only full-size buffers are kept: the last chunk is shorter.
+  // chunk left hundreds of MB behind per GiB sent. zstd compresses into another buffer of the
+  // same pool (zstd-into.ts), and whichever of the two is not sent is free at once. The one sent
+  // is free once the sink's write resolved if the sink lets go of `data` then
+  // (sink.releasesData). Only full-size buffers are kept: the last chunk is shorter.
   // The pool is the process's, not this file's: ranks sending together share a few buffers.
   const pool = idleReads.get(chunkBytes) ?? []
   idleReads.set(chunkBytes, pool)
   const recycle = (b: Buffer) => {
-    if (b.byteLength === chunkBytes && pool.length < MAX_CHUNKS_IN_MEMORY) pool.push(b)
+    if (b.byteLength === chunkBytes && pool.length < MAX_IDLE_BUFFERS) pool.push(b)
   }
   const prepare = async (offset: number): Promise<FileChunk & { whole: Buffer | null }> => {
     await takeSlot()
@@ -120,10 +123,13 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
       if (bytesRead === 0) throw new ActionableError(`${f.path} shrank while it was being sent`)
       got += bytesRead
     }
-    const enc = zstd ? await encodeChunk(buf, level) : { data: buf, codec: 'raw' as const }
-    if (zstd) transferGarbage(len) // the compressor's output: sent, or dropped when no smaller
-    if (enc.data !== buf) recycle(whole) // compressed into a new buffer: the raw one is free
-    return { path: f.path, offset, data: enc.data, codec: enc.codec, last: offset + len >= f.size, whole: enc.data === buf ? whole : null }
+    const last = offset + len >= f.size
+    if (!zstd) return { path: f.path, offset, data: buf, codec: 'raw', last, whole }
+    let out: Buffer | null = null // taken once a compressor is free, not while waiting for one
+    const enc = await encodeChunk(buf, level, () => (out = pool.pop() ?? Buffer.allocUnsafe(len)))
+    const sent = enc.codec === 'zstd' ? out! : whole
+    if (out) recycle(sent === out ? whole : out) // the one not sent is free at once
+    return { path: f.path, offset, data: enc.data, codec: enc.codec, last, whole: sent }
   }
 
   // Chunks being read (and compressed) ahead of the one in flight: compression runs on the
@@ -150,7 +156,6 @@ async function sendOne(fh: FileHandle, f: SnapshotFileInfo, sink: SnapshotSink, 
       if (c.whole && sink.releasesData) recycle(c.whole)
       stats.bytes += Math.min(chunkBytes, f.size - c.offset)
       stats.wireBytes += c.data.length
-      transferGarbage(c.data.length)
     }
   } finally {
     // A failed transfer: the chunks read ahead give their slots back once read.

@@ -53,14 +53,15 @@ export function encodeFrame(msg: Message): Uint8Array {
   return frame
 }
 
-/** Decode and validate one frame body. */
-export function decodeBody(body: Uint8Array): Message {
+/**
+ * Decode and validate one frame body. Byte fields (a chunk's data) are views into what is decoded:
+ * into `body` itself when `owned` (nothing else writes into it), else into a copy (a socket's buffer).
+ */
+export function decodeBody(body: Uint8Array, owned = false): Message {
   let value: unknown
   try {
-    // Decoded byte fields are views into what we decode: give them a buffer of their own, as the
-    // receive buffer may be reused for the next chunk.
     // Container lengths are bounded by the body's size (see body-decoder.ts).
-    value = decodeBounded(body.slice())
+    value = decodeBounded(owned ? body : body.slice())
   } catch (err) {
     // The decoder's message may quote the decoded data; keep logs short and free of payloads.
     const why = String((err as Error).message ?? err).split(/[{[]/)[0]!.trim().slice(0, 60)
@@ -129,14 +130,14 @@ export class FrameDecoder {
         if (len > this.maxFrame) {
           throw new WireError(`frame of ${formatBytes(len)} exceeds the ${formatBytes(this.maxFrame)} limit`)
         }
-        if (chunk.length - i >= len) {
+        if (len <= BIG_FRAME && chunk.length - i >= len) {
           const body = chunk.subarray(i, i + len)
           i += len
           yield decodeBody(body)
           continue
         }
-        // A snapshot chunk's body comes from the frame pool; whoever consumes the chunk gives it
-        // back once written (releaseBody), so receiving 1 GiB reuses a few buffers.
+        // A snapshot chunk's body comes from the frame pool, its data a view into it; whoever
+        // consumes the chunk gives the body back once written (releaseBody), not before.
         this.body = len > BIG_FRAME ? takeBody(len) : new Uint8Array(len)
         this.bodyFill = 0
       }
@@ -147,7 +148,7 @@ export class FrameDecoder {
       if (this.bodyFill === this.body.length) {
         const body = this.body
         this.body = null
-        yield decodeBody(body)
+        yield decodeBody(body, true) // ours alone: the next frame gets another buffer
       }
     }
   }

@@ -6,12 +6,17 @@
  * of its bytes (SocketConn). A frame nobody gives back is simply collected as before.
  * Received snapshot chunks work the same way (takeBody / releaseBody): without it the HNP sat on
  * 300-380 MB of dead 4 MiB bodies while receiving a 1 GiB checkpoint (issue #16).
+ * What no pool can take back is Bun's buffer per socket read; see socketBytes.
  */
 
 /** Room for a 4 MiB chunk, its message fields and a little zstd expansion. */
 const FRAME_CAPACITY = 4 * 1024 * 1024 + 64 * 1024
-/** At most this many idle buffers are kept (12 MiB): a channel queues two chunks (8 MiB), a third is being encoded. */
-const MAX_IDLE = 3
+/**
+ * At most this many idle buffers are kept (32 MiB, only as many as were ever in use at once): a
+ * channel queues two chunks, a third is being encoded; a receiver holds the chunks of every rank
+ * waiting for the disk (up to 8 MiB each) as views into their bodies.
+ */
+const MAX_IDLE = 8
 
 const idle: Uint8Array[] = []
 /** The pooled buffer behind each frame handed out (frames are views of it). */
@@ -62,4 +67,24 @@ export function giveFrame(frame: Uint8Array): boolean {
   owners.delete(frame)
   if (idle.length < MAX_IDLE) idle.push(base)
   return true
+}
+
+/**
+ * Transfer bytes between two forced collections: 64 per GiB, ~1 ms each, as everything big is
+ * pooled and little is left to free. Control traffic (KBs per job) never gets there.
+ */
+const COLLECT_EVERY_BYTES = 32 * 1024 * 1024
+let sinceCollect = 0
+
+/**
+ * Count `n` bytes written to or read from a socket. Bun allocates a buffer per read, garbage once
+ * the frame decoder has copied it into a body, and JavaScriptCore frees such buffers late: without
+ * a collection now and then, `ompx run` receiving a 1 GiB checkpoint from a daemon peaked at
+ * ~180 MB and the daemon sending it (zstd) at ~200 MB (issue #16).
+ */
+export function socketBytes(n: number): void {
+  sinceCollect += n
+  if (sinceCollect < COLLECT_EVERY_BYTES) return
+  sinceCollect = 0
+  Bun.gc(true)
 }

@@ -6,7 +6,7 @@
  */
 import type { Socket, SocketHandler } from 'bun'
 import type { RawConn } from './transport'
-import { giveFrame } from './frame-pool'
+import { giveFrame, socketBytes } from './frame-pool'
 
 /** After close(), how long queued bytes and the peer's FIN may take before the socket is cut. */
 const CLOSE_GRACE_MS = 5000
@@ -72,6 +72,7 @@ export class SocketConn implements RawConn, FlowControl {
    */
   write(bytes: Uint8Array, output = false): void {
     if (this.closed || this.closing) return
+    socketBytes(bytes.length)
     if (output) this.outputIn += bytes.length
     const lane = output ? this.output : this.control
     // Something of this lane is waiting, or anything is when we are output: writing now would overtake it.
@@ -150,6 +151,7 @@ export class SocketConn implements RawConn, FlowControl {
 
   handleData(b: Uint8Array): void {
     if (this.closed) return
+    socketBytes(b.length)
     if (this.dataCb) this.dataCb(b)
     else this.early.push(b)
   }
