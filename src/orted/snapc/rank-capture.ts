@@ -37,7 +37,7 @@ export interface CaptureContext {
 }
 
 /** One rank's capture in a checkpoint, and the LocalSnapc state it follows. */
-export interface RankCapture {
+interface RankCapture {
   msg: MessageOf<'hnp.ckpt'>
   rank: number
   /** The CRS, sstore and dirs, resolved inside the capture: a plugin's error fails it alone. */
