@@ -7,18 +7,18 @@
 import type { JobIdentity, LaunchSpec, NodeJob, NodeJobEvents } from '../node/contract'
 import type { Params } from '../params/params'
 import type { Registry } from '../plugins/registry'
-import type { CrsPlugin } from '../plugins/types'
 import type { RankProcess } from '../runtime/rank-process'
 import type { FileReceiver } from '../sstore/file-receiver'
 import { receiverSink } from '../sstore/sinks'
 import type { OutputTail, SnapshotSink } from '../sstore/types'
 import type { MessageOf, SnapcToNode } from '../wire/messages'
 import { OutputTails } from './output-tails'
-import { rankEnv, type PmiLink } from './rank-env'
 import { rankEnd } from './rank-end'
 import { Reaper } from './reaper'
-import { LocalSnapc, type SnapshotTarget } from './snapc/local-snapc'
-import { PMI_CHILD_FD, PmiServer } from './pmi/pmi-server'
+import { LocalSnapc } from './snapc/local-snapc'
+import type { SnapshotTarget } from './snapc/rank-capture'
+import { PmiServer } from './pmi/pmi-server'
+import { crsOf, startRank, type RankStarter } from './rank-start'
 
 /** What a node needs to run a job's ranks and coordinate its checkpoints. */
 export interface JobNodeContext {
@@ -61,6 +61,8 @@ export class LocalDaemon implements NodeJob {
   private readonly pmi: PmiServer
   /** The MPMD app context of each rank started here (PMI's appnum). */
   private appOf = new Map<number, number>()
+  /** What rank-start.ts needs to start a rank here. */
+  private readonly starter: RankStarter
 
   constructor(
     readonly node: string,
@@ -75,6 +77,7 @@ export class LocalDaemon implements NodeJob {
       outputTail: (rank) => this.outputTail(rank),
     })
     this.pmi = new PmiServer({ jobid: ctx.jobid, node, address: ctx.address, report: (m) => this.events.report?.(m), localRanks: () => this.running() })
+    this.starter = { node, sessionDir: ctx.sessionDir, registry: ctx.registry, snapc: this.snapc, pmi: this.pmi }
   }
 
   /**
@@ -102,7 +105,7 @@ export class LocalDaemon implements NodeJob {
     const started = await Promise.allSettled(
       specs.map(async (spec) => {
         await listening
-        return this.start(job, spec, verified)
+        return startRank(this.starter, job, spec, verified)
       }),
     )
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected')
@@ -114,41 +117,6 @@ export class LocalDaemon implements NodeJob {
       throw failed.reason
     }
     specs.forEach((spec, i) => this.track(spec, (started[i] as PromiseFulfilledResult<RankProcess>).value))
-  }
-
-  /** Start one rank through its CRS: a fresh launch, or a restore from its image. */
-  private async start(job: JobIdentity, spec: LaunchSpec, verified?: Promise<void>): Promise<RankProcess> {
-    const rank = spec.proc.rank
-    const coordinator = await this.snapc.rankLink(rank, spec.restart)
-    const crs = this.crsOf(spec)
-    const pmi = await this.pmiLink(job, rank, crs)
-    const env = rankEnv(process.env, spec, job, { sessionDir: this.ctx.sessionDir, coordinator, pmi })
-    const req = { jobid: job.jobid, rank, node: this.node, argv: spec.argv, cwd: spec.cwd, env, stdin: spec.stdin, pmiFd: pmi && 'fd' in pmi }
-    let proc: RankProcess
-    if (coordinator.restartDir === undefined) proc = await crs.launch(req)
-    else {
-      // A CRS that cannot hold the rank restores only from verified images.
-      if (!crs.restoresBeforeVerified) await verified
-      const held = crs.restoresBeforeVerified && verified ? { verified } : {}
-      proc = await crs.restore({ ...req, imageDir: coordinator.restartDir, workDir: this.snapc.localRestartDir(rank), ...held })
-    }
-    if (proc.pmiFd !== undefined) await this.pmi.adoptFd(rank, proc.pmiFd)
-    return proc
-  }
-
-  /**
-   * How the rank reaches the PMI server: fd mode (the default) when its CRS passes the
-   * socketpair, else port mode (asked for with pmi_mode=port, or a CRS such as criu whose
-   * launcher owns the rank's fds).
-   */
-  private async pmiLink(job: JobIdentity, rank: number, crs: CrsPlugin): Promise<PmiLink | undefined> {
-    if (!job.pmi) return undefined
-    if (job.pmi.mode === 'fd' && crs.passesPmiFd) return { fd: PMI_CHILD_FD }
-    return { port: await this.pmi.listen(), id: this.pmi.issueId(rank) }
-  }
-
-  private crsOf(spec: LaunchSpec): CrsPlugin {
-    return this.ctx.registry.select('crs', spec.crs || undefined)
   }
 
   private track(spec: LaunchSpec, proc: RankProcess): void {
@@ -215,7 +183,7 @@ export class LocalDaemon implements NodeJob {
     if (msg.op === 'capture' && msg.options.includes('term')) {
       for (const rank of msg.ranks) {
         const spec = this.procs.get(rank)?.spec
-        if (spec && this.crsOf(spec).captureEndsRankOnTerm) this.termCapture.add(rank)
+        if (spec && crsOf(this.ctx.registry, spec).captureEndsRankOnTerm) this.termCapture.add(rank)
       }
     } else if (msg.op === 'release' || msg.op === 'abort') {
       const held = [...this.heldExits.values()]

@@ -4,7 +4,8 @@
  * builder for hnp.ckpt, and a rank's end of the app-coordinator socket in the raw line protocol.
  */
 import { join } from 'node:path'
-import { LocalSnapc, type LocalSnapcContext, type SnapshotTarget } from '../../src/orted/snapc/local-snapc'
+import { LocalSnapc, type LocalSnapcContext } from '../../src/orted/snapc/local-snapc'
+import type { SnapshotTarget } from '../../src/orted/snapc/rank-capture'
 import type { Params } from '../../src/params/params'
 import type { Registry } from '../../src/plugins/registry'
 import type { MessageOf, NodeToSnapc, SnapcToNode } from '../../src/wire/messages'

@@ -3,58 +3,14 @@
  * daemon, routes output and stdin, applies the error manager's policy, the timeout and the
  * user's signals, and returns the job's exit status.
  */
-import type { RunRequest } from '../../args/mpirun'
-import type { LaunchSpec, NodeHandle, NodeJob, RankExit } from '../../node/contract'
-import type { AppContext, ProcInfo } from '../../runtime/job'
+import type { LaunchSpec, NodeJob, RankExit } from '../../node/contract'
 import { describeExit, FailureLedger, isFailure, signalNumber } from '../errmgr/exit-policy'
-import { OutputRouter, type OutputOptions, type OutputSink } from '../output/output-router'
-import { JobCoordinator, type CoordinatorSpec } from '../snapc/job-coordinator'
+import { OutputRouter, type OutputSink } from '../output/output-router'
+import { JobCoordinator } from '../snapc/job-coordinator'
 import { RankMoves } from './rank-moves'
-import { forwardStdin, readsStdin } from './stdin'
-import { processMapping } from '../../runtime/process-mapping'
-import type { MessageOf } from '../../wire/messages'
-
-/** A rank's request to the HNP's dpm (src/hnp/dpm): the name service, or a spawn. */
-export type DpmRequest = MessageOf<'orted.name'> | MessageOf<'orted.spawn'>
-/** The dpm's answer, sent back to the rank's node: the port looked up or the child's jobid (value), or why not. */
-export type DpmReply = { ok: boolean; value?: string; text?: string }
-
-export interface JobSpec {
-  jobid: string
-  apps: AppContext[]
-  procs: ProcInfo[]
-  sessionDir: string
-  output: OutputOptions
-  stdin: RunRequest['stdin']
-  timeoutSec?: number
-  errmgrContinue: boolean
-  killGraceSec: number
-  /** pmi_mode: how MPI ranks reach their node's PMI server (docs/pmi.md). */
-  pmiMode: 'fd' | 'port'
-  quiet: boolean
-  /** How to reach each node that has ranks. */
-  nodes: Map<string, NodeHandle>
-  /** Output sink; defaults to this process's stdout/stderr. */
-  router?: OutputSink
-  /** Called with each rank's pid once its node reports the launch. */
-  onLaunched?(rank: number, pid: number): void
-  onRankExit?(e: RankExit): void
-  /** A migrated rank now runs on `node`. */
-  onMoved?(rank: number, node: string): void
-  /** Start daemons on nodes of the allocation that have none yet (a migration's spare targets). */
-  addNodes?(names: string[]): Promise<void>
-  /** Checkpoint/restart set-up of the job (CRS, snapshot target, restart images). */
-  cr: CoordinatorSpec
-  /** Prefix of our messages: the command the user typed ("ompx run", "ompx restart"). */
-  who?: string
-  /** A rank's PMI asked for the name service or a spawn (src/hnp/dpm); `answer` goes to its node. */
-  dpm(msg: DpmRequest, answer: (r: DpmReply) => void): void
-  /** A spawned job: its parent's preput values, in every node's PMI kv space from the start. */
-  pmiPreput?: [string, string][]
-}
-
-/** Exit status for a job killed by --timeout (ETIMEDOUT, as the issue and scripts expect). */
-export const TIMEOUT_STATUS = 110
+import { forwardStdin } from './stdin'
+import { askDpm, ranks, TIMEOUT_STATUS, type JobSpec } from './job-spec'
+import { launchesByNode, launchHeader, prepareRestart } from './launch-plan'
 
 export class JobRunner {
   private router: OutputSink
@@ -109,35 +65,20 @@ export class JobRunner {
 
   async run(): Promise<number> {
     const finished = new Promise<number>((resolve) => (this.done = resolve))
-    const byNode = new Map<string, LaunchSpec[]>()
-    for (const proc of this.spec.procs) {
-      const app = this.spec.apps[proc.app]!
-      const list = byNode.get(proc.node) ?? []
-      list.push({ proc, argv: app.argv, cwd: app.cwd, appEnv: app.env, stdin: readsStdin(this.spec.stdin, proc.rank), crs: this.spec.cr.crs })
-      byNode.set(proc.node, list)
-    }
-    for (const [node, specs] of byNode) {
-      const daemon = this.node(node)
-      for (const s of specs) s.restart = this.coord.restartOf(s.proc, daemon)
-    }
-    // Images that fail verification end the restart in one line, as a refused snapshot did
-    // before anything started; the held ranks are ended by their nodes, never continued.
-    this.coord.verified?.catch((err) => {
-      this.badImages = err
-      this.say(err instanceof Error ? err.message : String(err))
-      this.abort(1)
+    const byNode = launchesByNode(this.spec)
+    await prepareRestart(this.spec.procs, byNode, this.coord, {
+      node: (name) => this.node(name),
+      daemons: this.daemons,
+      router: this.router,
+      badImages: (err) => {
+        this.badImages = err
+        this.say(err instanceof Error ? err.message : String(err))
+        this.abort(1)
+      },
     })
-    // Restarted ranks on nodes that cannot read the global store get their images first.
-    await this.coord.stageImages(this.daemons)
-    // A line a checkpoint cut: its first part comes out before the restarted rank's first bytes.
-    for (const proc of this.spec.procs) {
-      const tail = this.coord.carriedTail(proc.rank, 'restart')
-      for (const stream of ['stdout', 'stderr'] as const) if (tail?.[stream]) void this.router.data(proc.rank, stream, Buffer.from(tail[stream], 'base64'))
-    }
-    const size = this.spec.procs.length
-    const pmi = { mode: this.spec.pmiMode, processMapping: processMapping(this.spec.procs.map((p) => p.node)), ...(this.spec.pmiPreput ? { preput: this.spec.pmiPreput } : {}) }
+    const job = launchHeader(this.spec)
     for (const [node, specs] of byNode) {
-      this.daemons.get(node)!.launch({ jobid: this.spec.jobid, size, universeSize: size, pmi }, specs, this.coord.verified).catch((err) => this.launchFailed(node, specs, err))
+      this.daemons.get(node)!.launch(job, specs, this.coord.verified).catch((err) => this.launchFailed(node, specs, err))
     }
     this.coord.start()
     forwardStdin(this.spec.stdin, this.spec.procs, (p, data) => this.daemons.get(p.node)?.stdin(p.rank, data))
@@ -167,23 +108,13 @@ export class JobRunner {
           this.moves.launched(rank, name, pid)
           this.spec.onLaunched?.(rank, pid)
         },
-        report: (msg) => (msg.t === 'orted.name' || msg.t === 'orted.spawn' ? this.dpm(name, msg) : this.coord.report(msg)),
+        report: (msg) => (msg.t === 'orted.name' || msg.t === 'orted.spawn' ? askDpm(this.spec, msg, (a) => this.daemons.get(name)?.deliver(a)) : this.coord.report(msg)),
         snapshotReceiver: (target) => this.coord.snapshotReceiver(target),
       },
       this.spec.sessionDir,
     )
     this.daemons.set(name, daemon)
     return daemon
-  }
-
-  /** A rank's dpm request: to the HNP's dpm, the answer back to the rank's node. */
-  private dpm(node: string, m: DpmRequest): void {
-    const { jobid } = this.spec
-    const answer = ({ ok, value, text }: DpmReply) =>
-      this.daemons.get(node)?.deliver(
-        m.t === 'orted.name' ? { t: 'hnp.name', jobid, rank: m.rank, id: m.id, ok, port: value, text } : { t: 'hnp.spawned', jobid, rank: m.rank, id: m.id, ok, child: value, text },
-      )
-    this.spec.dpm({ ...m, jobid }, answer)
   }
 
   /** End the job for a reason outside it (a job of its family failed): as a failing rank would. */
@@ -315,9 +246,4 @@ export class JobRunner {
     if (this.spec.quiet && !msg.includes('rank')) return
     this.router.message(`${this.spec.who ?? 'ompx run'}: ${msg}\n`)
   }
-}
-
-/** "1 rank", "3 other ranks". */
-function ranks(n: number, adj = ''): string {
-  return `${n} ${adj}rank${n === 1 ? '' : 's'}`
 }

@@ -12,7 +12,8 @@ import { JobFamily } from '../dpm/family'
 import type { ChildPlan, SpawnSettings } from '../dpm/spawn'
 import type { Hnp } from '../hnp'
 import { coordinatorSpec } from '../snapc/plan'
-import { JobRunner, type JobSpec } from './job-runner'
+import { JobRunner } from './job-runner'
+import type { JobSpec } from './job-spec'
 
 /** What the caller decides about a job; the lifecycle supplies the rest of the JobSpec. */
 export type JobInput = Omit<JobSpec, 'sessionDir' | 'nodes' | 'onLaunched' | 'onRankExit' | 'onMoved' | 'dpm'> & {

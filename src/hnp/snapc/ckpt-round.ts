@@ -1,6 +1,7 @@
 /**
- * The bookkeeping of one checkpoint in flight: which ranks answered which stage, the local
- * snapshots they reported, when each phase ended, and the status lines a tool is shown
+ * The bookkeeping of one checkpoint in flight: which ranks answered which stage (and what that
+ * means: capture is due, a lost rank fails the round), the local snapshots they reported, when
+ * each phase ended, and the status lines a tool is shown
  * (`ompx checkpoint -s`: Requested, Pending, Running, Checkpoint Established, Continuing, Finished);
  * the ports through which the global coordinator reaches the job (JobPort, SnapshotPlan), whether
  * a round may start, and how an abandoned round's seq dir is emptied.
@@ -128,6 +129,28 @@ export class CkptRound {
 
   all(set: { size: number }): boolean {
     return set.size >= this.ranks.length
+  }
+
+  /** Rank `rank` answered PREP OK: true once every rank has, the one time capture is to be sent. */
+  quiesced(rank: number): boolean {
+    this.stalled.delete(rank)
+    this.prepped.add(rank)
+    if (!this.all(this.prepped) || this.captureSent) return false
+    this.captureSent = true
+    this.mark('prepped')
+    this.state('Running')
+    return true
+  }
+
+  /** A rank that exits now fails the round: it is in it and not yet let go with its image taken. */
+  needs(rank: number): boolean {
+    if (this.released && this.opts.term) return false
+    return this.ranks.includes(rank) && !(this.released && this.captured.has(rank))
+  }
+
+  /** Which of `ranks` (a lost node's) are in this round and not reported in the global store yet. */
+  notInStore(ranks: number[]): number[] {
+    return ranks.filter((x) => this.ranks.includes(x) && !this.syncReported.has(x))
   }
 
   /** Every rank's image is safely written (and, for a direct store, committed): said once. */

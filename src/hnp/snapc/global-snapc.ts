@@ -100,14 +100,7 @@ export class GlobalSnapc {
     }
     if (m.op === 'prep') {
       if (m.status === 'stall') return void r.stalled.add(m.rank)
-      r.stalled.delete(m.rank)
-      r.prepped.add(m.rank)
-      if (r.all(r.prepped) && !r.captureSent) {
-        r.captureSent = true
-        r.mark('prepped')
-        r.state('Running')
-        this.send(r, 'capture')
-      }
+      if (r.quiesced(m.rank)) this.send(r, 'capture')
     } else if (m.op === 'captured' && m.snapshot) {
       r.captured.set(m.rank, m.snapshot)
       if (r.all(r.captured)) {
@@ -205,9 +198,7 @@ export class GlobalSnapc {
   /** A rank exited: a checkpoint that still needs it cannot succeed. */
   rankGone(rank: number): void {
     const r = this.round
-    if (!r || r.failed) return
-    if (r.released && r.opts.term) return
-    if (r.ranks.includes(rank) && !(r.released && r.captured.has(rank))) this.fail(r, `rank ${rank} exited during the checkpoint`)
+    if (r && !r.failed && r.needs(rank)) this.fail(r, `rank ${rank} exited during the checkpoint`)
   }
 
   /**
@@ -216,9 +207,8 @@ export class GlobalSnapc {
    */
   nodeLost(node: string, ranks: number[]): void {
     const r = this.round
-    if (!r || r.failed) return
-    const missing = ranks.filter((x) => r.ranks.includes(x) && !r.syncReported.has(x))
-    if (missing.length) this.fail(r, `node ${node} was lost before rank${missing.length === 1 ? '' : 's'} ${missing.join(',')} reached the global store`)
+    const missing = r && !r.failed ? r.notInStore(ranks) : []
+    if (r && missing.length) this.fail(r, `node ${node} was lost before rank${missing.length === 1 ? '' : 's'} ${missing.join(',')} reached the global store`)
   }
 
   /** Abandon round `r` (only if it is still the one in progress): nothing listed, ranks told ABORT. */

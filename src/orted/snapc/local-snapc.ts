@@ -3,51 +3,31 @@
  * app-coordinator socket on this node, passes app requests (INIT/FIN, kv, request_op) up to the
  * HNP and answers back down, and runs this node's share of a checkpoint: stage 1 (PREP through
  * each rank's app coordinator), stage 2 (CRS capture into the sstore's local dir, checksums,
- * push to the global store) and stage 3 (release). The global coordinator decides; this only
- * carries out and reports, so an in-process node and an `ompx orted` behave the same.
+ * push to the global store: rank-capture.ts) and stage 3 (release). The global coordinator
+ * decides; this only carries out and reports, so an in-process node and an `ompx orted` behave
+ * the same.
  */
 import { lstatSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { errorMessage } from '../../errors'
-import type { Params } from '../../params/params'
 import { callPlugin, type Registry } from '../../plugins/registry'
 import type { CrsPlugin, SStorePlugin } from '../../plugins/types'
-import type { OutputTail, SnapshotLocation, SnapshotSink } from '../../sstore/types'
+import type { SnapshotLocation } from '../../sstore/types'
 import { FileReceiver } from '../../sstore/file-receiver'
-import { checksumAlgoParam } from '../../sstore/checksum'
-import { FlushAhead } from '../../sstore/flush-ahead'
-import { prepareRankDir, sealRankDir } from '../../sstore/local-snapshot'
-import type { SnapcToNode, MessageOf, NodeToSnapc } from '../../wire/messages'
+import type { SnapcToNode, MessageOf } from '../../wire/messages'
 import type { CoordinatorLink } from '../rank-env'
 import { AppServer, wireRequest } from './app-server'
 import { RankTokens } from './rank-tokens'
+import { captureRank, type CaptureContext } from './rank-capture'
 
-export interface LocalSnapcContext {
-  jobid: string
-  node: string
+export interface LocalSnapcContext extends CaptureContext {
   /** Node-local scratch dir (stage store, restart staging). */
   nodeDir: string
   /** The job's session dir on this node: the app socket lives here. */
   sessionDir: string
   registry: Registry
-  params: Params
-  report(msg: NodeToSnapc): void
-  /** Where a rank's captured files go when the store is not direct: the HNP's receiver for that seq. */
-  snapshotSink(target: SnapshotTarget): SnapshotSink
-  /** Host pid of a rank of this job on this node, while it runs. */
-  pidOf(rank: number): number | undefined
-  /** The rank's partial output lines once captured (stored with its snapshot, output-tails.ts). */
-  outputTail(rank: number): Promise<OutputTail | undefined>
 }
 
 type Ckpt = MessageOf<'hnp.ckpt'>
-
-/** Which local snapshot a transfer carries: rank `rank` of seq `seq` of global snapshot `ref`. */
-export interface SnapshotTarget {
-  ref: string
-  seq: number
-  rank: number
-}
 
 export class LocalSnapc {
   private server?: AppServer
@@ -156,7 +136,17 @@ export class LocalSnapc {
         // instead of 280 ms). What overlaps is FlushAhead: each finished file, as it comes.
         const ends = ranks.map(() => Promise.withResolvers<void>())
         const allCaptured = Promise.all(ends.map((e) => e.promise))
-        ranks.forEach((rank, i) => void this.captureRank(msg, rank, () => ends[i]!.resolve(), allCaptured))
+        ranks.forEach((rank, i) =>
+          void captureRank(this.ctx, {
+            msg,
+            rank,
+            where: () => ({ crs: this.crs(msg.store.crs), sstore: this.sstore(msg.store.sstore), loc: this.location(msg, rank), dir: this.rankDir(msg, rank) }),
+            app: () => (this.server ? { capture: (d: string) => this.server!.capture(rank, d) } : null),
+            abandoned: () => this.abandoned.has(msg.store.seq),
+            captured: () => ends[i]!.resolve(),
+            allCaptured,
+          }),
+        )
         return
       }
       case 'release': {
@@ -174,61 +164,6 @@ export class LocalSnapc {
         // still running removes its own when it ends.
         this.abandoned.add(msg.store.seq)
         for (const rank of ranks) rmSync(this.rankDir(msg, rank), { recursive: true, force: true })
-    }
-  }
-
-  /**
-   * Stage 2 for one rank: capture (then call `captured`, whatever happened), wait for
-   * `allCaptured` (the node's other ranks), seal (checksums + ompx-rank.json), push to the store.
-   */
-  private async captureRank(msg: Ckpt, rank: number, captured: () => void, allCaptured: Promise<unknown>): Promise<void> {
-    const { jobid, node } = this.ctx
-    const seq = msg.store.seq
-    const crs = this.crs(msg.store.crs)
-    const sstore = this.sstore(msg.store.sstore)
-    const loc = this.location(msg, rank)
-    const dir = this.rankDir(msg, rank)
-    const fail = (op: 'captured' | 'synced', err: unknown) =>
-      this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op, status: 'error', message: `rank ${rank} on ${node}: ${errorMessage(err)}` })
-    let files
-    let ahead: FlushAhead | undefined
-    try {
-      await prepareRankDir(dir)
-      // Abandoned while the directory was being prepared: never start a capture for it (an app
-      // told CAPTURE after its ABORT would hold itself for a release that never comes).
-      if (this.abandoned.has(seq)) {
-        captured()
-        return rmSync(dir, { recursive: true, force: true })
-      }
-      const t0 = performance.now()
-      const pid = this.ctx.pidOf(rank)
-      if (pid === undefined) throw new Error('the rank is no longer running')
-      const app = crs.needsApp && this.server ? { capture: (d: string) => this.server!.capture(rank, d) } : null
-      const algo = checksumAlgoParam((k) => this.ctx.params.get(k))
-      ahead = new FlushAhead(dir, algo) // seals the files the CRS is done with while it writes the rest
-      const result = await callPlugin(crs, () => crs.capture({ rank, node, pid, dir, options: msg.options, app })).finally(captured)
-      const captureMs = Math.round(performance.now() - t0)
-      await allCaptured
-      const outputTail = await this.ctx.outputTail(rank)
-      const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs, info: result.info, outputTail }, algo, await ahead.stop())
-      files = meta.files
-      if (this.abandoned.has(seq)) return rmSync(dir, { recursive: true, force: true })
-      this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'captured', status: 'ok', snapshot: meta })
-    } catch (err) {
-      captured()
-      await ahead?.stop() // nothing of it may touch the dir once this capture is given up
-      // Abandoned meanwhile (the ABORT stopped it, most likely): nobody waits for this seq.
-      if (this.abandoned.has(seq)) return rmSync(dir, { recursive: true, force: true })
-      return fail('captured', err)
-    }
-    try {
-      if (!sstore.direct) {
-        const sink = this.ctx.snapshotSink({ ref: loc.ref, seq, rank })
-        await callPlugin(sstore, () => sstore.push(loc, files, sink))
-      }
-      this.ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'synced', status: 'ok' })
-    } catch (err) {
-      fail('synced', err)
     }
   }
 
