@@ -193,6 +193,12 @@ export interface CrsPlugin extends PluginBase<'crs'> {
    * is pending, and let it run only once that resolved. Otherwise the node calls restore after.
    */
   restoresBeforeVerified?: boolean
+  /**
+   * True when capture writes each image file through write()/splice() and never goes back to one
+   * it closed (criu): the node may then seal finished files while the rest are written
+   * (src/sstore/flush-ahead.ts). Not for a CRS whose program writes its own images (self).
+   */
+  writesImagesOnce?: boolean
 }
 // ---- transport -----------------------------------------------------------------------------
 

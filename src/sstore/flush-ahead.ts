@@ -5,16 +5,23 @@
  * whole disk flush after the dump instead of beside it (issue #16: 1.33x of `criu dump` + `sync`).
  *
  * A file is taken once it has been quiet: its mtime at least QUIET_MS old when we stat it just
- * before reading. Any write after that stat gets a newer mtime (the kernel's clock is at most a
- * tick, <= 10 ms, behind ours), so sealRankDir reuses a result only when the file's inode, size
- * and mtime are still those of that stat: a file written to again is sealed from scratch, and
- * the snapshot's checksums and durability are exactly what a seal after the capture gives.
+ * before reading. The kernel stamps mtime when a write() starts, not when it ends, so one long
+ * write (Bun.write of 9 MiB: fallocate, then a single pwrite, on a loaded machine) can look quiet
+ * while its bytes are still arriving; a chmod (to the mode the seal gives the file anyway) takes
+ * the inode lock that every write() and splice() into the file holds for its whole length, so
+ * once it returns no write that began before our stat is still under way. Any write after that
+ * stat gets a newer mtime (multigrain timestamps: a stamp that was looked at is never reused), so
+ * sealRankDir reuses a result only when the file's inode, size and mtime are still those of that
+ * stat: a file written to again is sealed from scratch, and the snapshot's checksums and
+ * durability are exactly what a seal after the capture gives. Only a CRS that declares
+ * `writesImagesOnce` gets a flush-ahead (criu: writes through write()/splice(), never mmap).
  * Never an fsync of a file still being written: criu writes pages-*.img while pagemap-*.img
  * grows, and an fsync racing those writes stalled the dumps (4 x 256 MiB: 1.5 s became 7 s).
  */
-import { lstat, readdir } from 'node:fs/promises'
+import { chmod, lstat, readdir } from '../util/fs-promises'
 import { join } from 'node:path'
 import { checksumFile, type ChecksumAlgo } from './checksum'
+import { PRIVATE_FILE_MODE } from './durable'
 import { RANK_META } from './types'
 
 /** How often the dir is looked at, and how long a file must have been left alone to be taken. */
@@ -103,6 +110,8 @@ export class FlushAhead {
     // The stat the result is valid for, taken before reading; quiet again, or it proves nothing.
     const before = await lstat(path, { bigint: true })
     if (!before.isFile() || Number(before.mtimeNs / 1_000_000n) >= Date.now() - QUIET_MS) return
+    // The barrier: waits out a write() begun before `before` (it holds the inode lock throughout).
+    await chmod(path, PRIVATE_FILE_MODE)
     // Only the bytes it had then: a CRS that merely paused (a loaded machine) is not chased.
     const { size, sum } = await checksumFile(path, { algo: this.algo, fsync: true, limit: Number(before.size) })
     if (size === Number(before.size)) this.done.set(name, { ino: before.ino, size: before.size, mtimeNs: before.mtimeNs, sum })

@@ -103,5 +103,7 @@ export default definePlugin((host) => {
     restore: async (req) => restoreCriuRank(req, usable()),
     // criu restores the tree stopped (--leave-stopped) until the images are verified.
     restoresBeforeVerified: true,
+    // criu writes every image once, through write()/splice(): finished ones are sealed early.
+    writesImagesOnce: true,
   }
 })

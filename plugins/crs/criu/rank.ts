@@ -16,7 +16,7 @@ import { restoreFiles, withLeadingLines } from './files-restore'
 import { launchUnderCriu } from './launch'
 import { CriuError, withHint } from './log'
 import type { CriuParams } from './params'
-import { continueTree, restoreTree } from './restore'
+import { continueTree, criuLetGo, restoreTree } from './restore'
 import type { CriuTree } from './tree'
 
 /**
@@ -87,8 +87,13 @@ export async function restoreCriuRank(req: RankRestore, opts: CriuParams): Promi
     try {
       await req.verified
     } catch (e) {
-      // Never continued: the tree dies stopped, having run nothing from a bad image.
+      // Never continued: the tree dies stopped, having run nothing from a bad image; once criu
+      // let go of it (criu waits for its traced tasks), and criu with it if it is still there.
+      await criuLetGo(tree.pid)
       tree.kill('SIGKILL')
+      try {
+        process.kill(-tree.wrapperPid, 'SIGKILL')
+      } catch {} // criu has exited already: the usual case
       await tree.exited
       throw e
     }

@@ -89,10 +89,7 @@ export interface RestoreRequest extends Pick<CriuOptions, 'logLevel'> {
  * too: the kernel continues stopped tasks before it decides whether to deliver the signal.)
  */
 export async function continueTree(root: number, timeoutMs = 10_000): Promise<void> {
-  // criu writes the pidfile before it stops the tasks and lets go of them: a SIGCONT sent
-  // before that is lost, so wait until every task is stopped and no longer traced.
-  const deadline = performance.now() + timeoutMs
-  while (!held(root) && performance.now() < deadline) await Bun.sleep(2)
+  await criuLetGo(root, timeoutMs)
   const cont = (pid: number): void => {
     try {
       process.kill(pid, 'SIGCONT')
@@ -100,6 +97,17 @@ export async function continueTree(root: number, timeoutMs = 10_000): Promise<vo
     for (const child of childrenOf(pid)) cont(child)
   }
   cont(root)
+}
+
+/**
+ * Wait until criu has stopped every task of a tree restored with leaveStopped and let go of it.
+ * criu writes the pidfile before it stops the tasks and detaches: a SIGCONT sent before that is
+ * lost, and a SIGKILL then (images that failed verification) left criu itself waiting on its
+ * ptraced task for good on a loaded machine.
+ */
+export async function criuLetGo(root: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!held(root) && performance.now() < deadline) await Bun.sleep(2)
 }
 
 /** Every task of the tree stopped (State T) and untraced; a task already gone counts as held. */

@@ -75,12 +75,13 @@ export async function captureRank(ctx: CaptureContext, c: RankCapture): Promise<
     if (pid === undefined) throw new Error('the rank is no longer running')
     const app = crs.needsApp ? c.app() : null
     const algo = checksumAlgoParam((k) => ctx.params.get(k))
-    ahead = new FlushAhead(dir, algo) // seals the files the CRS is done with while it writes the rest
+    // Seals the files the CRS is done with while it writes the rest (criu; not a program's own).
+    if (crs.writesImagesOnce) ahead = new FlushAhead(dir, algo)
     const result = await callPlugin(crs, () => crs.capture({ rank, node, pid, dir, options: msg.options, app })).finally(captured)
     const captureMs = Math.round(performance.now() - t0)
     await c.allCaptured
     const outputTail = await ctx.outputTail(rank)
-    const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs, info: result.info, outputTail }, algo, await ahead.stop())
+    const meta = await sealRankDir(dir, { rank, node, crs: crs.name, captureMs, info: result.info, outputTail }, algo, await ahead?.stop())
     files = meta.files
     if (c.abandoned()) return rmSync(dir, { recursive: true, force: true })
     ctx.report({ t: 'orted.ckpt', jobid, rank, seq, op: 'captured', status: 'ok', snapshot: meta })
