@@ -49,14 +49,16 @@ export class Reaper {
   }
 
   /**
-   * One write per event-loop turn, not two per rank: a launch of 256 ranks would otherwise
-   * rewrite the list 512 times. The window this leaves (a rank started, the list not yet
-   * written, and we are SIGKILLed within the same turn) is far shorter than any kill.
+   * One write per synchronous run, not two per rank: a launch of 256 ranks would otherwise
+   * rewrite the list 512 times. A microtask, not setImmediate: it runs as soon as the current
+   * synchronous run ends, before any I/O callback or timer, so a rank is unlisted for microseconds,
+   * not for a loop turn (a test that froze a daemon as soon as its ranks had printed, on a loaded
+   * machine, once found the list still empty, and the ranks outlived the daemon).
    */
   private schedule(): void {
     if (this.pending) return
     this.pending = true
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.pending = false
       writeFileSync(this.file, [...this.groups].map((g) => `${g}\n`).join(''), { mode: 0o600 })
     })
