@@ -36,7 +36,7 @@ export default defineCommand({
   },
 })
 
-export function renderPs(reply: MessageOf<'hnp.ps'>, now = Date.now()): string {
+function renderPs(reply: MessageOf<'hnp.ps'>, now = Date.now()): string {
   const { hnp, jobs } = reply
   const out = [`HNP ${hnp.pid} at ${hnp.uri}, up ${formatUptime(now - hnp.started)}, nodes: ${hnp.nodes.join(', ') || '(none)'}`]
   if (jobs.length === 0) out.push('', 'no jobs')

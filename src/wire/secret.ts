@@ -5,7 +5,7 @@
  */
 import { ActionableError } from '../errors'
 
-export const SECRET_BYTES = 32
+const SECRET_BYTES = 32
 
 /** A new job secret: 32 random bytes as 64 hex digits (Web Crypto's RNG: node:crypto is slow to load). */
 export function newSecret(): string {
